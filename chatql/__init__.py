@@ -1,0 +1,3 @@
+"""ChatQL: a real-time chat backend that speaks GraphQL."""
+
+__version__ = "0.1.0"

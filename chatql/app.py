@@ -1,0 +1,211 @@
+"""The ASGI application: Starlette routes around the Strawberry GraphQL view.
+
+The lifespan opens the store, starts the change feed and hub, and closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UNSET
+
+from chatql import graphiql
+from chatql.auth import bearer_token
+from chatql.config import Settings
+from chatql.context import ChatContext, Loaders
+from chatql.errors import ChatError
+from chatql.schema import build_schema
+from chatql.services.registry import Services
+from chatql.store import create_store
+from chatql.store.base import Store
+
+log = logging.getLogger("chatql.app")
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[ChatContext, None]):
+    """graphql-ws (legacy): refuse a bad connection_init with 4403, as graphql-transport-ws does."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        payload = message.get("payload")
+        params = payload if isinstance(payload, dict) else {}
+        self.context.connection_params = params
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.send_message({"type": "connection_error", "payload": exc.payload})
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+
+class ChatGraphQL(GraphQL[ChatContext, None]):
+    """Strawberry's ASGI view with ChatQL's context and WebSocket authentication."""
+
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        settings = services.settings
+        extensions: list[type[SchemaExtension]] = []
+        if not settings.introspection_enabled:
+            extensions.append(DisableIntrospection)
+        super().__init__(
+            build_schema(extensions),
+            graphql_ide=None,
+            keep_alive=settings.ws_keepalive_interval > 0,
+            keep_alive_interval=settings.ws_keepalive_interval or 1,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
+            **kwargs,
+        )
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> ChatContext:
+        is_ws = request.scope["type"] == "websocket"
+        return ChatContext(
+            services=self.services,
+            request=request,
+            response=response,
+            loaders=Loaders(self.services, cache=not is_ws),
+            access_token=None if is_ws else bearer_token(request.headers.get("authorization")),
+        )
+
+    async def on_ws_connect(self, context: ChatContext) -> Any:
+        """Authenticate the socket from connection_init's payload, before any operation."""
+        params: Mapping[str, Any] = context.connection_params or {}
+        raw = params.get("authorization", params.get("Authorization"))
+        token = bearer_token(raw) if isinstance(raw, str) else None
+        if token is None:
+            raise ConnectionRejectionError({"message": "Missing authorization"})
+        try:
+            context.user = await self.services.accounts.authenticate(token)
+        except ChatError as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from None
+        return UNSET
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            response = JSONResponse(
+                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=exc.status_code,
+            )
+        await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """Compact JSON; text, since WebSocket clients expect text frames."""
+        return orjson.dumps(data).decode()
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """Build the application; `store` lets tests share one store between two apps."""
+    store = store if store is not None else create_store(settings)
+    services = Services.build(settings, store)
+    graphql_view = ChatGraphQL(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        await services.start()
+        log.info("ChatQL ready on %s (%s)", settings.database_url, settings.env)
+        try:
+            yield
+        finally:
+            await services.stop()
+            await store.close()
+
+    graphql_endpoint = GraphQLEndpoint(graphql_view, settings)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        problems = []
+        try:
+            await store.ping()
+        except Exception as exc:
+            problems.append(f"store: {type(exc).__name__}")
+        if not services.hub.running:
+            problems.append("change feed is not running")
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    routes = [
+        Route("/graphql", graphql_endpoint),
+        WebSocketRoute("/graphql", graphql_endpoint),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
+    ]
+    middleware = []
+    if settings.allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=600,
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.services = services
+    return app
+
+
+class GraphQLEndpoint:
+    """/graphql: the GraphiQL page for browsers, GraphQL over HTTP and WebSockets otherwise."""
+
+    def __init__(self, view: ChatGraphQL, settings: Settings) -> None:
+        self._view = view
+        self._settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            if request.method == "GET" and _wants_html(request) and not request.query_params:
+                await _ide_response(self._settings)(scope, receive, send)
+                return
+        await self._view(scope, receive, send)
+
+
+def _ide_response(settings: Settings) -> Response:
+    if not settings.graphiql_enabled:
+        return JSONResponse({"errors": [{"message": "GraphiQL is disabled"}]}, status_code=404)
+    return HTMLResponse(
+        graphiql.render_graphiql_page(),
+        headers={"Content-Security-Policy": graphiql.content_security_policy()},
+    )
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")

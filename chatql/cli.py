@@ -1,0 +1,82 @@
+"""Command line: `chatql serve` (also `python -m chatql`) starts the server.
+
+Flags override the matching `CHATQL_*` variables; every value is validated before anything
+starts, and a bad one is reported in one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from chatql.config import ConfigError, Settings
+
+FLAG_SETTINGS = {
+    "host": "CHATQL_HOST",
+    "port": "CHATQL_PORT",
+    "database_url": "CHATQL_DATABASE_URL",
+    "env": "CHATQL_ENV",
+    "log_level": "CHATQL_LOG_LEVEL",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatql", description="ChatQL chat server")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the server (the default)")
+    for target in (parser, serve):
+        target.add_argument("--host", help="interface (CHATQL_HOST)")
+        target.add_argument("--port", help="TCP port (CHATQL_PORT)")
+        target.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
+        target.add_argument("--env", help="development or production (CHATQL_ENV)")
+        target.add_argument("--log-level", help="debug, info, warning, error (CHATQL_LOG_LEVEL)")
+    commands.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    environ = dict(os.environ)
+    for attribute, variable in FLAG_SETTINGS.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            environ[variable] = str(value)
+    return Settings.from_env(environ)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from chatql.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "print-schema":
+        from chatql.schema import schema
+
+        sys.stdout.write(schema.as_str() + "\n")
+        return 0
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"chatql: configuration error: {exc}\n")
+        return 2
+    serve(settings)
+    return 0

@@ -1,0 +1,203 @@
+"""Settings: one frozen object built from `CHATQL_*` environment variables.
+
+Every value is validated when the process starts, with one clear message per bad value, so a
+misconfigured server refuses to start instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+log = logging.getLogger("chatql.config")
+
+ENVIRONMENTS = ("development", "production")
+MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _parse_float(name: str, raw: str, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _parse_list(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _int(minimum: int, maximum: int) -> Callable[[str, str], Any]:
+    return lambda name, raw: _parse_int(name, raw, minimum, maximum)
+
+
+def _float(minimum: float, maximum: float) -> Callable[[str, str], Any]:
+    return lambda name, raw: _parse_float(name, raw, minimum, maximum)
+
+
+def _choice(*choices: str) -> Callable[[str, str], Any]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _str(_name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
+    """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of ChatQL's configuration. See README "Configuration" for the same list."""
+
+    env: str = setting("development", _choice(*ENVIRONMENTS), "development or production")
+    host: str = setting("127.0.0.1", _str, "interface to listen on")
+    port: int = setting(8000, _int(0, 65535), "TCP port to listen on")
+    database_url: str = setting(
+        "sqlite:///./chatql.db", _str, "sqlite:///path.db or mongodb://host/db?replicaSet=rs0"
+    )
+    jwt_secret: str = setting("", _str, "HS256 signing secret (>= 32 bytes in production)")
+    jwt_issuer: str = setting("chatql", _str, "iss claim of access tokens")
+    jwt_audience: str = setting("chatql", _str, "aud claim of access tokens")
+    access_token_ttl: int = setting(900, _int(30, 86400), "access token lifetime, seconds")
+    refresh_token_ttl: int = setting(
+        30 * 86400, _int(60, 365 * 86400), "refresh token lifetime, seconds"
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        (), _parse_list, "comma-separated origins allowed for CORS and WebSockets"
+    )
+    graphiql: bool | None = setting(None, _parse_bool, "serve GraphiQL (default: dev only)")
+    introspection: bool | None = setting(None, _parse_bool, "allow introspection (dev only)")
+    log_level: str = setting(
+        "info", _choice("debug", "info", "warning", "error"), "server log level"
+    )
+    argon2_time_cost: int = setting(3, _int(1, 20), "argon2id passes")
+    argon2_memory_cost: int = setting(65536, _int(1024, 4 * 1024 * 1024), "argon2id KiB")
+    argon2_parallelism: int = setting(1, _int(1, 16), "argon2id lanes")
+    password_workers: int = setting(2, _int(1, 64), "threads hashing passwords")
+    subscription_queue_size: int = setting(
+        1000, _int(1, 1_000_000), "events buffered per subscriber before it is dropped"
+    )
+    ws_connection_init_timeout: float = setting(
+        10.0, _float(0.1, 3600), "seconds a WebSocket may wait before connection_init"
+    )
+    ws_max_subscriptions: int = setting(
+        100, _int(1, 100_000), "subscriptions per WebSocket connection"
+    )
+    ws_keepalive_interval: float = setting(
+        15.0, _float(0, 3600), "seconds between legacy graphql-ws keep-alives (0 = off)"
+    )
+    sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.is_production) if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.is_production) if self.introspection is None else self.introspection
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every `CHATQL_*` variable; raise ConfigError naming each bad one."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        known = set()
+        for f in fields(cls):
+            name = f"CHATQL_{f.name.upper()}"
+            known.add(name)
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](name, raw)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        unknown = sorted(
+            k for k in environ if k.startswith("CHATQL_") and k not in known and k not in IGNORED
+        )
+        for name in unknown:
+            log.warning("ignoring unknown setting %s", name)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """Check rules that involve several values; fill in a development secret."""
+        if not (
+            self.database_url.startswith("sqlite:")
+            or self.database_url.startswith("mongodb://")
+            or self.database_url.startswith("mongodb+srv://")
+        ):
+            raise ConfigError(
+                "CHATQL_DATABASE_URL must start with sqlite:, mongodb:// or mongodb+srv://, "
+                f"got {self.database_url!r}"
+            )
+        if self.is_production:
+            if len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
+                raise ConfigError(
+                    "CHATQL_JWT_SECRET must be set to at least "
+                    f"{MIN_PRODUCTION_SECRET_BYTES} bytes when CHATQL_ENV=production"
+                )
+            if "*" in self.allowed_origins:
+                raise ConfigError(
+                    "CHATQL_ALLOWED_ORIGINS may not contain '*' when CHATQL_ENV=production"
+                )
+            return self
+        if not self.jwt_secret:
+            log.warning(
+                "CHATQL_JWT_SECRET is not set: using a random secret; tokens end with the process"
+            )
+            return replace(self, jwt_secret=secrets.token_urlsafe(48))
+        return self
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(variable, default, description) for every setting; the README is checked against it."""
+    return [(f"CHATQL_{f.name.upper()}", f.default, f.metadata["doc"]) for f in fields(Settings)]
+
+
+# Variables read by the test suite, not by the server.
+IGNORED = frozenset({"CHATQL_TEST_MONGO_URL"})

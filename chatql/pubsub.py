@@ -1,0 +1,252 @@
+"""Change feed -> broadcaster backend -> channels -> subscribers.
+
+`ChangeFeedBackend` is a broadcaster `BroadcastBackend` whose messages are the store's committed
+changes, routed to channels (`room:<id>`, `user:<id>`, `roominfo:<id>`). Mutations never publish
+persistent events: they write, and the feed publishes, so every process watching the same
+database sees every event and nothing is delivered for a write that rolled back.
+
+`Hub` replaces broadcaster's `Broadcast` to close its known weak spots: subscriber queues are
+bounded (an overflowing subscriber is told so and must resume from its cursor), subscribing is
+synchronous (no race with the first event), and a failing listener logs and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from broadcaster import Event
+from broadcaster._backends.base import BroadcastBackend
+
+from chatql.store.base import ChangeEvent, HistoryLost, Store
+
+log = logging.getLogger("chatql.pubsub")
+
+RESYNC_CHANNEL = "__resync__"
+
+
+def room_channel(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def channels_for(change: ChangeEvent) -> list[str]:
+    """Which channels a committed change is published on."""
+    doc = change.document
+    if change.collection == "messages" and doc is not None:
+        return [room_channel(str(doc["room_id"]))]
+    if change.collection == "memberships":
+        room_id, _, user_id = change.key.partition(":")
+        return [room_channel(room_id), user_channel(user_id)]
+    if change.collection == "rooms":
+        return [f"roominfo:{change.key}"]
+    if change.collection == "users":
+        return [user_channel(change.key)]
+    return []
+
+
+class ChangeFeedBackend(BroadcastBackend):
+    """A broadcaster backend fed by `Store.watch()`, resuming with the last token it saw.
+
+    Events stay in this process, so an Event's message is the ChangeEvent itself rather than
+    the string broadcaster's network backends need.
+    """
+
+    def __init__(self, store: Store, retry_delay: float = 0.5) -> None:
+        # BroadcastBackend.__init__ only raises NotImplementedError; nothing to call.
+        self._store = store
+        self._retry_delay = retry_delay
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._token: Any = None
+        self._started = asyncio.Event()
+        self.running = False
+        self.resyncs = 0
+
+    async def connect(self) -> None:
+        self._task = asyncio.create_task(self._pump(), name="chatql-change-feed")
+        await self._started.wait()
+
+    async def disconnect(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.running = False
+
+    async def subscribe(self, group: str) -> None:
+        """Every change is already routed to its channels; the hub filters per subscriber."""
+
+    async def unsubscribe(self, group: str) -> None:
+        """See `subscribe`."""
+
+    async def publish(self, channel: str, message: Any) -> None:
+        """Ephemeral events (typing) that are not worth storing; this process only."""
+        self._queue.put_nowait(Event(channel, message))
+
+    async def next_published(self) -> Event:
+        return await self._queue.get()
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                stream = self._store.watch(self._token)
+                self.running = True
+                self._started.set()
+                async for change in stream:
+                    self._token = change.token
+                    for channel in channels_for(change):
+                        self._queue.put_nowait(Event(channel, change))  # type: ignore[arg-type]
+                log.warning("change feed ended; reopening")
+            except asyncio.CancelledError:
+                raise
+            except HistoryLost as exc:
+                log.warning("change feed cannot resume (%s); re-syncing subscribers", exc)
+                self.resyncs += 1
+                self._token = None
+                self._queue.put_nowait(Event(RESYNC_CHANNEL, None))  # type: ignore[arg-type]
+            except Exception:
+                log.exception("change feed failed; retrying")
+                self.running = False
+                self._started.set()
+                await asyncio.sleep(self._retry_delay)
+
+
+class SubscriberOverflow(Exception):
+    """The subscriber's bounded queue filled up, or the feed had to re-sync."""
+
+
+class Subscription:
+    """One subscriber's bounded buffer on one channel."""
+
+    def __init__(self, hub: Hub, channel: str, maxsize: int) -> None:
+        self.channel = channel
+        self._hub = hub
+        self._maxsize = maxsize
+        self._items: deque[Any] = deque()
+        self._wakeup = asyncio.Event()
+        self.overflowed = False
+        self.closed = False
+
+    def offer(self, item: Any) -> None:
+        if self.overflowed or self.closed:
+            return
+        if len(self._items) >= self._maxsize:
+            self.overflowed = True
+            self._items.clear()
+        else:
+            self._items.append(item)
+        self._wakeup.set()
+
+    def overflow(self) -> None:
+        self.overflowed = True
+        self._items.clear()
+        self._wakeup.set()
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self.overflowed:
+                raise SubscriberOverflow(self.channel)
+            if self.closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._items.popleft()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.get()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._hub._remove(self)
+            self._wakeup.set()
+
+
+class Hub:
+    """Reads the backend and hands each event to the subscribers of its channel."""
+
+    def __init__(self, backend: BroadcastBackend) -> None:
+        self._backend = backend
+        self._channels: dict[str, set[Subscription]] = {}
+        self._observers: list[Callable[[Event], None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add_observer(self, observer: Callable[[Event], None]) -> None:
+        """Called for every event before subscribers see it (caches invalidate here)."""
+        self._observers.append(observer)
+
+    async def start(self) -> None:
+        await self._backend.connect()
+        self._task = asyncio.create_task(self._listen(), name="chatql-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._backend.disconnect()
+        for subscribers in list(self._channels.values()):
+            for subscription in list(subscribers):
+                subscription.close()
+
+    @property
+    def running(self) -> bool:
+        return (
+            self._task is not None
+            and not self._task.done()
+            and bool(getattr(self._backend, "running", True))
+        )
+
+    def subscribe(self, channel: str, maxsize: int) -> Subscription:
+        subscription = Subscription(self, channel, maxsize)
+        self._channels.setdefault(channel, set()).add(subscription)
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        subscribers = self._channels.get(subscription.channel)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._channels[subscription.channel]
+
+    async def publish(self, channel: str, message: Any) -> None:
+        await self._backend.publish(channel, message)
+
+    def subscriber_count(self, channel: str | None = None) -> int:
+        if channel is not None:
+            return len(self._channels.get(channel, ()))
+        return sum(len(s) for s in self._channels.values())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                event = await self._backend.next_published()
+                self._dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dropping an event that could not be dispatched")
+
+    def _dispatch(self, event: Event) -> None:
+        for observer in self._observers:
+            observer(event)
+        if event.channel == RESYNC_CHANNEL:
+            for subscribers in self._channels.values():
+                for subscription in subscribers:
+                    subscription.overflow()
+            return
+        for subscription in tuple(self._channels.get(event.channel, ())):
+            subscription.offer(event.message)

@@ -1,0 +1,95 @@
+"""Every GraphQL error leaves with an `extensions.code`; unexpected ones leave masked.
+
+Expected failures (ChatError) keep their message and code. Parse, validation and input
+coercion errors get Apollo's codes. Anything else is a bug: the client sees only
+"Internal server error" with a request id, and the log has the traceback under that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from chatql.errors import ChatError
+
+log = logging.getLogger("chatql.errors")
+
+_INPUT_ERROR_MARKERS = (
+    "Variable '$",
+    "Expected value of type",
+    "cannot represent",
+    "Expected type",
+    "is not an ISO-8601",
+    "DateTime must be",
+)
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """Return the error as the client should see it."""
+    original = error.original_error
+    if isinstance(original, ChatError):
+        return _with(error, error.message, original.as_extensions())
+    if isinstance(original, GraphQLError):
+        return classify(original)
+    if original is None:
+        if isinstance(error, GraphQLSyntaxError):
+            code = "GRAPHQL_PARSE_FAILED"
+        elif any(marker in error.message for marker in _INPUT_ERROR_MARKERS):
+            code = "BAD_USER_INPUT"
+        elif error.path is None:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        else:
+            code = "INTERNAL_SERVER_ERROR"
+        return _with(error, error.message, {**(error.extensions or {}), "code": code})
+    request_id = uuid.uuid4().hex[:16]
+    log.error("unexpected error [request_id=%s] at %s", request_id, error.path, exc_info=original)
+    return _with(
+        error,
+        "Internal server error",
+        {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    )
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def classify_all(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    return [classify(e) for e in errors] if errors else errors
+
+
+class ErrorCodes(SchemaExtension):
+    """Applies `classify` to every result, including each streamed subscription event."""
+
+    def _process(self, result: Any) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = classify_all(errors)
+
+    def on_operation(self) -> Iterator[None]:
+        self._streamed = False
+        yield
+        if not self._streamed:
+            result = self.execution_context.result
+            self._process(result)
+            initial = getattr(result, "initial_result", None)
+            if initial is not None:
+                self._process(initial)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streamed = True
+        self._process(result)
+        yield None

@@ -1,0 +1,1 @@
+"""Domain rules, one module per concept. Services never import Strawberry."""

@@ -1,0 +1,17 @@
+"""Storage backends behind one protocol; `open_store` picks one from the database URL."""
+
+from __future__ import annotations
+
+from chatql.config import Settings
+from chatql.store.base import Store
+
+
+def create_store(settings: Settings) -> Store:
+    url = settings.database_url
+    if url.startswith("sqlite:"):
+        from chatql.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url, read_connections=settings.sqlite_read_connections)
+    from chatql.store.mongo import MongoStore
+
+    return MongoStore(url)

@@ -1,0 +1,239 @@
+"""The storage protocol every backend implements, and the records it speaks in.
+
+Services only ever see this module: they never know whether SQLite or MongoDB is behind it.
+The contract tests in `tests/test_store_contract.py` prove both behave the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, Self
+
+ROOM_ROLES = ("OWNER", "ADMIN", "MEMBER")
+SortDirection = Literal["ASC", "DESC"]
+
+
+def now_utc() -> datetime:
+    """The current time at millisecond precision, the precision every store keeps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Record:
+    """Plain data, convertible to and from the documents the change feed carries."""
+
+    def to_doc(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord(Record):
+    id: str
+    username: str
+    display_name: str
+    password_hash: str
+    created_at: datetime
+    avatar_url: str | None = None
+    status: str = "OFFLINE"
+    last_seen: datetime | None = None
+    token_version: int = 0
+    role: str = "USER"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord(Record):
+    id: str
+    user_id: str
+    family_id: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord(Record):
+    id: str
+    name: str
+    created_by: str
+    owner_id: str
+    created_at: datetime
+    updated_at: datetime
+    last_activity: datetime
+    description: str | None = None
+    is_private: bool = False
+    is_direct: bool = False
+    direct_key: str | None = None
+    last_seq: int = 0
+    message_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord(Record):
+    room_id: str
+    user_id: str
+    role: str
+    joined_at: datetime
+
+    @property
+    def id(self) -> str:
+        return membership_id(self.room_id, self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord(Record):
+    id: str
+    room_id: str
+    author_id: str
+    content: str
+    message_type: str
+    seq: int
+    created_at: datetime
+    updated_at: datetime
+    client_id: str | None = None
+
+
+def membership_id(room_id: str, user_id: str) -> str:
+    """Memberships are keyed by both ids so a delete event alone says who left which room."""
+    return f"{room_id}:{user_id}"
+
+
+ChangeOperation = Literal["insert", "update", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One committed change, shaped like a MongoDB change event.
+
+    `document` is the full document after the change (None for deletes); `key` is the
+    document id. `token` lets a watcher resume after this event where the store supports it.
+    """
+
+    operation: ChangeOperation
+    collection: str
+    key: str
+    document: Mapping[str, Any] | None
+    token: Any = None
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached; readiness checks report it."""
+
+
+class HistoryLost(Exception):
+    """The change feed cannot resume from the given token; the caller must re-sync."""
+
+
+class Store(Protocol):
+    """Async storage, grouped by concept. All methods are safe to call concurrently."""
+
+    # lifecycle
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    # users
+    async def create_user(self, user: UserRecord) -> None:
+        """Raise StoreConflict('username') when the (lower-cased) username is taken."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserRecord]: ...
+    async def get_user_by_username(self, username: str) -> UserRecord | None: ...
+    async def search_users(
+        self, term: str, limit: int, after_username: str | None
+    ) -> list[UserRecord]:
+        """Users whose username or display name contains `term` (case-insensitive),
+        ordered by username, strictly after `after_username`."""
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None: ...
+    async def bump_token_version(self, user_id: str) -> int: ...
+
+    # refresh tokens
+    async def insert_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+    async def revoke_refresh_token(self, token_id: str, when: datetime) -> bool:
+        """Mark one token revoked; False if it was already revoked (a reuse)."""
+
+    async def revoke_token_family(self, family_id: str, when: datetime) -> None: ...
+    async def revoke_user_tokens(self, user_id: str, when: datetime) -> None: ...
+
+    # rooms and memberships
+    async def create_room(self, room: RoomRecord, members: Sequence[MembershipRecord]) -> None:
+        """Insert a room with its first members; StoreConflict('direct_key') for a DM pair
+        that already has a room."""
+
+    async def get_room(self, room_id: str) -> RoomRecord | None: ...
+    async def get_rooms(self, room_ids: Sequence[str]) -> dict[str, RoomRecord]: ...
+    async def get_direct_room(self, direct_key: str) -> RoomRecord | None: ...
+    async def update_room(self, room_id: str, changes: Mapping[str, Any]) -> RoomRecord | None: ...
+    async def list_user_rooms(
+        self, user_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[RoomRecord]:
+        """Rooms the user belongs to, most recent activity first, after (last_activity, id)."""
+
+    async def list_public_rooms(
+        self, term: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[RoomRecord]:
+        """Public group rooms whose name contains `term`, by (lower(name), id)."""
+
+    async def add_member(self, member: MembershipRecord) -> bool:
+        """True when added, False when the user was already a member."""
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool: ...
+    async def set_member_role(self, room_id: str, user_id: str, role: str) -> None: ...
+    async def get_membership(self, room_id: str, user_id: str) -> MembershipRecord | None: ...
+    async def list_members(
+        self, room_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[MembershipRecord]:
+        """Members by (joined_at, user_id)."""
+
+    async def count_members(self, room_id: str) -> int: ...
+    async def member_ids(self, room_id: str) -> frozenset[str]: ...
+
+    # messages
+    async def insert_message(
+        self,
+        *,
+        room_id: str,
+        author_id: str,
+        content: str,
+        message_type: str,
+        client_id: str | None,
+    ) -> tuple[MessageRecord, bool]:
+        """Assign the room's next seq and store the message durably; return (message, created).
+
+        With a client_id already used by that author in that room, return the original
+        message and False instead of storing a duplicate."""
+
+    async def get_message(self, message_id: str) -> MessageRecord | None: ...
+    async def list_messages(
+        self,
+        room_id: str,
+        *,
+        limit: int,
+        direction: SortDirection,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        before_time: datetime | None = None,
+    ) -> list[MessageRecord]:
+        """Messages of a room ordered by seq in `direction`, with seq > after_seq,
+        seq < before_seq and created_at < before_time when given."""
+
+    # change feed
+    def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
+        """Every committed change, in commit order, starting after `resume_token` when given
+        (raise HistoryLost if that is no longer possible), else from now on."""
+        ...

@@ -1,0 +1,36 @@
+"""Enums of the API, named as in AWS AppSync's chat sample."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum
+class MessageType(Enum):
+    TEXT = "TEXT"
+    IMAGE = "IMAGE"
+    FILE = "FILE"
+    SYSTEM = "SYSTEM"
+
+
+@strawberry.enum
+class ModelSortDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum
+class PresenceStatus(Enum):
+    ONLINE = "ONLINE"
+    AWAY = "AWAY"
+    BUSY = "BUSY"
+    OFFLINE = "OFFLINE"
+
+
+@strawberry.enum
+class RoomRole(Enum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"

@@ -1,0 +1,129 @@
+"""Chat rooms: groups (public or private) and direct chats between two users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from chatql.context import ChatContext
+from chatql.errors import NotFound
+from chatql.services import validation
+from chatql.store.base import RoomRecord
+from chatql.types.enums import ModelSortDirection, RoomRole
+from chatql.types.message import Message, MessageConnection
+from chatql.types.user import User, UserConnection
+
+Info = strawberry.Info[ChatContext, None]
+
+
+async def _user(info: Info, user_id: str) -> User:
+    record = await info.context.loaders.users.load(user_id)
+    if record is None:  # pragma: no cover - users are never deleted
+        raise NotFound("User not found")
+    return User.from_record(record)
+
+
+@strawberry.type
+class ChatRoom:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    is_private: bool
+    is_direct: bool
+    message_count: int
+    last_activity: datetime
+    created_at: datetime
+    updated_at: datetime
+    record: strawberry.Private[RoomRecord]
+
+    @strawberry.field
+    async def created_by(self, info: Info) -> User:
+        return await _user(info, self.record.created_by)
+
+    @strawberry.field
+    async def owner(self, info: Info) -> User:
+        return await _user(info, self.record.owner_id)
+
+    @strawberry.field(description="The viewer's role here; null when not a member")
+    async def my_role(self, info: Info) -> RoomRole | None:
+        viewer = await info.context.viewer()
+        role = await info.context.services.rooms.role_of(self.record.id, viewer.id)
+        return RoomRole(role) if role else None
+
+    @strawberry.field
+    async def members(
+        self, info: Info, limit: int | None = 20, next_token: str | None = None
+    ) -> UserConnection:
+        page = await info.context.services.rooms.list_members(self.record, limit, next_token)
+        users = await info.context.loaders.users.load_many(page.items)
+        return UserConnection(
+            items=[User.from_record(u) for u in users if u is not None],
+            next_token=page.next_token,
+        )
+
+    @strawberry.field
+    async def member_count(self, info: Info) -> int:
+        return await info.context.services.rooms.count_members(self.record)
+
+    @strawberry.field(description="The newest message; null when empty or for non-members")
+    async def last_message(self, info: Info) -> Message | None:
+        viewer = await info.context.viewer()
+        services = info.context.services
+        if await services.rooms.role_of(self.record.id, viewer.id) is None:
+            return None
+        message = await services.messages.last_message(self.record.id)
+        return Message.from_record(message) if message else None
+
+    @strawberry.field(description="Members only")
+    async def messages(
+        self,
+        info: Info,
+        limit: int | None = 50,
+        next_token: str | None = None,
+        sort_direction: ModelSortDirection = ModelSortDirection.DESC,
+    ) -> MessageConnection:
+        viewer = await info.context.viewer()
+        services = info.context.services
+        room = await services.rooms.member_room(viewer, self.record.id)
+        page = await services.messages.page(
+            room.id,
+            validation.page_limit(limit, 50),
+            next_token,
+            None,
+            "ASC" if sort_direction is ModelSortDirection.ASC else "DESC",
+        )
+        return MessageConnection(
+            items=[Message.from_record(m) for m in page.items], next_token=page.next_token
+        )
+
+    @classmethod
+    def from_record(cls, room: RoomRecord) -> ChatRoom:
+        return cls(
+            id=strawberry.ID(room.id),
+            name=room.name,
+            description=room.description,
+            is_private=room.is_private,
+            is_direct=room.is_direct,
+            message_count=room.message_count,
+            last_activity=room.last_activity,
+            created_at=room.created_at,
+            updated_at=room.updated_at,
+            record=room,
+        )
+
+
+@strawberry.type
+class ChatRoomConnection:
+    items: list[ChatRoom]
+    next_token: str | None
+
+
+@strawberry.input
+class CreateChatRoomInput:
+    name: str
+    description: str | None = None
+    is_private: bool = False
+    member_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Users to add as members besides the creator"
+    )

@@ -1,0 +1,90 @@
+"""Query resolvers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from chatql.types.enums import ModelSortDirection
+from chatql.types.message import Message, MessageConnection
+from chatql.types.room import ChatRoom, ChatRoomConnection
+from chatql.types.user import User, UserConnection
+from resolvers import Info
+
+
+async def me(info: Info) -> User:
+    return User.from_record(await info.context.viewer())
+
+
+async def get_user(info: Info, id: strawberry.ID) -> User | None:
+    await info.context.viewer()
+    user = await info.context.services.accounts.get_user(str(id))
+    return User.from_record(user) if user else None
+
+
+async def search_users(
+    info: Info, term: str, limit: int | None = 20, next_token: str | None = None
+) -> UserConnection:
+    await info.context.viewer()
+    page = await info.context.services.accounts.search_users(term, limit, next_token)
+    return UserConnection(
+        items=[User.from_record(u) for u in page.items], next_token=page.next_token
+    )
+
+
+async def get_chat_room(info: Info, id: strawberry.ID) -> ChatRoom | None:
+    viewer = await info.context.viewer()
+    room = await info.context.services.rooms.get_room(viewer, str(id))
+    return ChatRoom.from_record(room) if room else None
+
+
+async def list_chat_rooms(
+    info: Info, limit: int | None = 20, next_token: str | None = None
+) -> ChatRoomConnection:
+    viewer = await info.context.viewer()
+    page = await info.context.services.rooms.list_my_rooms(viewer, limit, next_token)
+    return ChatRoomConnection(
+        items=[ChatRoom.from_record(r) for r in page.items], next_token=page.next_token
+    )
+
+
+async def list_public_rooms(
+    info: Info,
+    term: str | None = None,
+    limit: int | None = 20,
+    next_token: str | None = None,
+) -> ChatRoomConnection:
+    await info.context.viewer()
+    page = await info.context.services.rooms.list_public_rooms(term, limit, next_token)
+    return ChatRoomConnection(
+        items=[ChatRoom.from_record(r) for r in page.items], next_token=page.next_token
+    )
+
+
+async def messages_by_room(
+    info: Info,
+    chat_room_id: strawberry.ID,
+    limit: int | None = 50,
+    next_token: str | None = None,
+    before: datetime | None = None,
+    sort_direction: ModelSortDirection = ModelSortDirection.DESC,
+) -> MessageConnection:
+    viewer = await info.context.viewer()
+    page = await info.context.services.messages.history(
+        viewer,
+        str(chat_room_id),
+        limit=limit,
+        next_token=next_token,
+        before=before,
+        direction="ASC" if sort_direction is ModelSortDirection.ASC else "DESC",
+    )
+    return MessageConnection(
+        items=[Message.from_record(m) for m in page.items], next_token=page.next_token
+    )
+
+
+async def get_message(info: Info, id: strawberry.ID) -> Message | None:
+    viewer = await info.context.viewer()
+    message = await info.context.services.messages.get_message(viewer, str(id))
+    return Message.from_record(message) if message else None

@@ -1,0 +1,85 @@
+"""Shared fixtures: fast settings, stores of every kind, running servers, clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatql.config import Settings
+from chatql.store.base import Store
+from chatql.store.sqlite import SQLiteStore
+from tests.helpers import Client, Server, running_server
+
+REAL_MONGO = os.environ.get("CHATQL_TEST_MONGO_URL")
+STORE_KINDS = ["sqlite", "mongoeco"] + (["mongodb"] if REAL_MONGO else [])
+
+
+def fast_settings(**overrides: Any) -> Settings:
+    """Development settings with cheap password hashing, so tests can register many users."""
+    base = Settings(
+        jwt_secret="test-secret-that-is-long-enough-for-hs256",
+        argon2_time_cost=1,
+        argon2_memory_cost=1024,
+        ws_keepalive_interval=0,
+    )
+    return replace(base, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return fast_settings(database_url=f"sqlite:///{tmp_path}/chat.db")
+
+
+def mongoeco_client() -> Any:
+    from mongoeco import AsyncMongoClient  # type: ignore[import-not-found]
+
+    return AsyncMongoClient()
+
+
+def make_store(kind: str, tmp_path: Path, shared: Any = None) -> Store:
+    if kind == "sqlite":
+        return SQLiteStore(f"sqlite:///{tmp_path}/store.db")
+    from chatql.store.mongo import MongoStore
+
+    if kind == "mongoeco":
+        return MongoStore("mongodb://localhost/chatql_test", client=shared or mongoeco_client())
+    assert REAL_MONGO
+    import uuid
+
+    return MongoStore(REAL_MONGO, database=f"chatql_test_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(store_kind: str, tmp_path: Path) -> AsyncIterator[Store]:
+    instance = make_store(store_kind, tmp_path)
+    await instance.open()
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    async with running_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: Server) -> AsyncIterator[Client]:
+    c = Client(server)
+    yield c
+    await c.close()
+
+
+ClientFactory = Callable[[Server], Client]

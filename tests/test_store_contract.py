@@ -1,0 +1,373 @@
+"""One contract, every store: SQLite, MongoDB through mongoeco, and a real replica set when
+CHATQL_TEST_MONGO_URL is set. Services rely on exactly what is asserted here."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from chatql.errors import StoreConflict
+from chatql.store.base import (
+    ChangeEvent,
+    HistoryLost,
+    MembershipRecord,
+    RefreshTokenRecord,
+    RoomRecord,
+    Store,
+    UserRecord,
+    membership_id,
+    new_id,
+    now_utc,
+)
+
+
+def user(name: str, display: str | None = None) -> UserRecord:
+    return UserRecord(
+        id=new_id(),
+        username=name,
+        display_name=display or name.title(),
+        password_hash="h",
+        created_at=now_utc(),
+    )
+
+
+def room(
+    owner: str, name: str = "Room", private: bool = False, direct_key: str | None = None
+) -> RoomRecord:
+    now = now_utc()
+    return RoomRecord(
+        id=new_id(),
+        name=name,
+        created_by=owner,
+        owner_id=owner,
+        created_at=now,
+        updated_at=now,
+        last_activity=now,
+        is_private=private or direct_key is not None,
+        is_direct=direct_key is not None,
+        direct_key=direct_key,
+    )
+
+
+async def make_users(store: Store, *names: str) -> list[UserRecord]:
+    users = [user(n) for n in names]
+    for u in users:
+        await store.create_user(u)
+    return users
+
+
+async def make_room(
+    store: Store, owner: UserRecord, *others: UserRecord, **kwargs: object
+) -> RoomRecord:
+    r = room(owner.id, **kwargs)  # type: ignore[arg-type]
+    now = now_utc()
+    members = [MembershipRecord(r.id, owner.id, "OWNER", now)]
+    members += [MembershipRecord(r.id, o.id, "MEMBER", now) for o in others]
+    await store.create_room(r, members)
+    return r
+
+
+async def send(
+    store: Store, r: RoomRecord, author: UserRecord, content: str, client_id: str | None = None
+):  # type: ignore[no-untyped-def]
+    return await store.insert_message(
+        room_id=r.id, author_id=author.id, content=content, message_type="TEXT", client_id=client_id
+    )
+
+
+async def collect(
+    stream, count: int, timeout: float = 5, ignore: str = "rooms"
+) -> list[ChangeEvent]:  # type: ignore[no-untyped-def]
+    """The next `count` events, leaving out the `ignore` collection (room counters change with
+    every message, before or after it depending on the store)."""
+    out: list[ChangeEvent] = []
+
+    async def run() -> None:
+        async for event in stream:
+            if event.collection == ignore:
+                continue
+            out.append(event)
+            if len(out) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+# ---------------------------------------------------------------- users
+
+
+async def test_users_round_trip_and_unique_usernames(store: Store) -> None:
+    alice = user("alice")
+    await store.create_user(alice)
+    assert await store.get_user(alice.id) == alice
+    assert await store.get_user_by_username("ALICE") == alice
+    assert await store.get_user(new_id()) is None
+    with pytest.raises(StoreConflict) as conflict:
+        await store.create_user(user("alice"))
+    assert conflict.value.constraint == "username"
+
+
+async def test_get_users_batches_and_skips_unknown(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    found = await store.get_users([a.id, b.id, new_id(), a.id])
+    assert found == {a.id: a, b.id: b}
+    assert await store.get_users([]) == {}
+
+
+async def test_search_users_is_case_insensitive_ordered_and_paged(store: Store) -> None:
+    await store.create_user(user("carol", "Carol Smith"))
+    await store.create_user(user("dave", "Dave SMITHERS"))
+    await store.create_user(user("smith_jr", "Junior"))
+    await store.create_user(user("eve", "Eve"))
+    first = await store.search_users("smith", 2, None)
+    assert [u.username for u in first] == ["carol", "dave"]
+    rest = await store.search_users("smith", 2, first[-1].username)
+    assert [u.username for u in rest] == ["smith_jr"]
+    assert await store.search_users("%", 10, None) == []
+    assert [u.username for u in await store.search_users("_", 10, None)] == ["smith_jr"]
+
+
+async def test_update_user_and_token_version(store: Store) -> None:
+    (alice,) = await make_users(store, "alice")
+    updated = await store.update_user(
+        alice.id, {"display_name": "Alice A.", "avatar_url": "https://x/y.png"}
+    )
+    assert (
+        updated is not None
+        and updated.display_name == "Alice A."
+        and updated.avatar_url == "https://x/y.png"
+    )
+    assert await store.update_user(new_id(), {"display_name": "x"}) is None
+    assert await store.bump_token_version(alice.id) == 1
+    assert await store.bump_token_version(alice.id) == 2
+    again = await store.get_user(alice.id)
+    assert again is not None and again.token_version == 2
+
+
+# ---------------------------------------------------------------- refresh tokens
+
+
+async def test_refresh_tokens_revoke_once_family_and_user(store: Store) -> None:
+    (alice,) = await make_users(store, "alice")
+    now = now_utc()
+    family = new_id()
+    tokens = [
+        RefreshTokenRecord(new_id(), alice.id, family, f"hash{i}", now, now + timedelta(days=1))
+        for i in range(3)
+    ]
+    other_family = RefreshTokenRecord(
+        new_id(), alice.id, new_id(), "hashx", now, now + timedelta(days=1)
+    )
+    for t in [*tokens, other_family]:
+        await store.insert_refresh_token(t)
+    assert await store.get_refresh_token("hash0") == tokens[0]
+    assert await store.get_refresh_token("nope") is None
+    assert await store.revoke_refresh_token(tokens[0].id, now) is True
+    assert await store.revoke_refresh_token(tokens[0].id, now) is False
+    await store.revoke_token_family(family, now)
+    for i in range(3):
+        record = await store.get_refresh_token(f"hash{i}")
+        assert record is not None and record.revoked_at is not None
+    untouched = await store.get_refresh_token("hashx")
+    assert untouched is not None and untouched.revoked_at is None
+    await store.revoke_user_tokens(alice.id, now)
+    revoked = await store.get_refresh_token("hashx")
+    assert revoked is not None and revoked.revoked_at is not None
+
+
+# ---------------------------------------------------------------- rooms and members
+
+
+async def test_rooms_members_and_direct_key_uniqueness(store: Store) -> None:
+    a, b, c = await make_users(store, "ann", "bob", "cat")
+    r = await make_room(store, a, b, name="General")
+    assert await store.get_room(r.id) == r
+    assert await store.get_rooms([r.id, new_id()]) == {r.id: r}
+    assert await store.member_ids(r.id) == frozenset({a.id, b.id})
+    assert await store.count_members(r.id) == 2
+    membership = await store.get_membership(r.id, a.id)
+    assert membership is not None and membership.role == "OWNER"
+    assert await store.get_membership(r.id, c.id) is None
+
+    assert await store.add_member(MembershipRecord(r.id, c.id, "MEMBER", now_utc())) is True
+    assert await store.add_member(MembershipRecord(r.id, c.id, "MEMBER", now_utc())) is False
+    await store.set_member_role(r.id, c.id, "ADMIN")
+    assert (await store.get_membership(r.id, c.id)).role == "ADMIN"  # type: ignore[union-attr]
+    assert await store.remove_member(r.id, b.id) is True
+    assert await store.remove_member(r.id, b.id) is False
+    assert await store.member_ids(r.id) == frozenset({a.id, c.id})
+
+    key = ":".join(sorted((a.id, b.id)))
+    dm = await make_room(store, a, b, direct_key=key)
+    assert await store.get_direct_room(key) == dm
+    with pytest.raises(StoreConflict) as conflict:
+        await make_room(store, b, a, direct_key=key)
+    assert conflict.value.constraint == "direct_key"
+
+
+async def test_list_members_pages_in_join_order(store: Store) -> None:
+    users = await make_users(store, *(f"u{i}" for i in range(5)))
+    r = await make_room(store, users[0])
+    for u in users[1:]:
+        await asyncio.sleep(0.002)
+        await store.add_member(MembershipRecord(r.id, u.id, "MEMBER", now_utc()))
+    first = await store.list_members(r.id, 3, None)
+    assert [m.user_id for m in first] == [u.id for u in users[:3]]
+    rest = await store.list_members(r.id, 3, (first[-1].joined_at, first[-1].user_id))
+    assert [m.user_id for m in rest] == [u.id for u in users[3:]]
+
+
+async def test_user_rooms_most_recent_activity_first(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    rooms = []
+    for i in range(4):
+        rooms.append(await make_room(store, a, name=f"r{i}"))
+        await asyncio.sleep(0.002)
+    await make_room(store, b, name="not mine")
+    await asyncio.sleep(0.002)
+    await send(store, rooms[1], a, "bump")
+    listed = await store.list_user_rooms(a.id, 2, None)
+    assert [r.name for r in listed] == ["r1", "r3"]
+    rest = await store.list_user_rooms(a.id, 10, (listed[-1].last_activity, listed[-1].id))
+    assert [r.name for r in rest] == ["r2", "r0"]
+
+
+async def test_public_rooms_exclude_private_and_direct(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    await make_room(store, a, name="Beta chat")
+    await make_room(store, a, name="alpha Chat")
+    await make_room(store, a, name="Secret chat", private=True)
+    await make_room(store, a, b, name="dm", direct_key=":".join(sorted((a.id, b.id))))
+    everything = await store.list_public_rooms(None, 10, None)
+    assert [r.name for r in everything] == ["alpha Chat", "Beta chat"]
+    chat = await store.list_public_rooms("CHAT", 1, None)
+    assert [r.name for r in chat] == ["alpha Chat"]
+    after = (chat[0].name.lower(), chat[0].id)
+    assert [r.name for r in await store.list_public_rooms("chat", 5, after)] == ["Beta chat"]
+
+
+async def test_update_room(store: Store) -> None:
+    (a,) = await make_users(store, "ann")
+    r = await make_room(store, a, name="Old")
+    updated = await store.update_room(r.id, {"name": "New", "description": "d"})
+    assert updated is not None and updated.name == "New" and updated.description == "d"
+    assert [x.name for x in await store.list_public_rooms("new", 5, None)] == ["New"]
+    assert await store.update_room(new_id(), {"name": "x"}) is None
+
+
+# ---------------------------------------------------------------- messages
+
+
+async def test_messages_get_increasing_seq_and_update_the_room(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    first, created = await send(store, r, a, "one")
+    second, _ = await send(store, r, b, "two")
+    assert created and (first.seq, second.seq) == (1, 2)
+    assert await store.get_message(first.id) == first
+    after = await store.get_room(r.id)
+    assert after is not None and after.message_count == 2 and after.last_seq == 2
+    assert after.last_activity >= r.last_activity
+
+
+async def test_client_id_makes_sends_idempotent(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    original, created = await send(store, r, a, "hello", client_id="c-1")
+    again, created_again = await send(store, r, a, "hello (retry)", client_id="c-1")
+    assert created and not created_again and again == original
+    other, created_other = await send(store, r, b, "hello", client_id="c-1")
+    assert created_other and other.id != original.id
+    assert (await store.get_room(r.id)).message_count == 2  # type: ignore[union-attr]
+
+
+async def test_message_to_unknown_room_is_a_conflict(store: Store) -> None:
+    (a,) = await make_users(store, "ann")
+    with pytest.raises(StoreConflict) as conflict:
+        await store.insert_message(
+            room_id=new_id(), author_id=a.id, content="x", message_type="TEXT", client_id=None
+        )
+    assert conflict.value.constraint == "room"
+
+
+async def test_concurrent_sends_get_distinct_strictly_increasing_seqs(store: Store) -> None:
+    (a,) = await make_users(store, "ann")
+    r = await make_room(store, a)
+    results = await asyncio.gather(*(send(store, r, a, f"m{i}") for i in range(40)))
+    seqs = sorted(m.seq for m, _ in results)
+    assert seqs == list(range(1, 41))
+
+
+async def test_list_messages_directions_and_bounds(store: Store) -> None:
+    (a,) = await make_users(store, "ann")
+    r = await make_room(store, a)
+    sent = [(await send(store, r, a, f"m{i}"))[0] for i in range(10)]
+    desc = await store.list_messages(r.id, limit=3, direction="DESC")
+    assert [m.seq for m in desc] == [10, 9, 8]
+    older = await store.list_messages(r.id, limit=3, direction="DESC", before_seq=8)
+    assert [m.seq for m in older] == [7, 6, 5]
+    asc = await store.list_messages(r.id, limit=4, direction="ASC", after_seq=6)
+    assert [m.seq for m in asc] == [7, 8, 9, 10]
+    before_time = await store.list_messages(
+        r.id, limit=20, direction="DESC", before_time=sent[3].created_at
+    )
+    assert all(m.created_at < sent[3].created_at for m in before_time)
+    assert await store.list_messages(new_id(), limit=5, direction="ASC") == []
+
+
+# ---------------------------------------------------------------- change feed
+
+
+async def test_watch_sees_commits_in_order_with_shapes(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a)
+    stream = store.watch()
+    message, _ = await send(store, r, a, "hi")
+    await store.add_member(MembershipRecord(r.id, b.id, "MEMBER", now_utc()))
+    await store.remove_member(r.id, b.id)
+    await store.update_user(a.id, {"display_name": "Ann"})
+    now = now_utc()
+    await store.insert_refresh_token(RefreshTokenRecord(new_id(), a.id, new_id(), "h", now, now))
+    await store.update_user(a.id, {"display_name": "Ann 2"})
+    events = await collect(stream, 5)
+    assert events[-1].document is not None and events[-1].document["display_name"] == "Ann 2"
+    events = events[:-1]
+    kinds = [(e.collection, e.operation) for e in events]
+    assert kinds == [
+        ("messages", "insert"),
+        ("memberships", "insert"),
+        ("memberships", "delete"),
+        ("users", "update"),
+    ]
+    assert events[0].key == message.id and events[0].document is not None
+    assert events[0].document["room_id"] == r.id and events[0].document["seq"] == 1
+    assert events[2].key == membership_id(r.id, b.id) and events[2].document is None
+    assert events[3].document is not None and events[3].document["display_name"] == "Ann"
+    assert "password_hash" in events[3].document  # full documents: the hub decides what to expose
+
+
+async def test_watch_resumes_after_a_token(store: Store) -> None:
+    (a,) = await make_users(store, "ann")
+    r = await make_room(store, a)
+    stream = store.watch()
+    await send(store, r, a, "one")
+    first = await collect(stream, 1)
+    assert len(first) == 1
+    await send(store, r, a, "two")
+    await send(store, r, a, "three")
+    resumed = store.watch(first[0].token)
+    events = await collect(resumed, 2)
+    assert [e.document["content"] for e in events] == ["two", "three"]  # type: ignore[index]
+
+
+async def test_watch_with_a_foreign_token_reports_history_lost(
+    store: Store, store_kind: str
+) -> None:
+    if store_kind != "sqlite":
+        pytest.skip("MongoDB rejects malformed tokens differently; covered by the feed tests")
+    with pytest.raises(HistoryLost):
+        stream = store.watch("someone-else:1")
+        await stream.__anext__()
