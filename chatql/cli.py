@@ -7,10 +7,13 @@ starts, and a bad one is reported in one line with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import uvicorn
 
 from chatql.config import ConfigError, Settings
 
@@ -46,16 +49,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(environ)
 
 
-def serve(settings: Settings) -> None:
-    import uvicorn
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown, so the exit status would say
+    "killed"; a server that stopped cleanly on request exits 0 instead."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
+def serve(settings: Settings) -> None:
     from chatql.app import create_app
 
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -64,6 +78,7 @@ def serve(settings: Settings) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+    GracefulServer(config).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,118 @@
+"""The server as users start it: `python -m chatql`, a real process, killed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, free_port
+
+SECRET = "process-test-secret-0123456789abcdef"
+
+
+def start(db: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CHATQL_DATABASE_URL": f"sqlite:///{db}",
+        "CHATQL_PORT": str(port),
+        "CHATQL_JWT_SECRET": SECRET,
+        "CHATQL_ARGON2_TIME_COST": "1",
+        "CHATQL_ARGON2_MEMORY_COST": "1024",
+        "CHATQL_LOG_LEVEL": "warning",
+        **extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatql"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"server exited early: {out}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "chat.db"
+
+
+async def test_kill_9_and_restart_loses_no_committed_message(db: Path) -> None:
+    port = free_port()
+    process = start(db, port)
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        server = Server(url=f"http://127.0.0.1:{port}/graphql", settings=None)  # type: ignore[arg-type]
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "durable")
+        first = await client.send(alice, room, "m0")
+        acknowledged = [first] + [await client.send(alice, room, f"m{i}") for i in range(1, 30)]
+        await client.close()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    process = start(db, port)
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        client = Client(server)
+        history = await client.history(alice, room)
+        assert [m["id"] for m in history] == [m["id"] for m in acknowledged]
+        # a subscriber that last saw m0 resumes after the restart and gets all the rest once
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room, "a": first["cursor"]})
+        got = await sock.messages(29)
+        assert [m["content"] for m in got] == [f"m{i}" for i in range(1, 30)]
+        await sock.nothing_within(0.3)
+        await sock.close()
+        # and the restarted server keeps numbering after the last committed seq
+        after = await client.send(alice, room, "after restart")
+        assert after["seq"] == 31
+        await client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_bad_configuration_is_refused_with_a_clear_message(db: Path) -> None:
+    process = start(db, free_port(), CHATQL_PORT="eighty", CHATQL_ENV="staging")
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    text = out.decode()
+    assert "CHATQL_PORT must be an integer" in text and "CHATQL_ENV must be one of" in text
+    assert "Traceback" not in text
+
+
+def test_production_refuses_a_short_secret(db: Path) -> None:
+    process = start(db, free_port(), CHATQL_ENV="production", CHATQL_JWT_SECRET="short")
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "CHATQL_JWT_SECRET must be set to at least 32 bytes" in out.decode()
+
+
+def test_sigterm_shuts_down_cleanly(db: Path) -> None:
+    port = free_port()
+    process = start(db, port)
+    wait_ready(port, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
