@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry import UNSET
 
 from chatql.services.accounts import Session
+from chatql.types.args import given, given_list
 from chatql.types.message import CreateMessageInput, Message
 from chatql.types.room import ChatRoom, CreateChatRoomInput
 from chatql.types.user import AuthPayload, UpdateProfileInput, User
@@ -21,10 +23,10 @@ def _payload(session: Session) -> AuthPayload:
 
 
 async def register(
-    info: Info, username: str, password: str, display_name: str | None = None
+    info: Info, username: str, password: str, display_name: str | None = UNSET
 ) -> AuthPayload:
     accounts = info.context.services.accounts
-    return _payload(await accounts.register(username, password, display_name))
+    return _payload(await accounts.register(username, password, given(display_name)))
 
 
 async def login(info: Info, username: str, password: str) -> AuthPayload:
@@ -41,10 +43,10 @@ async def logout(info: Info, refresh_token: str, all_devices: bool = False) -> b
 
 async def update_profile(info: Info, input: UpdateProfileInput) -> User:
     viewer = await info.context.viewer()
-    avatar = input.avatar_url
+    avatar = given(input.avatar_url)
     updated = await info.context.services.accounts.update_profile(
         viewer,
-        input.display_name,
+        given(input.display_name),
         avatar or None,
         clear_avatar=avatar == "",
     )
@@ -56,9 +58,9 @@ async def create_chat_room(info: Info, input: CreateChatRoomInput) -> ChatRoom:
     room = await info.context.services.rooms.create_room(
         viewer,
         input.name,
-        input.description,
+        given(input.description),
         input.is_private,
-        [str(m) for m in input.member_ids] if input.member_ids is not None else None,
+        given_list(input.member_ids),
     )
     return ChatRoom.from_record(room)
 
@@ -92,6 +94,6 @@ async def create_message(info: Info, input: CreateMessageInput) -> Message:
         str(input.chat_room_id),
         input.content,
         input.message_type.value,
-        input.client_id,
+        given(input.client_id),
     )
     return Message.from_record(message)

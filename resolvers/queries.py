@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry import UNSET
 
+from chatql.types.args import given
 from chatql.types.enums import ModelSortDirection
 from chatql.types.message import Message, MessageConnection
 from chatql.types.room import ChatRoom, ChatRoomConnection
@@ -24,10 +26,10 @@ async def get_user(info: Info, id: strawberry.ID) -> User | None:
 
 
 async def search_users(
-    info: Info, term: str, limit: int | None = 20, next_token: str | None = None
+    info: Info, term: str, limit: int | None = 20, next_token: str | None = UNSET
 ) -> UserConnection:
     await info.context.viewer()
-    page = await info.context.services.accounts.search_users(term, limit, next_token)
+    page = await info.context.services.accounts.search_users(term, limit, given(next_token))
     return UserConnection(
         items=[User.from_record(u) for u in page.items], next_token=page.next_token
     )
@@ -40,10 +42,10 @@ async def get_chat_room(info: Info, id: strawberry.ID) -> ChatRoom | None:
 
 
 async def list_chat_rooms(
-    info: Info, limit: int | None = 20, next_token: str | None = None
+    info: Info, limit: int | None = 20, next_token: str | None = UNSET
 ) -> ChatRoomConnection:
     viewer = await info.context.viewer()
-    page = await info.context.services.rooms.list_my_rooms(viewer, limit, next_token)
+    page = await info.context.services.rooms.list_my_rooms(viewer, limit, given(next_token))
     return ChatRoomConnection(
         items=[ChatRoom.from_record(r) for r in page.items], next_token=page.next_token
     )
@@ -51,12 +53,14 @@ async def list_chat_rooms(
 
 async def list_public_rooms(
     info: Info,
-    term: str | None = None,
+    term: str | None = UNSET,
     limit: int | None = 20,
-    next_token: str | None = None,
+    next_token: str | None = UNSET,
 ) -> ChatRoomConnection:
     await info.context.viewer()
-    page = await info.context.services.rooms.list_public_rooms(term, limit, next_token)
+    page = await info.context.services.rooms.list_public_rooms(
+        given(term), limit, given(next_token)
+    )
     return ChatRoomConnection(
         items=[ChatRoom.from_record(r) for r in page.items], next_token=page.next_token
     )
@@ -66,8 +70,8 @@ async def messages_by_room(
     info: Info,
     chat_room_id: strawberry.ID,
     limit: int | None = 50,
-    next_token: str | None = None,
-    before: datetime | None = None,
+    next_token: str | None = UNSET,
+    before: datetime | None = UNSET,
     sort_direction: ModelSortDirection = ModelSortDirection.DESC,
 ) -> MessageConnection:
     viewer = await info.context.viewer()
@@ -75,8 +79,8 @@ async def messages_by_room(
         viewer,
         str(chat_room_id),
         limit=limit,
-        next_token=next_token,
-        before=before,
+        next_token=given(next_token),
+        before=given(before),
         direction="ASC" if sort_direction is ModelSortDirection.ASC else "DESC",
     )
     return MessageConnection(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry import UNSET
 
 from chatql.context import ChatContext
 from chatql.errors import NotFound
@@ -79,6 +80,6 @@ class CreateMessageInput:
     content: str
     message_type: MessageType = MessageType.TEXT
     client_id: str | None = strawberry.field(
-        default=None,
+        default=UNSET,
         description="Client-generated id; a retry with the same one is not stored twice",
     )

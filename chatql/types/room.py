@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry import UNSET
 
 from chatql.context import ChatContext
 from chatql.errors import NotFound
 from chatql.services import validation
 from chatql.store.base import RoomRecord
+from chatql.types.args import given
 from chatql.types.enums import ModelSortDirection, RoomRole
 from chatql.types.message import Message, MessageConnection
 from chatql.types.user import User, UserConnection
@@ -53,9 +55,9 @@ class ChatRoom:
 
     @strawberry.field
     async def members(
-        self, info: Info, limit: int | None = 20, next_token: str | None = None
+        self, info: Info, limit: int | None = 20, next_token: str | None = UNSET
     ) -> UserConnection:
-        page = await info.context.services.rooms.list_members(self.record, limit, next_token)
+        page = await info.context.services.rooms.list_members(self.record, limit, given(next_token))
         users = await info.context.loaders.users.load_many(page.items)
         return UserConnection(
             items=[User.from_record(u) for u in users if u is not None],
@@ -80,7 +82,7 @@ class ChatRoom:
         self,
         info: Info,
         limit: int | None = 50,
-        next_token: str | None = None,
+        next_token: str | None = UNSET,
         sort_direction: ModelSortDirection = ModelSortDirection.DESC,
     ) -> MessageConnection:
         viewer = await info.context.viewer()
@@ -89,7 +91,7 @@ class ChatRoom:
         page = await services.messages.page(
             room.id,
             validation.page_limit(limit, 50),
-            next_token,
+            given(next_token),
             None,
             "ASC" if sort_direction is ModelSortDirection.ASC else "DESC",
         )
@@ -122,8 +124,8 @@ class ChatRoomConnection:
 @strawberry.input
 class CreateChatRoomInput:
     name: str
-    description: str | None = None
+    description: str | None = UNSET
     is_private: bool = False
     member_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Users to add as members besides the creator"
+        default=UNSET, description="Users to add as members besides the creator"
     )

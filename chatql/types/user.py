@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry import UNSET
 
 from chatql.store.base import UserRecord
 from chatql.types.enums import PresenceStatus
@@ -49,7 +50,7 @@ class AuthPayload:
 
 @strawberry.input
 class UpdateProfileInput:
-    display_name: str | None = None
+    display_name: str | None = UNSET
     avatar_url: str | None = strawberry.field(
-        default=None, description="An http(s) URL; an empty string removes the avatar"
+        default=UNSET, description="An http(s) URL; an empty string removes the avatar"
     )
