@@ -1,0 +1,148 @@
+"""The delivery path below GraphQL: change feed -> hub -> bounded subscriber queues, with the
+real SQLite store. These are the guarantees the end-to-end tests build on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from broadcaster import Event
+
+from chatql.errors import Forbidden, SubscriptionOverflow
+from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
+from chatql.services.registry import Services
+from chatql.store.base import ChangeEvent, HistoryLost, UserRecord, new_id, now_utc
+from chatql.store.sqlite import SQLiteStore
+from tests.conftest import fast_settings
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    settings = fast_settings(
+        database_url=f"sqlite:///{tmp_path}/live.db", subscription_queue_size=5
+    )
+    store = SQLiteStore(settings.database_url)
+    await store.open()
+    built = Services.build(settings, store)
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.stop()
+        await store.close()
+
+
+async def user(services: Services, name: str) -> UserRecord:
+    return (await services.accounts.register(name, "password123", None)).user
+
+
+async def test_a_subscriber_that_stops_reading_is_cut_off_not_buffered_forever(
+    services: Services,
+) -> None:
+    alice = await user(services, "alice")
+    room = await services.rooms.create_room(alice, "r", None, False, None)
+    stream = services.live.message_created(alice, room.id, None)
+    consume = asyncio.create_task(stream.__anext__())
+    await asyncio.sleep(0.05)
+    first = await services.messages.send(alice, room.id, "first")
+    assert (await consume).id == first.id
+    for i in range(20):  # never read: the bounded queue (5) overflows
+        await services.messages.send(alice, room.id, f"m{i}")
+    await asyncio.sleep(0.05)
+    with pytest.raises(SubscriptionOverflow) as overflow:
+        await stream.__anext__()
+    assert overflow.value.code == "SUBSCRIBER_TOO_SLOW"
+    assert services.hub.subscriber_count() == 0  # its buffer is gone with it
+
+
+async def test_membership_removal_ends_the_stream(services: Services) -> None:
+    alice, bob = await user(services, "alice"), await user(services, "bob")
+    room = await services.rooms.create_room(alice, "r", None, False, [bob.id])
+    stream = services.live.message_created(bob, room.id, None)
+    pending = asyncio.create_task(stream.__anext__())
+    await asyncio.sleep(0.05)
+    await services.rooms.leave_room(bob, room.id)
+    await services.messages.send(alice, room.id, "after bob left")
+    with pytest.raises(Forbidden):
+        await pending
+
+
+async def test_non_members_cannot_open_a_stream(services: Services) -> None:
+    alice, eve = await user(services, "alice"), await user(services, "eve")
+    private = await services.rooms.create_room(alice, "secret", None, True, None)
+    stream = services.live.message_created(eve, private.id, None)
+    with pytest.raises(Exception) as denied:
+        await stream.__anext__()
+    assert getattr(denied.value, "code", None) == "NOT_FOUND"
+
+
+async def test_membership_cache_follows_the_feed(services: Services) -> None:
+    alice, bob = await user(services, "alice"), await user(services, "bob")
+    room = await services.rooms.create_room(alice, "r", None, False, None)
+    assert not await services.members.is_member(room.id, bob.id)
+    await services.rooms.join_room(bob, room.id)
+    await asyncio.sleep(0.05)  # the feed delivers the membership change
+    assert await services.members.is_member(room.id, bob.id)
+    await services.rooms.leave_room(bob, room.id)
+    await asyncio.sleep(0.05)
+    assert not await services.members.is_member(room.id, bob.id)
+
+
+async def test_hub_resync_tells_every_subscriber_to_resume(services: Services) -> None:
+    subscription = services.hub.subscribe("room:x", 10)
+    await services.feed.publish(RESYNC_CHANNEL, None)
+    with pytest.raises(SubscriberOverflow):
+        await asyncio.wait_for(subscription.get(), 2)
+
+
+class FlakyStore(SQLiteStore):
+    """A store whose feed fails once with a transient error, then once with history lost."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.calls: list[object] = []
+
+    def watch(self, resume_token: object = None) -> AsyncIterator[ChangeEvent]:
+        self.calls.append(resume_token)
+        inner = super().watch(resume_token)
+        attempt = len(self.calls)
+
+        async def stream() -> AsyncIterator[ChangeEvent]:
+            count = 0
+            async for event in inner:
+                yield event
+                count += 1
+                if attempt == 1 and count == 1:
+                    raise ConnectionError("network blip")
+                if attempt == 2 and count == 1:
+                    raise HistoryLost("too old")
+
+        return stream()
+
+
+async def test_feed_resumes_after_errors_and_resyncs_when_history_is_lost(tmp_path: Path) -> None:
+    store = FlakyStore(f"sqlite:///{tmp_path}/flaky.db")
+    await store.open()
+    backend = ChangeFeedBackend(store, retry_delay=0.01)
+    hub = Hub(backend)
+    seen: list[Event] = []
+    hub.add_observer(seen.append)
+    await hub.start()
+    try:
+        ids = [new_id() for _ in range(3)]
+        for user_id in ids:
+            await store.create_user(
+                UserRecord(user_id, f"u{user_id[:8]}", "U", password_hash="x", created_at=now_utc())
+            )
+            await asyncio.sleep(0.1)
+        channels = [e.channel for e in seen]
+        assert RESYNC_CHANNEL in channels
+        assert backend.resyncs == 1
+        assert store.calls[0] is None and store.calls[1] is not None  # resumed with its token
+        assert store.calls[2] is None  # after history was lost it starts afresh
+        assert [c for c in channels if c.startswith("user:")] == [f"user:{i}" for i in ids]
+    finally:
+        await hub.stop()
+        await store.close()
