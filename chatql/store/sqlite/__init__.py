@@ -1,0 +1,22 @@
+"""The embedded default store: SQLite in WAL mode through aiosqlite.
+
+One writer connection runs every write as a short `BEGIN IMMEDIATE` transaction under an
+asyncio lock, so the per-room `seq` is assigned and committed in order and the change feed
+(`LocalFeed`) sees commits in exactly that order. Reads go to a small pool of reader
+connections, which in WAL mode only ever see committed data. Each concept lives in its own
+module; this class puts them together.
+"""
+
+from __future__ import annotations
+
+from chatql.store.sqlite.engine import sqlite_path
+from chatql.store.sqlite.messages import MessageStore
+from chatql.store.sqlite.rooms import RoomStore
+from chatql.store.sqlite.users import UserStore
+
+
+class SQLiteStore(UserStore, RoomStore, MessageStore):
+    """Implements `chatql.store.base.Store`."""
+
+
+__all__ = ["SQLiteStore", "sqlite_path"]

@@ -1,0 +1,91 @@
+"""Messages in SQLite: per-room seq, idempotent sends, history, threads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from chatql.errors import StoreConflict
+from chatql.store.base import MessageRecord, SortDirection, new_id, now_utc
+from chatql.store.sqlite.engine import Emitted, SQLiteEngine, to_text
+
+
+class MessageStore(SQLiteEngine):
+    async def insert_message(
+        self,
+        *,
+        room_id: str,
+        author_id: str,
+        content: str,
+        message_type: str,
+        client_id: str | None,
+    ) -> tuple[MessageRecord, bool]:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
+            if client_id is not None:
+                existing = await self._fetch(
+                    conn,
+                    "SELECT * FROM messages WHERE room_id = ? AND author_id = ? AND client_id = ?",
+                    (room_id, author_id, client_id),
+                )
+                if existing is not None:
+                    return MessageRecord.from_doc(existing), False
+            now = now_utc()
+            room = await self._fetch(
+                conn,
+                "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + 1, "
+                "last_activity = ? WHERE id = ? RETURNING *",
+                (to_text(now), room_id),
+            )
+            if room is None:
+                raise StoreConflict("room")
+            message = MessageRecord(
+                id=new_id(),
+                room_id=room_id,
+                author_id=author_id,
+                content=content,
+                message_type=message_type,
+                seq=int(room["last_seq"]),
+                created_at=now,
+                updated_at=now,
+                client_id=client_id,
+            )
+            await self._insert(conn, "messages", message.to_doc())
+            emitted.append(("insert", "messages", message.id, message.to_doc()))
+            emitted.append(("update", "rooms", room_id, room))
+            return message, True
+
+        return await self._write(work)
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        doc = await self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        return MessageRecord.from_doc(doc) if doc else None
+
+    async def list_messages(
+        self,
+        room_id: str,
+        *,
+        limit: int,
+        direction: SortDirection,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        before_time: datetime | None = None,
+    ) -> list[MessageRecord]:
+        where = ["room_id = ?"]
+        params: list[Any] = [room_id]
+        if after_seq is not None:
+            where.append("seq > ?")
+            params.append(after_seq)
+        if before_seq is not None:
+            where.append("seq < ?")
+            params.append(before_seq)
+        if before_time is not None:
+            where.append("created_at < ?")
+            params.append(to_text(before_time))
+        order = "ASC" if direction == "ASC" else "DESC"
+        docs = await self._all(
+            f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
+            [*params, limit],
+        )
+        return [MessageRecord.from_doc(d) for d in docs]

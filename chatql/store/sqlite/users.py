@@ -1,0 +1,115 @@
+"""Users and refresh tokens in SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from chatql.store.base import RefreshTokenRecord, UserRecord
+from chatql.store.sqlite.engine import Emitted, SQLiteEngine, like_pattern, to_text
+
+
+class UserStore(SQLiteEngine):
+    async def create_user(self, user: UserRecord) -> None:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
+            await self._insert(conn, "users", user.to_doc())
+            emitted.append(("insert", "users", user.id, user.to_doc()))
+
+        await self._write(work)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        doc = await self._one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserRecord]:
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return {}
+        docs = await self._all(
+            f"SELECT * FROM users WHERE id IN ({', '.join('?' * len(ids))})", ids
+        )
+        return {d["id"]: UserRecord.from_doc(d) for d in docs}
+
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        doc = await self._one("SELECT * FROM users WHERE username = ?", (username.lower(),))
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def search_users(
+        self, term: str, limit: int, after_username: str | None
+    ) -> list[UserRecord]:
+        pattern = like_pattern(term)
+        docs = await self._all(
+            "SELECT * FROM users WHERE (username LIKE ? ESCAPE '\\' "
+            "OR lower(display_name) LIKE ? ESCAPE '\\') AND username > ? "
+            "ORDER BY username LIMIT ?",
+            (pattern, pattern, after_username or "", limit),
+        )
+        return [UserRecord.from_doc(d) for d in docs]
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> UserRecord | None:
+            if changes:
+                await self._update(conn, "users", {"id": user_id}, changes)
+            doc = await self._fetch(conn, "SELECT * FROM users WHERE id = ?", (user_id,))
+            if doc is None:
+                return None
+            emitted.append(("update", "users", user_id, doc))
+            return UserRecord.from_doc(doc)
+
+        return await self._write(work)
+
+    async def bump_token_version(self, user_id: str) -> int:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> int:
+            doc = await self._fetch(
+                conn,
+                "UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING *",
+                (user_id,),
+            )
+            if doc is None:
+                return 0
+            emitted.append(("update", "users", user_id, doc))
+            return int(doc["token_version"])
+
+        return await self._write(work)
+
+    async def insert_refresh_token(self, token: RefreshTokenRecord) -> None:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
+            await self._insert(conn, "refresh_tokens", token.to_doc())
+
+        await self._write(work)
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        doc = await self._one("SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
+        return RefreshTokenRecord.from_doc(doc) if doc else None
+
+    async def revoke_refresh_token(self, token_id: str, when: datetime) -> bool:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> bool:
+            cursor = await conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (to_text(when), token_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(work)
+
+    async def revoke_token_family(self, family_id: str, when: datetime) -> None:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
+            await conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? "
+                "WHERE family_id = ? AND revoked_at IS NULL",
+                (to_text(when), family_id),
+            )
+
+        await self._write(work)
+
+    async def revoke_user_tokens(self, user_id: str, when: datetime) -> None:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
+            await conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (to_text(when), user_id),
+            )
+
+        await self._write(work)
