@@ -10,9 +10,13 @@ import pytest
 
 from chatql.errors import StoreConflict
 from chatql.store.base import (
+    BanRecord,
     ChangeEvent,
+    ConnectionRecord,
     HistoryLost,
     MembershipRecord,
+    NotificationRecord,
+    ReactionRecord,
     RefreshTokenRecord,
     RoomRecord,
     Store,
@@ -20,6 +24,8 @@ from chatql.store.base import (
     membership_id,
     new_id,
     now_utc,
+    parse_reaction_id,
+    reaction_id,
 )
 
 
@@ -194,7 +200,7 @@ async def test_rooms_members_and_direct_key_uniqueness(store: Store) -> None:
 
     assert await store.add_member(MembershipRecord(r.id, c.id, "MEMBER", now_utc())) is True
     assert await store.add_member(MembershipRecord(r.id, c.id, "MEMBER", now_utc())) is False
-    await store.set_member_role(r.id, c.id, "ADMIN")
+    await store.update_membership(r.id, c.id, {"role": "ADMIN"})
     assert (await store.get_membership(r.id, c.id)).role == "ADMIN"  # type: ignore[union-attr]
     assert await store.remove_member(r.id, b.id) is True
     assert await store.remove_member(r.id, b.id) is False
@@ -371,3 +377,190 @@ async def test_watch_with_a_foreign_token_reports_history_lost(
     with pytest.raises(HistoryLost):
         stream = store.watch("someone-else:1")
         await stream.__anext__()
+
+
+# ---------------------------------------------------------------- chat features
+
+
+async def test_users_by_usernames(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    assert await store.get_users_by_usernames(["ANN", "bob", "nobody"]) == {"ann": a, "bob": b}
+
+
+async def test_membership_updates_room_lists_and_read_state(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r1 = await make_room(store, a, b, name="one")
+    r2 = await make_room(store, a, name="two")
+    assert await store.user_room_ids(a.id) == frozenset({r1.id, r2.id})
+    assert {m.user_id for m in await store.room_memberships(r1.id)} == {a.id, b.id}
+    for i in range(3):
+        await send(store, r1, a, f"a{i}")
+    m, _ = await send(store, r1, b, "b0")
+    await send(store, r2, a, "own message")
+    states = await store.read_states(b.id, [r1.id, r2.id])
+    assert states == {r1.id: (0, 3)}  # not a member of r2; own messages never count
+    updated = await store.update_membership(
+        r1.id, b.id, {"last_read_seq": 2, "notifications_muted": True}
+    )
+    assert updated is not None and updated.last_read_seq == 2 and updated.notifications_muted
+    assert (await store.read_states(b.id, [r1.id]))[r1.id] == (2, 1)
+    await store.update_message(m.id, {"deleted_at": now_utc()})
+    assert (await store.read_states(a.id, [r1.id, r2.id])) == {r1.id: (0, 0), r2.id: (0, 0)}
+    assert await store.update_membership(r2.id, b.id, {"last_read_seq": 1}) is None
+
+
+async def test_edit_delete_and_threads(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    parent, _ = await send(store, r, a, "question")
+    replies = [
+        (
+            await store.insert_message(
+                room_id=r.id,
+                author_id=b.id,
+                content=f"answer {i}",
+                message_type="TEXT",
+                client_id=None,
+                reply_to_id=parent.id,
+            )
+        )[0]
+        for i in range(3)
+    ]
+    assert [m.reply_to_id for m in replies] == [parent.id] * 3
+    first = await store.list_replies(parent.id, 2, None)
+    assert [m.content for m in first] == ["answer 0", "answer 1"]
+    assert [m.content for m in await store.list_replies(parent.id, 5, first[-1].seq)] == [
+        "answer 2"
+    ]
+    assert await store.count_replies([parent.id, replies[0].id]) == {parent.id: 3, replies[0].id: 0}
+    when = now_utc()
+    edited = await store.update_message(
+        parent.id, {"content": "better question", "edited_at": when}
+    )
+    assert edited is not None and edited.content == "better question" and edited.edited_at == when
+    found = await store.get_messages([parent.id, replies[1].id, new_id()])
+    assert set(found) == {parent.id, replies[1].id} and found[parent.id] == edited
+    assert await store.update_message(new_id(), {"content": "x"}) is None
+
+
+async def test_reactions_group_by_emoji_once_per_user(store: Store) -> None:
+    a, b, c = await make_users(store, "ann", "bob", "cat")
+    r = await make_room(store, a, b, c)
+    m, _ = await send(store, r, a, "react to me")
+    other, _ = await send(store, r, a, "no reactions")
+
+    def reaction(u: UserRecord, emoji: str) -> ReactionRecord:
+        return ReactionRecord(r.id, m.id, u.id, emoji, now_utc())
+
+    assert await store.add_reaction(reaction(b, "👍")) is True
+    await asyncio.sleep(0.002)
+    assert await store.add_reaction(reaction(b, "👍")) is False
+    assert await store.add_reaction(reaction(c, "👍")) is True
+    await asyncio.sleep(0.002)
+    assert await store.add_reaction(reaction(c, ":tada:")) is True
+    groups = await store.reaction_groups([m.id, other.id], viewer_id=b.id)
+    assert [(g.emoji, g.count, g.reacted_by_me) for g in groups[m.id]] == [
+        ("👍", 2, True),
+        (":tada:", 1, False),
+    ]
+    assert groups[other.id] == []
+    assert await store.reaction_users(m.id, "👍", 10) == [b.id, c.id]
+    assert await store.remove_reaction(r.id, m.id, b.id, "👍") is True
+    assert await store.remove_reaction(r.id, m.id, b.id, "👍") is False
+    assert [g.count for g in (await store.reaction_groups([m.id], b.id))[m.id]] == [1, 1]
+    assert parse_reaction_id(reaction_id(r.id, m.id, c.id, ":a:b:")) == (r.id, m.id, c.id, ":a:b:")
+
+
+async def test_bans(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    until = now_utc() + timedelta(hours=1)
+    await store.set_ban(BanRecord(r.id, b.id, a.id, now_utc(), until))
+    ban = await store.get_ban(r.id, b.id)
+    assert ban is not None and ban.until == until and ban.banned_by == a.id
+    await store.set_ban(BanRecord(r.id, b.id, a.id, now_utc(), None))  # replaces
+    assert (await store.get_ban(r.id, b.id)).until is None  # type: ignore[union-attr]
+    assert await store.remove_ban(r.id, b.id) is True
+    assert await store.get_ban(r.id, b.id) is None
+    assert await store.remove_ban(r.id, b.id) is False
+
+
+async def test_delete_room_removes_everything_and_tells_the_feed(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    keep = await make_room(store, a)
+    m, _ = await send(store, r, a, "bye")
+    await store.add_reaction(ReactionRecord(r.id, m.id, b.id, "👋", now_utc()))
+    stream = store.watch()
+    assert await store.delete_room(r.id) is True
+    events = await collect(stream, 2, ignore="none")
+    assert {(e.collection, e.operation) for e in events} == {("memberships", "delete")}
+    assert {e.key for e in events} == {membership_id(r.id, a.id), membership_id(r.id, b.id)}
+    assert await store.get_room(r.id) is None and await store.get_message(m.id) is None
+    assert await store.user_room_ids(a.id) == frozenset({keep.id})
+    assert await store.delete_room(r.id) is False
+
+
+async def test_connections_and_room_watches(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    r = await make_room(store, a, b)
+    old = now_utc() - timedelta(minutes=5)
+    await store.add_connection(ConnectionRecord("c1", a.id, "p1", old, old))
+    await store.add_connection(ConnectionRecord("c2", a.id, "p2", now_utc(), now_utc()))
+    await store.add_connection(ConnectionRecord("c3", b.id, "p1", old, old))
+    assert await store.count_connections(a.id) == 2
+    await store.add_room_watch("c1", r.id, a.id)
+    await store.add_room_watch("c1", r.id, a.id)
+    await store.add_room_watch("c3", r.id, b.id)
+    assert await store.room_watchers(r.id) == frozenset({a.id, b.id})
+    await store.remove_room_watch("c3", r.id)
+    assert await store.room_watchers(r.id) == frozenset({a.id})
+    await store.heartbeat("p2", now_utc())
+    stale = await store.remove_stale_connections(now_utc() - timedelta(minutes=1))
+    assert sorted(stale) == sorted({a.id, b.id})
+    assert await store.count_connections(a.id) == 1 and await store.count_connections(b.id) == 0
+    assert await store.room_watchers(r.id) == frozenset()  # c1's watch went with it
+    removed = await store.remove_connection("c2")
+    assert removed is not None and removed.user_id == a.id
+    assert await store.remove_connection("c2") is None
+
+
+async def test_notifications_newest_first_read_and_delete(store: Store) -> None:
+    a, b = await make_users(store, "ann", "bob")
+    base = now_utc()
+    notes = [
+        NotificationRecord(
+            new_id(), a.id, "MESSAGE", base + timedelta(milliseconds=i), actor_id=b.id
+        )
+        for i in range(4)
+    ]
+    stream = store.watch()
+    await store.insert_notifications(notes)
+    await store.insert_notifications([NotificationRecord(new_id(), b.id, "MENTION", base)])
+    events = await collect(stream, 5)
+    assert [e.collection for e in events] == ["notifications"] * 5
+    page = await store.list_notifications(a.id, unread_only=False, limit=3, after=None)
+    assert [n.id for n in page] == [n.id for n in reversed(notes)][:3]
+    rest = await store.list_notifications(
+        a.id, unread_only=False, limit=3, after=(page[-1].created_at, page[-1].id)
+    )
+    assert [n.id for n in rest] == [notes[0].id]
+    read = await store.mark_notification_read(a.id, notes[1].id, now_utc())
+    assert read is not None and read.read_at is not None
+    assert await store.mark_notification_read(b.id, notes[1].id, now_utc()) is None
+    unread = await store.list_notifications(a.id, unread_only=True, limit=10, after=None)
+    assert notes[1].id not in {n.id for n in unread} and len(unread) == 3
+    assert await store.mark_all_notifications_read(a.id, now_utc()) == 3
+    assert await store.list_notifications(a.id, unread_only=True, limit=10, after=None) == []
+    assert await store.delete_notification(b.id, notes[0].id) is False
+    assert await store.delete_notification(a.id, notes[0].id) is True
+    assert len(await store.list_notifications(a.id, unread_only=False, limit=10, after=None)) == 3
+
+
+async def test_ephemeral_events_reach_the_feed(store: Store) -> None:
+    stream = store.watch()
+    await store.publish_ephemeral("typing:abc", {"userId": "u", "kind": "start"})
+    (event,) = await collect(stream, 1)
+    assert event.collection == "events" and event.document is not None
+    assert event.document["channel"] == "typing:abc"
+    assert event.document["payload"] == {"userId": "u", "kind": "start"}

@@ -176,7 +176,7 @@ class Rooms:
             after = (batch[-1].joined_at, batch[-1].user_id)
         if successor is None:
             return
-        await self._store.set_member_role(room.id, successor.user_id, "OWNER")
+        await self._store.update_membership(room.id, successor.user_id, {"role": "OWNER"})
         await self._store.update_room(
             room.id, {"owner_id": successor.user_id, "updated_at": now_utc()}
         )

@@ -51,6 +51,7 @@ class UserRecord(Record):
     last_seen: datetime | None = None
     token_version: int = 0
     role: str = "USER"
+    current_room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ class MembershipRecord(Record):
     user_id: str
     role: str
     joined_at: datetime
+    last_read_seq: int = 0
+    notifications_muted: bool = False
+    muted_until: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -104,6 +108,74 @@ class MessageRecord(Record):
     created_at: datetime
     updated_at: datetime
     client_id: str | None = None
+    reply_to_id: str | None = None
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionRecord(Record):
+    room_id: str
+    message_id: str
+    user_id: str
+    emoji: str
+    created_at: datetime
+
+    @property
+    def id(self) -> str:
+        return reaction_id(self.room_id, self.message_id, self.user_id, self.emoji)
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionGroup:
+    """All reactions with one emoji on one message, as seen by one viewer."""
+
+    emoji: str
+    count: int
+    reacted_by_me: bool
+    first_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord(Record):
+    room_id: str
+    user_id: str
+    banned_by: str
+    created_at: datetime
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord(Record):
+    """One authenticated WebSocket; presence is derived from these."""
+
+    id: str
+    user_id: str
+    process_id: str
+    connected_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord(Record):
+    id: str
+    user_id: str
+    type: str
+    created_at: datetime
+    room_id: str | None = None
+    message_id: str | None = None
+    actor_id: str | None = None
+    read_at: datetime | None = None
+
+
+def reaction_id(room_id: str, message_id: str, user_id: str, emoji: str) -> str:
+    """Ids are fixed-length hex, so the emoji (which may contain ':') is simply the rest."""
+    return f"{room_id}:{message_id}:{user_id}:{emoji}"
+
+
+def parse_reaction_id(key: str) -> tuple[str, str, str, str]:
+    return key[:32], key[33:65], key[66:98], key[99:]
 
 
 def membership_id(room_id: str, user_id: str) -> str:
@@ -152,6 +224,7 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserRecord]: ...
     async def get_user_by_username(self, username: str) -> UserRecord | None: ...
+    async def get_users_by_usernames(self, usernames: Sequence[str]) -> dict[str, UserRecord]: ...
     async def search_users(
         self, term: str, limit: int, after_username: str | None
     ) -> list[UserRecord]:
@@ -193,7 +266,6 @@ class Store(Protocol):
         """True when added, False when the user was already a member."""
 
     async def remove_member(self, room_id: str, user_id: str) -> bool: ...
-    async def set_member_role(self, room_id: str, user_id: str, role: str) -> None: ...
     async def get_membership(self, room_id: str, user_id: str) -> MembershipRecord | None: ...
     async def list_members(
         self, room_id: str, limit: int, after: tuple[datetime, str] | None
@@ -202,6 +274,27 @@ class Store(Protocol):
 
     async def count_members(self, room_id: str) -> int: ...
     async def member_ids(self, room_id: str) -> frozenset[str]: ...
+
+    async def update_membership(
+        self, room_id: str, user_id: str, changes: Mapping[str, Any]
+    ) -> MembershipRecord | None: ...
+    async def room_memberships(self, room_id: str) -> list[MembershipRecord]:
+        """Every membership of a room (notification fan-out)."""
+
+    async def user_room_ids(self, user_id: str) -> frozenset[str]: ...
+    async def read_states(
+        self, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """For each room the user belongs to: (last_read_seq, unread count), where unread
+        counts other people's messages after last_read_seq that are not deleted; one query."""
+
+    async def delete_room(self, room_id: str) -> bool:
+        """Delete a room with its memberships (one delete event each), messages and reactions."""
+
+    # room bans
+    async def set_ban(self, ban: BanRecord) -> None: ...
+    async def get_ban(self, room_id: str, user_id: str) -> BanRecord | None: ...
+    async def remove_ban(self, room_id: str, user_id: str) -> bool: ...
 
     # messages
     async def insert_message(
@@ -212,6 +305,7 @@ class Store(Protocol):
         content: str,
         message_type: str,
         client_id: str | None,
+        reply_to_id: str | None = None,
     ) -> tuple[MessageRecord, bool]:
         """Assign the room's next seq and store the message durably; return (message, created).
 
@@ -219,6 +313,69 @@ class Store(Protocol):
         message and False instead of storing a duplicate."""
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
+    async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]: ...
+    async def update_message(
+        self, message_id: str, changes: Mapping[str, Any]
+    ) -> MessageRecord | None: ...
+    async def list_replies(
+        self, parent_id: str, limit: int, after_seq: int | None
+    ) -> list[MessageRecord]:
+        """Replies to a message, oldest first (by seq)."""
+
+    async def count_replies(self, parent_ids: Sequence[str]) -> dict[str, int]: ...
+
+    # reactions
+    async def add_reaction(self, reaction: ReactionRecord) -> bool:
+        """False when this user already reacted with this emoji (nothing changes)."""
+
+    async def remove_reaction(
+        self, room_id: str, message_id: str, user_id: str, emoji: str
+    ) -> bool: ...
+    async def reaction_groups(
+        self, message_ids: Sequence[str], viewer_id: str
+    ) -> dict[str, list[ReactionGroup]]:
+        """Per message, its reactions grouped by emoji, in order of first use."""
+
+    async def reaction_users(self, message_id: str, emoji: str, limit: int) -> list[str]: ...
+
+    # connections (presence) and who is watching which room
+    async def add_connection(self, connection: ConnectionRecord) -> None: ...
+    async def remove_connection(self, connection_id: str) -> ConnectionRecord | None:
+        """Also forgets the connection's room watches."""
+
+    async def count_connections(self, user_id: str) -> int: ...
+    async def heartbeat(self, process_id: str, when: datetime) -> None: ...
+    async def remove_stale_connections(self, before: datetime) -> list[str]:
+        """Drop connections whose process stopped heart-beating; return their user ids."""
+
+    async def add_room_watch(self, connection_id: str, room_id: str, user_id: str) -> None: ...
+    async def remove_room_watch(self, connection_id: str, room_id: str) -> None: ...
+    async def room_watchers(self, room_id: str) -> frozenset[str]:
+        """Users with at least one open subscription on the room."""
+
+    # notifications
+    async def insert_notifications(self, notifications: Sequence[NotificationRecord]) -> None: ...
+    async def list_notifications(
+        self,
+        user_id: str,
+        *,
+        unread_only: bool,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[NotificationRecord]:
+        """Newest first, by (created_at, id) descending, strictly after `after`."""
+
+    async def mark_notification_read(
+        self, user_id: str, notification_id: str, when: datetime
+    ) -> NotificationRecord | None: ...
+    async def mark_all_notifications_read(self, user_id: str, when: datetime) -> int: ...
+    async def delete_notification(self, user_id: str, notification_id: str) -> bool: ...
+
+    # ephemeral events (typing): not stored for good, but seen by every process's feed
+    async def publish_ephemeral(self, channel: str, payload: Mapping[str, Any]) -> None:
+        """Emit an `events` change carrying {channel, payload}; MongoDB keeps it briefly
+        (TTL) so other processes' change streams see it, SQLite only feeds this process."""
+
     async def list_messages(
         self,
         room_id: str,

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from chatql.store.sqlite.engine import sqlite_path
 from chatql.store.sqlite.messages import MessageStore
+from chatql.store.sqlite.notifications import NotificationStore
+from chatql.store.sqlite.presence import PresenceStore
+from chatql.store.sqlite.reactions import ReactionStore
 from chatql.store.sqlite.rooms import RoomStore
 from chatql.store.sqlite.users import UserStore
 
 
-class SQLiteStore(UserStore, RoomStore, MessageStore):
+class SQLiteStore(
+    UserStore, RoomStore, MessageStore, ReactionStore, PresenceStore, NotificationStore
+):
     """Implements `chatql.store.base.Store`."""
 
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from chatql.errors import StoreConflict
-from chatql.store.base import ChangeEvent, StoreUnavailable
+from chatql.store.base import ChangeEvent, StoreUnavailable, new_id
 from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite.migrations import MIGRATIONS
 
@@ -183,13 +183,23 @@ class SQLiteEngine:
             self.feed.emit(emitted)
         return result
 
-    async def _insert(self, conn: aiosqlite.Connection, table: str, doc: Mapping[str, Any]) -> None:
+    async def _insert(
+        self,
+        conn: aiosqlite.Connection,
+        table: str,
+        doc: Mapping[str, Any],
+        *,
+        or_ignore: bool = False,
+    ) -> bool:
+        """Insert one row; False if `or_ignore` and it already existed."""
         columns = list(doc)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         try:
-            await conn.execute(sql, [_encode(c, doc[c]) for c in columns])
+            cursor = await conn.execute(sql, [_encode(c, doc[c]) for c in columns])
         except aiosqlite.IntegrityError as exc:
             raise StoreConflict(_constraint_name(str(exc))) from exc
+        return cursor.rowcount == 1
 
     async def _update(
         self,
@@ -215,6 +225,10 @@ class SQLiteEngine:
         return row_doc(row) if row is not None else None
 
     # ---------------------------------------------------------------- change feed
+    async def publish_ephemeral(self, channel: str, payload: Mapping[str, Any]) -> None:
+        """Nothing to store: only this process watches an SQLite database."""
+        self.feed.emit([("insert", "events", new_id(), {"channel": channel, "payload": payload})])
+
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         return self.feed.watch(resume_token)
 

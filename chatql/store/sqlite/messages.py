@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ class MessageStore(SQLiteEngine):
         content: str,
         message_type: str,
         client_id: str | None,
+        reply_to_id: str | None = None,
     ) -> tuple[MessageRecord, bool]:
         async def work(conn: aiosqlite.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
             if client_id is not None:
@@ -50,6 +52,7 @@ class MessageStore(SQLiteEngine):
                 created_at=now,
                 updated_at=now,
                 client_id=client_id,
+                reply_to_id=reply_to_id,
             )
             await self._insert(conn, "messages", message.to_doc())
             emitted.append(("insert", "messages", message.id, message.to_doc()))
@@ -61,6 +64,50 @@ class MessageStore(SQLiteEngine):
     async def get_message(self, message_id: str) -> MessageRecord | None:
         doc = await self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
         return MessageRecord.from_doc(doc) if doc else None
+
+    async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return {}
+        docs = await self._all(
+            f"SELECT * FROM messages WHERE id IN ({', '.join('?' * len(ids))})", ids
+        )
+        return {d["id"]: MessageRecord.from_doc(d) for d in docs}
+
+    async def update_message(
+        self, message_id: str, changes: Mapping[str, Any]
+    ) -> MessageRecord | None:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> MessageRecord | None:
+            if changes:
+                await self._update(conn, "messages", {"id": message_id}, changes)
+            doc = await self._fetch(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
+            if doc is None:
+                return None
+            emitted.append(("update", "messages", message_id, doc))
+            return MessageRecord.from_doc(doc)
+
+        return await self._write(work)
+
+    async def list_replies(
+        self, parent_id: str, limit: int, after_seq: int | None
+    ) -> list[MessageRecord]:
+        docs = await self._all(
+            "SELECT * FROM messages WHERE reply_to_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (parent_id, after_seq or 0, limit),
+        )
+        return [MessageRecord.from_doc(d) for d in docs]
+
+    async def count_replies(self, parent_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(parent_ids))
+        if not ids:
+            return {}
+        docs = await self._all(
+            "SELECT reply_to_id, count(*) AS n FROM messages "
+            f"WHERE reply_to_id IN ({', '.join('?' * len(ids))}) GROUP BY reply_to_id",
+            ids,
+        )
+        found = {d["reply_to_id"]: int(d["n"]) for d in docs}
+        return {i: found.get(i, 0) for i in ids}
 
     async def list_messages(
         self,

@@ -76,4 +76,71 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX messages_room_time ON messages (room_id, created_at);
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE users ADD COLUMN current_room TEXT;
+
+        ALTER TABLE memberships ADD COLUMN last_read_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memberships ADD COLUMN notifications_muted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memberships ADD COLUMN muted_until TEXT;
+
+        ALTER TABLE messages ADD COLUMN reply_to_id TEXT REFERENCES messages (id);
+        ALTER TABLE messages ADD COLUMN edited_at TEXT;
+        ALTER TABLE messages ADD COLUMN deleted_at TEXT;
+        ALTER TABLE messages ADD COLUMN deleted_by TEXT;
+        CREATE INDEX messages_replies ON messages (reply_to_id, seq) WHERE reply_to_id IS NOT NULL;
+        CREATE INDEX messages_unread ON messages (room_id, seq, author_id);
+
+        CREATE TABLE reactions (
+            room_id TEXT NOT NULL,
+            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (id),
+            emoji TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (message_id, user_id, emoji)
+        );
+        CREATE INDEX reactions_by_emoji ON reactions (message_id, emoji, created_at);
+
+        CREATE TABLE room_bans (
+            room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (id),
+            banned_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            until TEXT,
+            PRIMARY KEY (room_id, user_id)
+        );
+
+        CREATE TABLE connections (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            process_id TEXT NOT NULL,
+            connected_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL
+        );
+        CREATE INDEX connections_user ON connections (user_id);
+        CREATE INDEX connections_process ON connections (process_id);
+        CREATE INDEX connections_heartbeat ON connections (heartbeat_at);
+
+        CREATE TABLE room_watches (
+            connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+            room_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            PRIMARY KEY (connection_id, room_id)
+        );
+        CREATE INDEX room_watches_room ON room_watches (room_id);
+
+        CREATE TABLE notifications (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (id),
+            type TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            room_id TEXT,
+            message_id TEXT,
+            actor_id TEXT,
+            read_at TEXT
+        );
+        CREATE INDEX notifications_user ON notifications (user_id, created_at, id);
+        """,
+    ),
 )

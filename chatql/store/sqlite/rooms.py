@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from chatql.store.base import MembershipRecord, RoomRecord, membership_id
+from chatql.store.base import BanRecord, MembershipRecord, RoomRecord, membership_id
 from chatql.store.sqlite.engine import Emitted, SQLiteEngine, like_pattern, to_text
 
 
@@ -94,12 +94,7 @@ class RoomStore(SQLiteEngine):
     # ---------------------------------------------------------------- memberships
     async def add_member(self, member: MembershipRecord) -> bool:
         async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO memberships (room_id, user_id, role, joined_at) "
-                "VALUES (?, ?, ?, ?)",
-                (member.room_id, member.user_id, member.role, to_text(member.joined_at)),
-            )
-            if cursor.rowcount != 1:
+            if not await self._insert(conn, "memberships", member.to_doc(), or_ignore=True):
                 return False
             emitted.append(("insert", "memberships", member.id, member.to_doc()))
             return True
@@ -118,17 +113,99 @@ class RoomStore(SQLiteEngine):
 
         return await self._write(work)
 
-    async def set_member_role(self, room_id: str, user_id: str, role: str) -> None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
+    async def update_membership(
+        self, room_id: str, user_id: str, changes: Mapping[str, Any]
+    ) -> MembershipRecord | None:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> MembershipRecord | None:
+            key = {"room_id": room_id, "user_id": user_id}
+            if changes:
+                await self._update(conn, "memberships", key, changes)
             doc = await self._fetch(
                 conn,
-                "UPDATE memberships SET role = ? WHERE room_id = ? AND user_id = ? RETURNING *",
-                (role, room_id, user_id),
+                "SELECT * FROM memberships WHERE room_id = ? AND user_id = ?",
+                (room_id, user_id),
             )
-            if doc is not None:
-                emitted.append(("update", "memberships", membership_id(room_id, user_id), doc))
+            if doc is None:
+                return None
+            emitted.append(("update", "memberships", membership_id(room_id, user_id), doc))
+            return MembershipRecord.from_doc(doc)
+
+        return await self._write(work)
+
+    async def room_memberships(self, room_id: str) -> list[MembershipRecord]:
+        docs = await self._all("SELECT * FROM memberships WHERE room_id = ?", (room_id,))
+        return [MembershipRecord.from_doc(d) for d in docs]
+
+    async def user_room_ids(self, user_id: str) -> frozenset[str]:
+        docs = await self._all("SELECT room_id FROM memberships WHERE user_id = ?", (user_id,))
+        return frozenset(d["room_id"] for d in docs)
+
+    async def read_states(
+        self, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(room_ids))
+        if not ids:
+            return {}
+        docs = await self._all(
+            "SELECT m.room_id, m.last_read_seq, (SELECT count(*) FROM messages g "
+            "WHERE g.room_id = m.room_id AND g.seq > m.last_read_seq AND g.author_id != ? "
+            "AND g.deleted_at IS NULL) AS unread FROM memberships m "
+            f"WHERE m.user_id = ? AND m.room_id IN ({', '.join('?' * len(ids))})",
+            [user_id, user_id, *ids],
+        )
+        return {d["room_id"]: (int(d["last_read_seq"]), int(d["unread"])) for d in docs}
+
+    async def delete_room(self, room_id: str) -> bool:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
+            members = await conn.execute_fetchall(
+                "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
+            )
+            await conn.execute("DELETE FROM memberships WHERE room_id = ?", (room_id,))
+            await conn.execute(
+                "DELETE FROM reactions WHERE message_id IN "
+                "(SELECT id FROM messages WHERE room_id = ?)",
+                (room_id,),
+            )
+            await conn.execute(
+                "UPDATE messages SET reply_to_id = NULL WHERE room_id = ?", (room_id,)
+            )
+            await conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+            await conn.execute("DELETE FROM notifications WHERE room_id = ?", (room_id,))
+            cursor = await conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+            if cursor.rowcount != 1:
+                return False
+            for row in members:
+                emitted.append(("delete", "memberships", membership_id(room_id, row[0]), None))
+            emitted.append(("delete", "rooms", room_id, None))
+            return True
+
+        return await self._write(work)
+
+    # room bans: not in the change feed; services check them when someone (re)joins
+    async def set_ban(self, ban: BanRecord) -> None:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
+            await conn.execute(
+                "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?",
+                (ban.room_id, ban.user_id),
+            )
+            await self._insert(conn, "room_bans", ban.to_doc())
 
         await self._write(work)
+
+    async def get_ban(self, room_id: str, user_id: str) -> BanRecord | None:
+        doc = await self._one(
+            "SELECT * FROM room_bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+        )
+        return BanRecord.from_doc(doc) if doc else None
+
+    async def remove_ban(self, room_id: str, user_id: str) -> bool:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> bool:
+            cursor = await conn.execute(
+                "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(work)
 
     async def get_membership(self, room_id: str, user_id: str) -> MembershipRecord | None:
         doc = await self._one(

@@ -37,6 +37,15 @@ class UserStore(SQLiteEngine):
         doc = await self._one("SELECT * FROM users WHERE username = ?", (username.lower(),))
         return UserRecord.from_doc(doc) if doc else None
 
+    async def get_users_by_usernames(self, usernames: Sequence[str]) -> dict[str, UserRecord]:
+        names = list(dict.fromkeys(u.lower() for u in usernames))
+        if not names:
+            return {}
+        docs = await self._all(
+            f"SELECT * FROM users WHERE username IN ({', '.join('?' * len(names))})", names
+        )
+        return {d["username"]: UserRecord.from_doc(d) for d in docs}
+
     async def search_users(
         self, term: str, limit: int, after_username: str | None
     ) -> list[UserRecord]:

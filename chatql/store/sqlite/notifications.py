@@ -1,0 +1,90 @@
+"""Notifications in SQLite; each insert is in the change feed for its user's channel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from chatql.store.base import NotificationRecord
+from chatql.store.sqlite.engine import Emitted, SQLiteEngine, to_text
+
+
+class NotificationStore(SQLiteEngine):
+    async def insert_notifications(self, notifications: Sequence[NotificationRecord]) -> None:
+        if not notifications:
+            return
+
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
+            for notification in notifications:
+                await self._insert(conn, "notifications", notification.to_doc())
+                emitted.append(("insert", "notifications", notification.id, notification.to_doc()))
+
+        await self._write(work)
+
+    async def list_notifications(
+        self,
+        user_id: str,
+        *,
+        unread_only: bool,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[NotificationRecord]:
+        where = "user_id = ?"
+        params: list[Any] = [user_id]
+        if unread_only:
+            where += " AND read_at IS NULL"
+        if after is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [to_text(after[0]), to_text(after[0]), after[1]]
+        docs = await self._all(
+            f"SELECT * FROM notifications WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [NotificationRecord.from_doc(d) for d in docs]
+
+    async def mark_notification_read(
+        self, user_id: str, notification_id: str, when: datetime
+    ) -> NotificationRecord | None:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> NotificationRecord | None:
+            await conn.execute(
+                "UPDATE notifications SET read_at = ? "
+                "WHERE id = ? AND user_id = ? AND read_at IS NULL",
+                (to_text(when), notification_id, user_id),
+            )
+            doc = await self._fetch(
+                conn,
+                "SELECT * FROM notifications WHERE id = ? AND user_id = ?",
+                (notification_id, user_id),
+            )
+            if doc is None:
+                return None
+            emitted.append(("update", "notifications", notification_id, doc))
+            return NotificationRecord.from_doc(doc)
+
+        return await self._write(work)
+
+    async def mark_all_notifications_read(self, user_id: str, when: datetime) -> int:
+        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> int:
+            cursor = await conn.execute(
+                "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
+                (to_text(when), user_id),
+            )
+            return cursor.rowcount
+
+        return await self._write(work)
+
+    async def delete_notification(self, user_id: str, notification_id: str) -> bool:
+        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
+            cursor = await conn.execute(
+                "DELETE FROM notifications WHERE id = ? AND user_id = ?",
+                (notification_id, user_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            emitted.append(("delete", "notifications", notification_id, None))
+            return True
+
+        return await self._write(work)
