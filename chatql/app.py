@@ -33,7 +33,7 @@ from strawberry.types.unset import UNSET
 from chatql import graphiql
 from chatql.auth import bearer_token
 from chatql.config import Settings
-from chatql.context import ChatContext, Loaders
+from chatql.context import ChatContext
 from chatql.errors import ChatError
 from chatql.schema import build_schema
 from chatql.services.registry import Services
@@ -86,13 +86,14 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ChatContext:
         is_ws = request.scope["type"] == "websocket"
-        return ChatContext(
+        context = ChatContext(
             services=self.services,
             request=request,
             response=response,
-            loaders=Loaders(self.services, cache=not is_ws),
             access_token=None if is_ws else bearer_token(request.headers.get("authorization")),
         )
+        request.scope["chatql.context"] = context  # read back when the socket closes
+        return context
 
     async def on_ws_connect(self, context: ChatContext) -> Any:
         """Authenticate the socket from connection_init's payload, before any operation."""
@@ -105,11 +106,17 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             context.user = await self.services.accounts.authenticate(token)
         except ChatError as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
+        context.connection_id = await self.services.presence.connected(context.user)
         return UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                context = scope.get("chatql.context")
+                if isinstance(context, ChatContext) and context.connection_id is not None:
+                    await self.services.presence.disconnected(context.connection_id)
             return
         try:
             response = await self.run(Request(scope, receive))

@@ -78,6 +78,16 @@ def _str(_name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _rate(name: str, raw: str) -> str:
+    from chatql.security.rate_limit import Rate
+
+    try:
+        Rate.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
 def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
     return field(default=default, metadata={"parse": parse, "doc": doc})
@@ -124,6 +134,23 @@ class Settings:
     ws_keepalive_interval: float = setting(
         15.0, _float(0, 3600), "seconds between legacy graphql-ws keep-alives (0 = off)"
     )
+    rate_limit_messages: str = setting(
+        "10/10", _rate, "createMessage per user: COUNT/SECONDS burst, or off"
+    )
+    rate_limit_auth: str = setting(
+        "10/60", _rate, "register/login/refreshToken per client IP + username, or off"
+    )
+    typing_timeout: float = setting(8.0, _float(1, 600), "seconds a typing indicator lasts")
+    presence_grace: float = setting(
+        10.0, _float(0, 3600), "seconds after the last socket closes before OFFLINE"
+    )
+    presence_heartbeat: float = setting(
+        30.0, _float(1, 3600), "seconds between a process's connection heartbeats"
+    )
+    presence_stale_after: float = setting(
+        90.0, _float(3, 86400), "connections not heart-beaten for this long are dropped"
+    )
+    bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
     sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
 
     @property

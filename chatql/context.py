@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,29 +12,53 @@ from strawberry.dataloader import DataLoader
 
 from chatql.errors import Unauthenticated
 from chatql.services.registry import Services
-from chatql.store.base import RoomRecord, UserRecord
+from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UserRecord
 
 
 class Loaders:
-    """Batch the author/room look-ups of one request into one store call each.
+    """Batch the look-ups of one request into one store call each (no N+1).
 
     Over WebSockets one context lives as long as the connection, so caching is off there:
     batching still works within a tick, but nothing stale is kept.
     """
 
-    def __init__(self, services: Services, *, cache: bool) -> None:
+    def __init__(
+        self, services: Services, viewer: Callable[[], Awaitable[UserRecord]], *, cache: bool
+    ) -> None:
         store = services.store
 
-        async def load_users(ids: Sequence[str]) -> list[UserRecord | None]:
+        async def users(ids: Sequence[str]) -> list[UserRecord | None]:
             found = await store.get_users(list(ids))
             return [found.get(i) for i in ids]
 
-        async def load_rooms(ids: Sequence[str]) -> list[RoomRecord | None]:
+        async def rooms(ids: Sequence[str]) -> list[RoomRecord | None]:
             found = await store.get_rooms(list(ids))
             return [found.get(i) for i in ids]
 
-        self.users: DataLoader[str, UserRecord | None] = DataLoader(load_users, cache=cache)
-        self.rooms: DataLoader[str, RoomRecord | None] = DataLoader(load_rooms, cache=cache)
+        async def messages(ids: Sequence[str]) -> list[MessageRecord | None]:
+            found = await store.get_messages(list(ids))
+            return [found.get(i) for i in ids]
+
+        async def reply_counts(ids: Sequence[str]) -> list[int]:
+            found = await store.count_replies(list(ids))
+            return [found.get(i, 0) for i in ids]
+
+        async def reactions(ids: Sequence[str]) -> list[list[ReactionGroup]]:
+            found = await store.reaction_groups(list(ids), (await viewer()).id)
+            return [found.get(i, []) for i in ids]
+
+        async def read_states(ids: Sequence[str]) -> list[tuple[int, int] | None]:
+            found = await store.read_states((await viewer()).id, list(ids))
+            return [found.get(i) for i in ids]
+
+        self.users: DataLoader[str, UserRecord | None] = DataLoader(users, cache=cache)
+        self.rooms: DataLoader[str, RoomRecord | None] = DataLoader(rooms, cache=cache)
+        self.messages: DataLoader[str, MessageRecord | None] = DataLoader(messages, cache=cache)
+        self.reply_counts: DataLoader[str, int] = DataLoader(reply_counts, cache=cache)
+        self.reactions: DataLoader[str, list[ReactionGroup]] = DataLoader(reactions, cache=cache)
+        self.read_states: DataLoader[str, tuple[int, int] | None] = DataLoader(
+            read_states, cache=cache
+        )
 
 
 @dataclass
@@ -42,11 +66,22 @@ class ChatContext:
     services: Services
     request: Request | WebSocket
     response: Any
-    loaders: Loaders
     access_token: str | None = None
     connection_params: dict[str, Any] | None = None
     user: UserRecord | None = None
+    connection_id: str | None = None
+    loaders: Loaders = field(init=False)
     _checked: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        is_ws = self.request.scope["type"] == "websocket"
+        self.loaders = Loaders(self.services, self.viewer, cache=not is_ws)
+
+    @property
+    def client(self) -> str:
+        """The peer address, for per-client rate limits."""
+        peer = self.request.client
+        return peer.host if peer else ""
 
     async def viewer(self) -> UserRecord:
         """The authenticated user, or UNAUTHENTICATED."""

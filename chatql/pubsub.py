@@ -27,6 +27,7 @@ from chatql.store.base import ChangeEvent, HistoryLost, Store
 log = logging.getLogger("chatql.pubsub")
 
 RESYNC_CHANNEL = "__resync__"
+PRESENCE_CHANNEL = "presence"
 
 
 def room_channel(room_id: str) -> str:
@@ -48,7 +49,13 @@ def channels_for(change: ChangeEvent) -> list[str]:
     if change.collection == "rooms":
         return [f"roominfo:{change.key}"]
     if change.collection == "users":
-        return [user_channel(change.key)]
+        return [user_channel(change.key), PRESENCE_CHANNEL]
+    if change.collection == "reactions":
+        return [room_channel(change.key[:32])]
+    if change.collection == "notifications" and doc is not None:
+        return [user_channel(str(doc["user_id"]))]
+    if change.collection == "events" and doc is not None:
+        return [str(doc["channel"])]
     return []
 
 
@@ -127,8 +134,8 @@ class SubscriberOverflow(Exception):
 class Subscription:
     """One subscriber's bounded buffer on one channel."""
 
-    def __init__(self, hub: Hub, channel: str, maxsize: int) -> None:
-        self.channel = channel
+    def __init__(self, hub: Hub, channels: tuple[str, ...], maxsize: int) -> None:
+        self.channels = channels
         self._hub = hub
         self._maxsize = maxsize
         self._items: deque[Any] = deque()
@@ -154,7 +161,7 @@ class Subscription:
     async def get(self) -> Any:
         while not self._items:
             if self.overflowed:
-                raise SubscriberOverflow(self.channel)
+                raise SubscriberOverflow(", ".join(self.channels))
             if self.closed:
                 raise StopAsyncIteration
             self._wakeup.clear()
@@ -210,20 +217,28 @@ class Hub:
             and bool(getattr(self._backend, "running", True))
         )
 
-    def subscribe(self, channel: str, maxsize: int) -> Subscription:
-        subscription = Subscription(self, channel, maxsize)
-        self._channels.setdefault(channel, set()).add(subscription)
+    def subscribe(self, *channels: str, maxsize: int) -> Subscription:
+        """One bounded buffer fed by every event of the given channels, in feed order."""
+        subscription = Subscription(self, channels, maxsize)
+        for channel in channels:
+            self._channels.setdefault(channel, set()).add(subscription)
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:
-        subscribers = self._channels.get(subscription.channel)
-        if subscribers is not None:
-            subscribers.discard(subscription)
-            if not subscribers:
-                del self._channels[subscription.channel]
+        for channel in subscription.channels:
+            subscribers = self._channels.get(channel)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._channels[channel]
 
     async def publish(self, channel: str, message: Any) -> None:
         await self._backend.publish(channel, message)
+
+    def deliver(self, channel: str, message: Any) -> None:
+        """Hand a locally derived event (e.g. typing ended) to this process's subscribers."""
+        for subscription in tuple(self._channels.get(channel, ())):
+            subscription.offer(message)
 
     def subscriber_count(self, channel: str | None = None) -> int:
         if channel is not None:

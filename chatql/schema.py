@@ -41,6 +41,13 @@ class Query:
         description="Message history, newest first by default; members only",
     )
     get_message = strawberry.field(resolver=queries.get_message)
+    list_notifications = strawberry.field(
+        resolver=queries.list_notifications, description="The viewer's notifications, newest first"
+    )
+    get_user_presence = strawberry.field(
+        resolver=queries.get_user_presence,
+        description="A user's presence; null unless the viewer shares a room with them",
+    )
 
 
 @strawberry.type
@@ -65,6 +72,60 @@ class Mutation:
     leave_room = strawberry.mutation(resolver=mutations.leave_room)
     add_room_member = strawberry.mutation(resolver=mutations.add_room_member)
     create_message = strawberry.mutation(resolver=mutations.create_message)
+    update_message = strawberry.mutation(
+        resolver=mutations.update_message, description="Edit your own message"
+    )
+    delete_message = strawberry.mutation(
+        resolver=mutations.delete_message,
+        description="Soft-delete: the author, room owner/admins or a moderator; a tombstone stays",
+    )
+    create_reaction = strawberry.mutation(
+        resolver=mutations.create_reaction, description="Idempotent per (user, message, emoji)"
+    )
+    delete_reaction = strawberry.mutation(resolver=mutations.delete_reaction)
+    start_typing = strawberry.mutation(
+        resolver=mutations.start_typing, description="Refresh at least every 8 s while typing"
+    )
+    stop_typing = strawberry.mutation(resolver=mutations.stop_typing)
+    update_presence = strawberry.mutation(resolver=mutations.update_presence)
+    mark_notification_as_read = strawberry.mutation(resolver=mutations.mark_notification_as_read)
+    mark_all_notifications_as_read = strawberry.mutation(
+        resolver=mutations.mark_all_notifications_as_read,
+        description="Returns how many were marked",
+    )
+    delete_notification = strawberry.mutation(resolver=mutations.delete_notification)
+    set_room_muted = strawberry.mutation(
+        resolver=mutations.set_room_muted,
+        description="Mute MESSAGE notifications of a room for yourself (mentions still notify)",
+    )
+    mark_room_read = strawberry.mutation(
+        resolver=mutations.mark_room_read,
+        description="Move your read marker to the message of `cursor` (never backwards)",
+    )
+    set_user_role = strawberry.mutation(resolver=mutations.set_user_role, description="Admins only")
+    update_chat_room = strawberry.mutation(
+        resolver=mutations.update_chat_room, description="The room owner or an admin"
+    )
+    delete_chat_room = strawberry.mutation(
+        resolver=mutations.delete_chat_room, description="The room owner or an admin"
+    )
+    set_room_member_role = strawberry.mutation(
+        resolver=mutations.set_room_member_role, description="The owner appoints room admins"
+    )
+    remove_room_member = strawberry.mutation(
+        resolver=mutations.remove_room_member,
+        description="Room owner/admins or a moderator, over members of lower rank",
+    )
+    ban_from_room = strawberry.mutation(
+        resolver=mutations.ban_from_room,
+        description="Remove and keep out until `until` (forever without it)",
+    )
+    unban_from_room = strawberry.mutation(resolver=mutations.unban_from_room)
+    mute_in_room = strawberry.mutation(
+        resolver=mutations.mute_in_room,
+        description="Stop a member sending until `until` (forever without it)",
+    )
+    unmute_in_room = strawberry.mutation(resolver=mutations.unmute_in_room)
 
 
 @strawberry.type
@@ -72,6 +133,28 @@ class Subscription:
     on_message_created = strawberry.subscription(
         resolver=subscriptions.on_message_created,
         description="New messages of a room; with `after`, first those after that cursor",
+    )
+    on_message_updated = strawberry.subscription(resolver=subscriptions.on_message_updated)
+    on_message_deleted = strawberry.subscription(resolver=subscriptions.on_message_deleted)
+    on_reaction_added = strawberry.subscription(resolver=subscriptions.on_reaction_added)
+    on_reaction_removed = strawberry.subscription(resolver=subscriptions.on_reaction_removed)
+    on_typing_started = strawberry.subscription(resolver=subscriptions.on_typing_started)
+    on_typing_ended = strawberry.subscription(
+        resolver=subscriptions.on_typing_ended,
+        description="On stopTyping, on sending a message, or 8 s after the last startTyping",
+    )
+    on_user_presence_changed = strawberry.subscription(
+        resolver=subscriptions.on_user_presence_changed,
+        description="Presence of users who share a room with you",
+    )
+    on_notification_received = strawberry.subscription(
+        resolver=subscriptions.on_notification_received, description="Your own notifications"
+    )
+    on_room_joined = strawberry.subscription(resolver=subscriptions.on_room_joined)
+    on_room_left = strawberry.subscription(resolver=subscriptions.on_room_left)
+    on_my_rooms_changed = strawberry.subscription(
+        resolver=subscriptions.on_my_rooms_changed,
+        description="Rooms you were added to, removed from, or that were deleted",
     )
 
 

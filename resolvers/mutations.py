@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry import UNSET
 
 from chatql.services.accounts import Session
+from chatql.types.activity import UserPresence
 from chatql.types.args import given, given_list
-from chatql.types.message import CreateMessageInput, Message
-from chatql.types.room import ChatRoom, CreateChatRoomInput
+from chatql.types.enums import PresenceStatus, Role, RoomRole
+from chatql.types.message import (
+    CreateMessageInput,
+    CreateReactionInput,
+    Message,
+    Reaction,
+    UpdateMessageInput,
+)
+from chatql.types.notification import Notification
+from chatql.types.room import ChatRoom, CreateChatRoomInput, UpdateChatRoomInput
 from chatql.types.user import AuthPayload, UpdateProfileInput, User
 from resolvers import Info
+
+
+def _optional_id(value: strawberry.ID | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _payload(session: Session) -> AuthPayload:
@@ -26,15 +41,18 @@ async def register(
     info: Info, username: str, password: str, display_name: str | None = UNSET
 ) -> AuthPayload:
     accounts = info.context.services.accounts
-    return _payload(await accounts.register(username, password, given(display_name)))
+    session = await accounts.register(username, password, given(display_name), info.context.client)
+    return _payload(session)
 
 
 async def login(info: Info, username: str, password: str) -> AuthPayload:
-    return _payload(await info.context.services.accounts.login(username, password))
+    accounts = info.context.services.accounts
+    return _payload(await accounts.login(username, password, info.context.client))
 
 
 async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
-    return _payload(await info.context.services.accounts.refresh(refresh_token))
+    accounts = info.context.services.accounts
+    return _payload(await accounts.refresh(refresh_token, info.context.client))
 
 
 async def logout(info: Info, refresh_token: str, all_devices: bool = False) -> bool:
@@ -95,5 +113,146 @@ async def create_message(info: Info, input: CreateMessageInput) -> Message:
         input.content,
         input.message_type.value,
         given(input.client_id),
+        _optional_id(given(input.reply_to_id)),
     )
     return Message.from_record(message)
+
+
+async def update_message(info: Info, input: UpdateMessageInput) -> Message:
+    viewer = await info.context.viewer()
+    message = await info.context.services.messages.edit(viewer, str(input.id), input.content)
+    return Message.from_record(message)
+
+
+async def delete_message(info: Info, id: strawberry.ID) -> Message:
+    viewer = await info.context.viewer()
+    return Message.from_record(await info.context.services.messages.delete(viewer, str(id)))
+
+
+async def create_reaction(info: Info, input: CreateReactionInput) -> Reaction:
+    viewer = await info.context.viewer()
+    reaction = await info.context.services.reactions.add(viewer, str(input.message_id), input.emoji)
+    return Reaction.from_record(reaction)
+
+
+async def delete_reaction(info: Info, message_id: strawberry.ID, emoji: str) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.reactions.remove(viewer, str(message_id), emoji)
+
+
+async def start_typing(info: Info, chat_room_id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.typing.start(viewer, str(chat_room_id))
+
+
+async def stop_typing(info: Info, chat_room_id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.typing.stop(viewer, str(chat_room_id))
+
+
+async def update_presence(
+    info: Info, status: PresenceStatus, current_room: strawberry.ID | None = UNSET
+) -> UserPresence:
+    viewer = await info.context.viewer()
+    room = given(current_room)
+    user = await info.context.services.presence.update(
+        viewer, status.value, str(room) if room is not None else None
+    )
+    info.context.user = user
+    return await UserPresence.visible_to(info, user)
+
+
+async def mark_notification_as_read(info: Info, id: strawberry.ID) -> Notification:
+    viewer = await info.context.viewer()
+    note = await info.context.services.notifications.mark_read(viewer, str(id))
+    return Notification.from_record(note)
+
+
+async def mark_all_notifications_as_read(info: Info) -> int:
+    viewer = await info.context.viewer()
+    return await info.context.services.notifications.mark_all_read(viewer)
+
+
+async def delete_notification(info: Info, id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.notifications.delete(viewer, str(id))
+
+
+async def set_room_muted(info: Info, room_id: strawberry.ID, muted: bool) -> ChatRoom:
+    viewer = await info.context.viewer()
+    room = await info.context.services.rooms.set_muted(viewer, str(room_id), muted)
+    return ChatRoom.from_record(room)
+
+
+async def mark_room_read(info: Info, chat_room_id: strawberry.ID, cursor: str) -> ChatRoom:
+    viewer = await info.context.viewer()
+    room = await info.context.services.rooms.mark_read(viewer, str(chat_room_id), cursor)
+    return ChatRoom.from_record(room)
+
+
+async def set_user_role(info: Info, user_id: strawberry.ID, role: Role) -> User:
+    viewer = await info.context.viewer()
+    user = await info.context.services.moderation.set_user_role(viewer, str(user_id), role.value)
+    return User.from_record(user)
+
+
+async def update_chat_room(info: Info, input: UpdateChatRoomInput) -> ChatRoom:
+    viewer = await info.context.viewer()
+    room = await info.context.services.moderation.update_room(
+        viewer, str(input.id), given(input.name), given(input.description), given(input.is_private)
+    )
+    return ChatRoom.from_record(room)
+
+
+async def delete_chat_room(info: Info, id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.delete_room(viewer, str(id))
+
+
+async def set_room_member_role(
+    info: Info, room_id: strawberry.ID, user_id: strawberry.ID, role: RoomRole
+) -> ChatRoom:
+    viewer = await info.context.viewer()
+    room = await info.context.services.moderation.set_member_role(
+        viewer, str(room_id), str(user_id), role.value
+    )
+    return ChatRoom.from_record(room)
+
+
+async def remove_room_member(info: Info, room_id: strawberry.ID, user_id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.remove_member(viewer, str(room_id), str(user_id))
+
+
+async def ban_from_room(
+    info: Info,
+    room_id: strawberry.ID,
+    user_id: strawberry.ID,
+    until: datetime | None = UNSET,
+) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.ban(
+        viewer, str(room_id), str(user_id), given(until)
+    )
+
+
+async def unban_from_room(info: Info, room_id: strawberry.ID, user_id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.unban(viewer, str(room_id), str(user_id))
+
+
+async def mute_in_room(
+    info: Info,
+    room_id: strawberry.ID,
+    user_id: strawberry.ID,
+    until: datetime | None = UNSET,
+) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.mute(
+        viewer, str(room_id), str(user_id), given(until)
+    )
+
+
+async def unmute_in_room(info: Info, room_id: strawberry.ID, user_id: strawberry.ID) -> bool:
+    viewer = await info.context.viewer()
+    return await info.context.services.moderation.unmute(viewer, str(room_id), str(user_id))

@@ -7,9 +7,11 @@ from datetime import datetime
 import strawberry
 from strawberry import UNSET
 
+from chatql.types.activity import UserPresence
 from chatql.types.args import given
 from chatql.types.enums import ModelSortDirection
 from chatql.types.message import Message, MessageConnection
+from chatql.types.notification import Notification, NotificationConnection
 from chatql.types.room import ChatRoom, ChatRoomConnection
 from chatql.types.user import User, UserConnection
 from resolvers import Info
@@ -92,3 +94,30 @@ async def get_message(info: Info, id: strawberry.ID) -> Message | None:
     viewer = await info.context.viewer()
     message = await info.context.services.messages.get_message(viewer, str(id))
     return Message.from_record(message) if message else None
+
+
+async def list_notifications(
+    info: Info,
+    unread_only: bool = False,
+    limit: int | None = 20,
+    next_token: str | None = UNSET,
+) -> NotificationConnection:
+    viewer = await info.context.viewer()
+    page = await info.context.services.notifications.list(
+        viewer, unread_only, limit, given(next_token)
+    )
+    return NotificationConnection(
+        items=[Notification.from_record(n) for n in page.items], next_token=page.next_token
+    )
+
+
+async def get_user_presence(info: Info, user_id: strawberry.ID) -> UserPresence | None:
+    """Presence is visible to people who share a room with the user, and to the user."""
+    viewer = await info.context.viewer()
+    user = await info.context.services.accounts.get_user(str(user_id))
+    if user is None:
+        return None
+    members = info.context.services.members
+    if user.id != viewer.id and not await members.share_a_room(viewer.id, user.id):
+        return None
+    return await UserPresence.visible_to(info, user)

@@ -26,6 +26,9 @@ def fast_settings(**overrides: Any) -> Settings:
         argon2_time_cost=1,
         argon2_memory_cost=1024,
         ws_keepalive_interval=0,
+        rate_limit_messages="off",
+        rate_limit_auth="off",
+        presence_grace=0.2,
     )
     return replace(base, **overrides)
 

@@ -91,7 +91,7 @@ async def test_membership_cache_follows_the_feed(services: Services) -> None:
 
 
 async def test_hub_resync_tells_every_subscriber_to_resume(services: Services) -> None:
-    subscription = services.hub.subscribe("room:x", 10)
+    subscription = services.hub.subscribe("room:x", maxsize=10)
     await services.feed.publish(RESYNC_CHANNEL, None)
     with pytest.raises(SubscriberOverflow):
         await asyncio.wait_for(subscription.get(), 2)

@@ -28,6 +28,7 @@ def start(db: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
         "CHATQL_ARGON2_TIME_COST": "1",
         "CHATQL_ARGON2_MEMORY_COST": "1024",
         "CHATQL_LOG_LEVEL": "warning",
+        "CHATQL_RATE_LIMIT_MESSAGES": "off",
         **extra,
     }
     return subprocess.Popen(

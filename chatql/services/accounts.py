@@ -17,6 +17,7 @@ from chatql.auth import (
 )
 from chatql.config import Settings
 from chatql.errors import BadUserInput, Conflict, StoreConflict, Unauthenticated
+from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, validation
 from chatql.services.pagination import Page
 from chatql.store.base import RefreshTokenRecord, Store, UserRecord, new_id, now_utc
@@ -39,15 +40,20 @@ class Accounts:
         settings: Settings,
         passwords: PasswordHashing,
         tokens: AccessTokens,
+        auth_limit: RateLimiter,
     ) -> None:
         self._store = store
+        self._auth_limit = auth_limit
         self._passwords = passwords
         self._tokens = tokens
         self._refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
 
     # ------------------------------------------------------------ sessions
-    async def register(self, username: str, password: str, display_name: str | None) -> Session:
+    async def register(
+        self, username: str, password: str, display_name: str | None, client: str = ""
+    ) -> Session:
         name = validation.username(username)
+        self._auth_limit.hit(f"{client}|{name}", "sign-up attempts")
         validation.password(password)
         shown = validation.text(
             display_name, "displayName", validation.MAX_DISPLAY_NAME, required=False
@@ -67,7 +73,8 @@ class Accounts:
             raise Conflict("That username is taken", field="username") from None
         return await self._start_session(user, family_id=new_id())
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, client: str = "") -> Session:
+        self._auth_limit.hit(f"{client}|{username.strip().lower()[:64]}", "sign-in attempts")
         user = None
         if validation.USERNAME_RE.match(username.strip().lower()) and len(password) <= 128:
             user = await self._store.get_user_by_username(username.strip().lower())
@@ -76,7 +83,8 @@ class Accounts:
             raise Unauthenticated(BAD_CREDENTIALS)
         return await self._start_session(user, family_id=new_id())
 
-    async def refresh(self, refresh_token: str) -> Session:
+    async def refresh(self, refresh_token: str, client: str = "") -> Session:
+        self._auth_limit.hit(f"{client}|refresh", "token refreshes")
         record = await self._valid_refresh_token(refresh_token)
         now = now_utc()
         if not await self._store.revoke_refresh_token(record.id, now):

@@ -1,53 +1,68 @@
 """Who is in which room, cached for per-event authorisation and invalidated by the change feed.
 
 Every subscription event is authorised again at delivery; asking the database each time would
-cost one read per subscriber per event. The cache is dropped for a room whenever the feed shows
-a membership change there, and a load that raced such a change is not kept.
+cost one read per subscriber per event. An entry is dropped whenever the feed shows a
+membership change that concerns it, and a load that raced such a change is not kept.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from chatql.store.base import ChangeEvent, Store
 
 
 class MembershipCache:
-    def __init__(self, store: Store, max_rooms: int = 10_000) -> None:
+    def __init__(self, store: Store, max_entries: int = 20_000) -> None:
         self._store = store
-        self._max_rooms = max_rooms
-        self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._versions: dict[str, int] = {}
         self._epoch = 0
 
-    async def members(self, room_id: str) -> frozenset[str]:
-        cached = self._members.get(room_id)
+    async def _cached(
+        self, key: str, load: Callable[[], Awaitable[frozenset[str]]]
+    ) -> frozenset[str]:
+        cached = self._entries.get(key)
         if cached is not None:
-            self._members.move_to_end(room_id)
+            self._entries.move_to_end(key)
             return cached
-        version = (self._epoch, self._versions.get(room_id, 0))
-        loaded = await self._store.member_ids(room_id)
-        if (self._epoch, self._versions.get(room_id, 0)) == version:
-            self._members[room_id] = loaded
-            if len(self._members) > self._max_rooms:
-                self._members.popitem(last=False)
+        version = (self._epoch, self._versions.get(key, 0))
+        loaded = await load()
+        if (self._epoch, self._versions.get(key, 0)) == version:
+            self._entries[key] = loaded
+            if len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
         return loaded
+
+    async def members(self, room_id: str) -> frozenset[str]:
+        return await self._cached(f"room:{room_id}", lambda: self._store.member_ids(room_id))
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
         return user_id in await self.members(room_id)
 
-    def invalidate(self, room_id: str) -> None:
-        self._versions[room_id] = self._versions.get(room_id, 0) + 1
-        self._members.pop(room_id, None)
+    async def user_rooms(self, user_id: str) -> frozenset[str]:
+        """The rooms a user is in (who may see whose presence)."""
+        return await self._cached(f"user:{user_id}", lambda: self._store.user_room_ids(user_id))
+
+    async def share_a_room(self, user_id: str, other_id: str) -> bool:
+        return not (await self.user_rooms(user_id)).isdisjoint(await self.user_rooms(other_id))
+
+    def _invalidate(self, key: str) -> None:
+        self._versions[key] = self._versions.get(key, 0) + 1
+        self._entries.pop(key, None)
 
     def observe(self, event: ChangeEvent) -> None:
         """Called by the hub for every change, before the change reaches subscribers."""
         if event.collection == "memberships":
-            self.invalidate(event.key.partition(":")[0])
+            room_id, _, user_id = event.key.partition(":")
+            self._invalidate(f"room:{room_id}")
+            self._invalidate(f"user:{user_id}")
         elif event.collection == "rooms" and event.operation == "delete":
-            self.invalidate(event.key)
+            self._invalidate(f"room:{event.key}")
 
     def reset(self) -> None:
         """Forget everything (after the feed had to re-sync and may have missed changes)."""
         self._epoch += 1
-        self._members.clear()
+        self._entries.clear()

@@ -1,24 +1,38 @@
-"""Sending and reading messages.
+"""Sending, editing, deleting and reading messages, and threads.
 
 The store assigns each message its room's next `seq`; history pages are positioned by seq, so a
-page boundary never moves while new messages arrive (no skips, no repeats).
+page boundary never moves while new messages arrive (no skips, no repeats). A deleted message
+stays in history as a tombstone (no content, `deleted_at` set) so cursors and threads stay valid.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from chatql.errors import BadUserInput, NotFound, StoreConflict
-from chatql.services import pagination, validation
+from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
+from chatql.security.rate_limit import RateLimiter
+from chatql.services import pagination, permissions, validation
+from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
-from chatql.store.base import MessageRecord, SortDirection, Store, UserRecord
+from chatql.store.base import MessageRecord, SortDirection, Store, UserRecord, now_utc
+
+log = logging.getLogger("chatql.messages")
 
 
 class Messages:
-    def __init__(self, store: Store, rooms: Rooms) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rooms: Rooms,
+        notifications: Notifications,
+        send_limit: RateLimiter,
+    ) -> None:
         self._store = store
         self._rooms = rooms
+        self._notifications = notifications
+        self._send_limit = send_limit
 
     async def send(
         self,
@@ -27,24 +41,77 @@ class Messages:
         content: str,
         message_type: str = "TEXT",
         client_id: str | None = None,
+        reply_to_id: str | None = None,
     ) -> MessageRecord:
         clean = validation.required_text(content, "content", validation.MAX_CONTENT)
         kind = validation.message_type(message_type)
         idempotency_key = validation.client_id(client_id)
+        parent_id = validation.entity_id(reply_to_id, "replyToId") if reply_to_id else None
         room = await self._rooms.member_room(viewer, room_id)
+        membership = await self._store.get_membership(room.id, viewer.id)
+        if membership and membership.muted_until and membership.muted_until > now_utc():
+            raise Forbidden("You are muted in this room", until=membership.muted_until.isoformat())
+        if parent_id is not None:
+            parent = await self._store.get_message(parent_id)
+            if parent is None or parent.room_id != room.id:
+                raise BadUserInput("replyToId is not a message of this room", field="replyToId")
+        self._send_limit.hit(viewer.id, "messages")
         try:
-            message, _created = await self._store.insert_message(
+            message, created = await self._store.insert_message(
                 room_id=room.id,
                 author_id=viewer.id,
                 content=clean,
                 message_type=kind,
                 client_id=idempotency_key,
+                reply_to_id=parent_id,
             )
         except StoreConflict as exc:
             if exc.constraint == "room":
                 raise NotFound("Chat room not found") from None
             raise
+        if created:
+            try:
+                await self._notifications.for_message(message)
+            except Exception:  # the message is committed; a lost notification is not fatal
+                log.exception("could not create notifications for message %s", message.id)
         return message
+
+    async def _own_live_message(self, viewer: UserRecord, message_id: str) -> MessageRecord:
+        message = await self.get_message(viewer, message_id)
+        if message is None:
+            raise NotFound("Message not found")
+        if message.deleted_at is not None:
+            raise BadUserInput("The message was deleted", field="id")
+        return message
+
+    async def edit(self, viewer: UserRecord, message_id: str, content: str) -> MessageRecord:
+        clean = validation.required_text(content, "content", validation.MAX_CONTENT)
+        message = await self._own_live_message(viewer, message_id)
+        if message.author_id != viewer.id:
+            raise Forbidden("Only the author can edit a message")
+        now = now_utc()
+        updated = await self._store.update_message(
+            message.id, {"content": clean, "edited_at": now, "updated_at": now}
+        )
+        if updated is None:  # pragma: no cover - deleted rooms take their messages along
+            raise NotFound("Message not found")
+        return updated
+
+    async def delete(self, viewer: UserRecord, message_id: str) -> MessageRecord:
+        message = await self._own_live_message(viewer, message_id)
+        if message.author_id != viewer.id:
+            role = await self._rooms.role_of(message.room_id, viewer.id)
+            allowed = role in ("OWNER", "ADMIN") or permissions.is_global_moderator(viewer)
+            if not allowed:
+                raise Forbidden("Only the author, a room admin or a moderator can delete it")
+        now = now_utc()
+        updated = await self._store.update_message(
+            message.id,
+            {"content": "", "deleted_at": now, "deleted_by": viewer.id, "updated_at": now},
+        )
+        if updated is None:  # pragma: no cover
+            raise NotFound("Message not found")
+        return updated
 
     async def history(
         self,
@@ -100,6 +167,24 @@ class Messages:
         if len(items) > size:
             items = items[:size]
             token = pagination.encode("h", room_id, direction, items[-1].seq)
+        return Page(items, token)
+
+    async def replies(
+        self, parent: MessageRecord, limit: int | None, next_token: str | None
+    ) -> Page[MessageRecord]:
+        """Replies of a message the caller may already read, oldest first."""
+        size = validation.page_limit(limit, 20)
+        after = None
+        if next_token is not None:
+            parts = pagination.decode("t", next_token)
+            if len(parts) != 2 or parts[0] != parent.id or not isinstance(parts[1], int):
+                raise BadUserInput("nextToken does not belong to this thread", field="nextToken")
+            after = parts[1]
+        items = await self._store.list_replies(parent.id, size + 1, after)
+        token = None
+        if len(items) > size:
+            items = items[:size]
+            token = pagination.encode("t", parent.id, items[-1].seq)
         return Page(items, token)
 
     async def get_message(self, viewer: UserRecord, message_id: str) -> MessageRecord | None:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broadcaster import Event
+
 from chatql.auth import AccessTokens, PasswordHashing
 from chatql.config import Settings
-from chatql.pubsub import ChangeFeedBackend, Hub
+from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
+from chatql.security.rate_limit import Rate, RateLimiter
 from chatql.services.accounts import Accounts
-from chatql.services.live import LiveMessages
+from chatql.services.live import LiveStreams
 from chatql.services.membership_cache import MembershipCache
 from chatql.services.messages import Messages
+from chatql.services.moderation import Moderation
+from chatql.services.notifications import Notifications
+from chatql.services.presence import Presence
+from chatql.services.reactions import Reactions
 from chatql.services.rooms import Rooms
+from chatql.services.typing import Typing, TypingTracker
 from chatql.store.base import ChangeEvent, Store
 
 
@@ -25,41 +33,71 @@ class Services:
     accounts: Accounts
     rooms: Rooms
     messages: Messages
+    reactions: Reactions
+    notifications: Notifications
+    moderation: Moderation
+    presence: Presence
+    typing: Typing
+    typing_tracker: TypingTracker
     members: MembershipCache
-    live: LiveMessages
+    live: LiveStreams
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
         feed = ChangeFeedBackend(store)
         hub = Hub(feed)
         members = MembershipCache(store)
+        typing_tracker = TypingTracker(hub, settings.typing_timeout)
 
-        def observe(event: object) -> None:
-            message = getattr(event, "message", None)
-            if isinstance(message, ChangeEvent):
-                members.observe(message)
-            elif getattr(event, "channel", None) == "__resync__":
+        def observe(event: Event) -> None:
+            if isinstance(event.message, ChangeEvent):
+                members.observe(event.message)
+            elif event.channel == RESYNC_CHANNEL:
                 members.reset()
+            typing_tracker.observe(event)
 
         hub.add_observer(observe)
         passwords = PasswordHashing(settings)
-        rooms = Rooms(store)
+        notifications = Notifications(store)
+        rooms = Rooms(store, notifications)
+        messages = Messages(
+            store, rooms, notifications, RateLimiter(Rate.parse(settings.rate_limit_messages))
+        )
+        accounts = Accounts(
+            store,
+            settings,
+            passwords,
+            AccessTokens(settings),
+            RateLimiter(Rate.parse(settings.rate_limit_auth)),
+        )
         return cls(
             settings=settings,
             store=store,
             hub=hub,
             feed=feed,
             passwords=passwords,
-            accounts=Accounts(store, settings, passwords, AccessTokens(settings)),
+            accounts=accounts,
             rooms=rooms,
-            messages=Messages(store, rooms),
+            messages=messages,
+            reactions=Reactions(store, messages),
+            notifications=notifications,
+            moderation=Moderation(store, rooms),
+            presence=Presence(store, rooms, settings),
+            typing=Typing(store, rooms),
+            typing_tracker=typing_tracker,
             members=members,
-            live=LiveMessages(store, hub, rooms, members, settings.subscription_queue_size),
+            live=LiveStreams(store, hub, rooms, members, settings.subscription_queue_size),
         )
 
     async def start(self) -> None:
         await self.hub.start()
+        await self.typing_tracker.start()
+        await self.presence.start()
+        if self.settings.bootstrap_admin:
+            await self.moderation.promote_admin(self.settings.bootstrap_admin)
 
     async def stop(self) -> None:
+        await self.presence.stop()
+        await self.typing_tracker.stop()
         await self.hub.stop()
         self.passwords.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
 from chatql.services import pagination, validation
+from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.store.base import (
     MembershipRecord,
@@ -23,8 +24,15 @@ ROOM_NOT_FOUND = "Chat room not found"
 
 
 class Rooms:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, notifications: Notifications) -> None:
         self._store = store
+        self._notifications = notifications
+
+    async def ensure_not_banned(self, room_id: str, user_id: str) -> None:
+        ban = await self._store.get_ban(room_id, user_id)
+        if ban is not None and (ban.until is None or ban.until > now_utc()):
+            until = ban.until.isoformat() if ban.until else None
+            raise Forbidden("Banned from this room", until=until)
 
     # ------------------------------------------------------------ visibility
     async def visible_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
@@ -95,6 +103,7 @@ class Rooms:
         members = [MembershipRecord(room.id, viewer.id, "OWNER", now)]
         members += [MembershipRecord(room.id, m, "MEMBER", now) for m in others]
         await self._store.create_room(room, members)
+        await self._notifications.invited(room, others, viewer)
         return room
 
     async def start_direct_chat(self, viewer: UserRecord, user_id: str) -> RoomRecord:
@@ -141,6 +150,7 @@ class Rooms:
         room = await self.visible_room(viewer, room_id)
         if room.is_private:
             return room  # visible, so already a member
+        await self.ensure_not_banned(room.id, viewer.id)
         empty = await self._store.count_members(room.id) == 0
         role = "OWNER" if empty else "MEMBER"
         added = await self._store.add_member(MembershipRecord(room.id, viewer.id, role, now_utc()))
@@ -193,7 +203,12 @@ class Rooms:
             raise Forbidden("Only the room owner can add members")
         if await self._store.get_user(target_id) is None:
             raise NotFound("User not found", field="userId")
-        await self._store.add_member(MembershipRecord(room.id, target_id, "MEMBER", now_utc()))
+        await self.ensure_not_banned(room.id, target_id)
+        added = await self._store.add_member(
+            MembershipRecord(room.id, target_id, "MEMBER", now_utc())
+        )
+        if added:
+            await self._notifications.invited(room, [target_id], viewer)
         return room
 
     # ------------------------------------------------------------ listing
@@ -252,3 +267,21 @@ class Rooms:
 
     async def count_members(self, room: RoomRecord) -> int:
         return await self._store.count_members(room.id)
+
+    # ------------------------------------------------------------ per-viewer room state
+    async def mark_read(self, viewer: UserRecord, room_id: str, cursor: str) -> RoomRecord:
+        """Move the viewer's read marker forward to the message of `cursor` (never back)."""
+        room = await self.member_room(viewer, room_id)
+        seq = pagination.parse_message_cursor(cursor, room.id, "cursor")
+        if seq > room.last_seq:
+            raise BadUserInput("cursor is past the newest message", field="cursor")
+        membership = await self._store.get_membership(room.id, viewer.id)
+        if membership is not None and seq > membership.last_read_seq:
+            await self._store.update_membership(room.id, viewer.id, {"last_read_seq": seq})
+        return room
+
+    async def set_muted(self, viewer: UserRecord, room_id: str, muted: bool) -> RoomRecord:
+        """Mute or unmute MESSAGE notifications of a room for the viewer (mentions still come)."""
+        room = await self.member_room(viewer, room_id)
+        await self._store.update_membership(room.id, viewer.id, {"notifications_muted": muted})
+        return room

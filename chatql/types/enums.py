@@ -34,3 +34,24 @@ class RoomRole(Enum):
     OWNER = "OWNER"
     ADMIN = "ADMIN"
     MEMBER = "MEMBER"
+
+
+@strawberry.enum
+class Role(Enum):
+    ADMIN = "ADMIN"
+    MODERATOR = "MODERATOR"
+    USER = "USER"
+
+
+@strawberry.enum
+class NotificationType(Enum):
+    MESSAGE = "MESSAGE"
+    MENTION = "MENTION"
+    ROOM_INVITE = "ROOM_INVITE"
+
+
+@strawberry.enum
+class RoomChangeType(Enum):
+    ADDED = "ADDED"
+    REMOVED = "REMOVED"
+    DELETED = "DELETED"

@@ -10,8 +10,10 @@ from strawberry import UNSET
 
 from chatql.context import ChatContext
 from chatql.errors import NotFound
+from chatql.services import validation
 from chatql.services.pagination import message_cursor
-from chatql.store.base import MessageRecord
+from chatql.store.base import MessageRecord, ReactionRecord
+from chatql.types.args import given
 from chatql.types.enums import MessageType
 from chatql.types.user import User
 
@@ -21,16 +23,69 @@ if TYPE_CHECKING:
 Info = strawberry.Info[ChatContext, None]
 
 
+async def load_user(info: Info, user_id: str) -> User:
+    user = await info.context.loaders.users.load(user_id)
+    if user is None:  # pragma: no cover - users are never deleted
+        raise NotFound("User not found")
+    return User.from_record(user)
+
+
+@strawberry.type
+class ReactionGroup:
+    """The reactions with one emoji on one message."""
+
+    emoji: str
+    count: int
+    reacted_by_me: bool
+    message_id: strawberry.Private[str]
+
+    @strawberry.field(description="Who reacted, first reactions first")
+    async def users(self, info: Info, limit: int | None = 10) -> list[User]:
+        size = validation.page_limit(limit, 10)
+        store = info.context.services.store
+        ids = await store.reaction_users(self.message_id, self.emoji, size)
+        found = await info.context.loaders.users.load_many(ids)
+        return [User.from_record(u) for u in found if u is not None]
+
+
+@strawberry.type
+class Reaction:
+    id: strawberry.ID
+    message_id: strawberry.ID
+    chat_room_id: strawberry.ID
+    emoji: str
+    created_at: datetime
+    user_id: strawberry.ID
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        return await load_user(info, str(self.user_id))
+
+    @classmethod
+    def from_record(cls, reaction: ReactionRecord) -> Reaction:
+        return cls(
+            id=strawberry.ID(reaction.id),
+            message_id=strawberry.ID(reaction.message_id),
+            chat_room_id=strawberry.ID(reaction.room_id),
+            emoji=reaction.emoji,
+            created_at=reaction.created_at,
+            user_id=strawberry.ID(reaction.user_id),
+        )
+
+
 @strawberry.type
 class Message:
     id: strawberry.ID
     chat_room_id: strawberry.ID
-    content: str
+    content: str = strawberry.field(description="Empty once the message is deleted")
     message_type: MessageType
     seq: int = strawberry.field(description="Strictly increasing position within the room")
     client_id: str | None
     created_at: datetime
     updated_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    reply_to_id: strawberry.ID | None
     author_id: strawberry.Private[str]
 
     @strawberry.field(description="Pass as `after` to resume a subscription after this message")
@@ -38,11 +93,16 @@ class Message:
         return message_cursor(str(self.chat_room_id), self.seq)
 
     @strawberry.field
+    def is_edited(self) -> bool:
+        return self.edited_at is not None
+
+    @strawberry.field
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @strawberry.field
     async def author(self, info: Info) -> User:
-        user = await info.context.loaders.users.load(self.author_id)
-        if user is None:  # pragma: no cover - authors are never deleted
-            raise NotFound("Author not found")
-        return User.from_record(user)
+        return await load_user(info, self.author_id)
 
     @strawberry.field
     async def chat_room(
@@ -52,6 +112,39 @@ class Message:
 
         room = await info.context.loaders.rooms.load(str(self.chat_room_id))
         return ChatRoom.from_record(room) if room else None
+
+    @strawberry.field(description="The message this one replies to")
+    async def reply_to(self, info: Info) -> Message | None:
+        if self.reply_to_id is None:
+            return None
+        parent = await info.context.loaders.messages.load(str(self.reply_to_id))
+        return Message.from_record(parent) if parent else None
+
+    @strawberry.field
+    async def reply_count(self, info: Info) -> int:
+        return await info.context.loaders.reply_counts.load(str(self.id))
+
+    @strawberry.field(description="Replies in this thread, oldest first")
+    async def replies(
+        self, info: Info, limit: int | None = 20, next_token: str | None = UNSET
+    ) -> MessageConnection:
+        parent = await info.context.loaders.messages.load(str(self.id))
+        if parent is None:  # pragma: no cover
+            return MessageConnection(items=[], next_token=None)
+        page = await info.context.services.messages.replies(parent, limit, given(next_token))
+        return MessageConnection(
+            items=[Message.from_record(m) for m in page.items], next_token=page.next_token
+        )
+
+    @strawberry.field(description="Reactions grouped by emoji, in order of first use")
+    async def reactions(self, info: Info) -> list[ReactionGroup]:
+        groups = await info.context.loaders.reactions.load(str(self.id))
+        return [
+            ReactionGroup(
+                emoji=g.emoji, count=g.count, reacted_by_me=g.reacted_by_me, message_id=str(self.id)
+            )
+            for g in groups
+        ]
 
     @classmethod
     def from_record(cls, message: MessageRecord) -> Message:
@@ -64,6 +157,9 @@ class Message:
             client_id=message.client_id,
             created_at=message.created_at,
             updated_at=message.updated_at,
+            edited_at=message.edited_at,
+            deleted_at=message.deleted_at,
+            reply_to_id=strawberry.ID(message.reply_to_id) if message.reply_to_id else None,
             author_id=message.author_id,
         )
 
@@ -83,3 +179,18 @@ class CreateMessageInput:
         default=UNSET,
         description="Client-generated id; a retry with the same one is not stored twice",
     )
+    reply_to_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="Reply in the thread of this message (same room)"
+    )
+
+
+@strawberry.input
+class UpdateMessageInput:
+    id: strawberry.ID
+    content: str
+
+
+@strawberry.input
+class CreateReactionInput:
+    message_id: strawberry.ID
+    emoji: str = strawberry.field(description="One emoji, or a :shortcode: (<= 32 characters)")

@@ -10,9 +10,10 @@ from strawberry import UNSET
 from chatql.context import ChatContext
 from chatql.errors import NotFound
 from chatql.services import validation
+from chatql.services.pagination import message_cursor
 from chatql.store.base import RoomRecord
 from chatql.types.args import given
-from chatql.types.enums import ModelSortDirection, RoomRole
+from chatql.types.enums import ModelSortDirection, RoomChangeType, RoomRole
 from chatql.types.message import Message, MessageConnection
 from chatql.types.user import User, UserConnection
 
@@ -67,6 +68,22 @@ class ChatRoom:
     @strawberry.field
     async def member_count(self, info: Info) -> int:
         return await info.context.services.rooms.count_members(self.record)
+
+    @strawberry.field(description="Messages by others after the viewer's read marker")
+    async def unread_count(self, info: Info) -> int:
+        state = await info.context.loaders.read_states.load(self.record.id)
+        return state[1] if state else 0
+
+    @strawberry.field(description="Cursor of the last message the viewer marked read")
+    async def last_read_cursor(self, info: Info) -> str | None:
+        state = await info.context.loaders.read_states.load(self.record.id)
+        return message_cursor(self.record.id, state[0]) if state and state[0] else None
+
+    @strawberry.field(description="Whether the viewer muted MESSAGE notifications here")
+    async def is_muted(self, info: Info) -> bool:
+        viewer = await info.context.viewer()
+        membership = await info.context.services.store.get_membership(self.record.id, viewer.id)
+        return bool(membership and membership.notifications_muted)
 
     @strawberry.field(description="The newest message; null when empty or for non-members")
     async def last_message(self, info: Info) -> Message | None:
@@ -129,3 +146,29 @@ class CreateChatRoomInput:
     member_ids: list[strawberry.ID] | None = strawberry.field(
         default=UNSET, description="Users to add as members besides the creator"
     )
+
+
+@strawberry.input
+class UpdateChatRoomInput:
+    id: strawberry.ID
+    name: str | None = UNSET
+    description: str | None = UNSET
+    is_private: bool | None = UNSET
+
+
+@strawberry.type
+class RoomMembershipEvent:
+    chat_room_id: strawberry.ID
+    user_id: strawberry.ID
+    role: RoomRole | None
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        return await _user(info, str(self.user_id))
+
+
+@strawberry.type
+class MyRoomsEvent:
+    type: RoomChangeType
+    chat_room_id: strawberry.ID
+    room: ChatRoom | None = strawberry.field(description="Null when removed or deleted")

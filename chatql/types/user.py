@@ -8,7 +8,7 @@ import strawberry
 from strawberry import UNSET
 
 from chatql.store.base import UserRecord
-from chatql.types.enums import PresenceStatus
+from chatql.types.enums import PresenceStatus, Role
 
 
 @strawberry.type
@@ -20,6 +20,7 @@ class User:
     status: PresenceStatus
     last_seen: datetime | None
     created_at: datetime
+    role: Role
 
     @classmethod
     def from_record(cls, user: UserRecord) -> User:
@@ -31,6 +32,7 @@ class User:
             status=PresenceStatus(user.status),
             last_seen=user.last_seen,
             created_at=user.created_at,
+            role=Role(user.role),
         )
 
 

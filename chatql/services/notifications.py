@@ -1,0 +1,122 @@
+"""Notifications are created by the server only: for messages, mentions and invitations.
+
+MESSAGE goes to members who have not muted the room and have no open subscription on it (they
+would see the message live anyway); MENTION goes to every mentioned member, muted or not, and
+replaces MESSAGE for them, so a mention yields exactly one notification.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from chatql.errors import BadUserInput, NotFound
+from chatql.services import pagination, validation
+from chatql.services.pagination import Page
+from chatql.store.base import (
+    MessageRecord,
+    NotificationRecord,
+    RoomRecord,
+    Store,
+    UserRecord,
+    new_id,
+    now_utc,
+)
+
+MENTION_RE = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})", re.IGNORECASE)
+MAX_MENTIONS = 50
+TYPES = ("MESSAGE", "MENTION", "ROOM_INVITE")
+
+
+def mentioned_usernames(content: str) -> list[str]:
+    names = [m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(content)]
+    return list(dict.fromkeys(n for n in names if len(n) >= 3))[:MAX_MENTIONS]
+
+
+class Notifications:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def for_message(self, message: MessageRecord) -> list[NotificationRecord]:
+        members = {m.user_id: m for m in await self._store.room_memberships(message.room_id)}
+        names = mentioned_usernames(message.content)
+        mentioned = {
+            u.id
+            for u in (await self._store.get_users_by_usernames(names)).values()
+            if u.id in members and u.id != message.author_id
+        }
+        watching = await self._store.room_watchers(message.room_id)
+        now = now_utc()
+        notes = [self._note(uid, "MENTION", message, now) for uid in sorted(mentioned)]
+        for uid, membership in members.items():
+            if uid == message.author_id or uid in mentioned:
+                continue
+            if membership.notifications_muted or uid in watching:
+                continue
+            notes.append(self._note(uid, "MESSAGE", message, now))
+        await self._store.insert_notifications(notes)
+        return notes
+
+    @staticmethod
+    def _note(user_id: str, kind: str, message: MessageRecord, now: datetime) -> NotificationRecord:
+        return NotificationRecord(
+            id=new_id(),
+            user_id=user_id,
+            type=kind,
+            created_at=now,
+            room_id=message.room_id,
+            message_id=message.id,
+            actor_id=message.author_id,
+        )
+
+    async def invited(self, room: RoomRecord, user_ids: list[str], actor: UserRecord) -> None:
+        now = now_utc()
+        await self._store.insert_notifications(
+            [
+                NotificationRecord(new_id(), uid, "ROOM_INVITE", now, room.id, None, actor.id)
+                for uid in user_ids
+                if uid != actor.id
+            ]
+        )
+
+    async def list(
+        self,
+        viewer: UserRecord,
+        unread_only: bool,
+        limit: int | None,
+        next_token: str | None,
+    ) -> Page[NotificationRecord]:
+        size = validation.page_limit(limit, 20)
+        after = None
+        if next_token is not None:
+            parts = pagination.decode("n", next_token)
+            if len(parts) != 2 or not isinstance(parts[1], str):
+                raise BadUserInput("nextToken is not a valid token", field="nextToken")
+            after = (pagination.decode_time(parts[0], "nextToken"), parts[1])
+        items = await self._store.list_notifications(
+            viewer.id, unread_only=unread_only, limit=size + 1, after=after
+        )
+        token = None
+        if len(items) > size:
+            items = items[:size]
+            token = pagination.encode("n", items[-1].created_at, items[-1].id)
+        return Page(items, token)
+
+    async def mark_read(self, viewer: UserRecord, notification_id: str) -> NotificationRecord:
+        note = await self._store.mark_notification_read(
+            viewer.id, validation.entity_id(notification_id, "id"), now_utc()
+        )
+        if note is None:
+            raise NotFound("Notification not found")
+        return note
+
+    async def mark_all_read(self, viewer: UserRecord) -> int:
+        return await self._store.mark_all_notifications_read(viewer.id, now_utc())
+
+    async def delete(self, viewer: UserRecord, notification_id: str) -> bool:
+        deleted = await self._store.delete_notification(
+            viewer.id, validation.entity_id(notification_id, "id")
+        )
+        if not deleted:
+            raise NotFound("Notification not found")
+        return True

@@ -1,0 +1,81 @@
+"""The indexes `MongoStore.open` creates: MongoDB's counterpart of the SQLite migrations.
+
+`IndexModel`s rather than `create_index(**kwargs)` keep the server spelling
+(`partialFilterExpression`, `expireAfterSeconds`) out of keyword arguments, which embedded
+clients spell differently. Creating an index that exists with the same options is a no-op.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+# How long an ephemeral event (typing) stays in `events` for other processes' streams.
+EVENT_TTL_SECONDS = 60
+
+_STRING = {"$type": "string"}
+
+
+def _index(*fields: str, name: str, **options: object) -> IndexModel:
+    keys = [
+        (field[1:], DESCENDING) if field.startswith("-") else (field, ASCENDING) for field in fields
+    ]
+    return IndexModel(keys, name=name, **options)
+
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "users": [_index("username", name="username", unique=True)],
+    "refresh_tokens": [
+        _index("token_hash", name="token_hash", unique=True),
+        _index("family_id", name="family_id"),
+        _index("user_id", name="user_id"),
+    ],
+    "rooms": [
+        _index(
+            "direct_key",
+            name="direct_key",
+            unique=True,
+            partialFilterExpression={"direct_key": _STRING},
+        ),
+        _index("is_private", "is_direct", "name_lower", "_id", name="public_rooms"),
+        _index("-last_activity", "-_id", name="last_activity"),
+    ],
+    "memberships": [
+        _index("user_id", name="user_id"),
+        _index("room_id", "joined_at", "user_id", name="room_order"),
+    ],
+    "messages": [
+        _index("room_id", "seq", name="room_seq", unique=True),
+        _index(
+            "room_id",
+            "author_id",
+            "client_id",
+            name="client_id",
+            unique=True,
+            partialFilterExpression={"client_id": _STRING},
+        ),
+        _index("room_id", "created_at", name="room_time"),
+        # queries say `reply_to_id: {$eq: parent, $type: "string"}` so the planner may use it
+        _index(
+            "reply_to_id", "seq", name="replies", partialFilterExpression={"reply_to_id": _STRING}
+        ),
+    ],
+    "reactions": [
+        _index("message_id", "emoji", "created_at", name="by_emoji"),
+        _index("room_id", name="room_id"),
+    ],
+    "room_bans": [_index("room_id", name="room_id")],
+    "connections": [
+        _index("user_id", name="user_id"),
+        _index("process_id", name="process_id"),
+        _index("heartbeat_at", name="heartbeat_at"),
+    ],
+    "room_watches": [
+        _index("room_id", name="room_id"),
+        _index("connection_id", name="connection_id"),
+    ],
+    "notifications": [
+        _index("user_id", "-created_at", "-_id", name="user_order"),
+        _index("room_id", name="room_id"),
+    ],
+    "events": [_index("created_at", name="ttl", expireAfterSeconds=EVENT_TTL_SECONDS)],
+}
