@@ -7,7 +7,9 @@ starts, and a bad one is reported in one line with exit status 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import sys
@@ -37,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--env", help="development or production (CHATQL_ENV)")
         target.add_argument("--log-level", help="debug, info, warning, error (CHATQL_LOG_LEVEL)")
     commands.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    admin = commands.add_parser(
+        "create-admin",
+        help="make USERNAME a global admin, creating the account if needed",
+    )
+    admin.add_argument("username")
+    admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the new account's password from standard input (else prompt)",
+    )
+    admin.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
     return parser
 
 
@@ -93,5 +106,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"chatql: configuration error: {exc}\n")
         return 2
+    if args.command == "create-admin":
+        return asyncio.run(create_admin(settings, args.username, args.password_stdin))
     serve(settings)
     return 0
+
+
+async def create_admin(settings: Settings, username: str, password_stdin: bool) -> int:
+    """Promote an existing user, or register one and promote it; exit 2 on bad input."""
+    from chatql.errors import ChatError
+    from chatql.services.registry import Services
+    from chatql.store import create_store
+
+    store = create_store(settings)
+    await store.open()
+    services = Services.build(settings, store)
+    try:
+        user = await services.moderation.promote_admin(username)
+        if user is None:
+            if password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass(f"Password for new admin {username}: ")
+            session = await services.accounts.register(username, password, None, "cli")
+            user = await services.moderation.promote_admin(session.user.username)
+            assert user is not None
+            sys.stdout.write(f"created {user.username} as ADMIN\n")
+        else:
+            sys.stdout.write(f"{user.username} is now ADMIN\n")
+        return 0
+    except ChatError as exc:
+        sys.stderr.write(f"chatql: {exc.message}\n")
+        return 2
+    finally:
+        services.passwords.close()
+        await store.close()

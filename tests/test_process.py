@@ -117,3 +117,44 @@ def test_sigterm_shuts_down_cleanly(db: Path) -> None:
     wait_ready(port, process)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
+
+
+def run_cli(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CHATQL_DATABASE_URL": f"sqlite:///{db}",
+        "CHATQL_JWT_SECRET": SECRET,
+        "CHATQL_ARGON2_TIME_COST": "1",
+        "CHATQL_ARGON2_MEMORY_COST": "1024",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "chatql", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+async def test_create_admin_command_creates_or_promotes(db: Path) -> None:
+    created = run_cli(db, "create-admin", "root", "--password-stdin", stdin="admin password\n")
+    assert created.returncode == 0, created.stderr
+    assert "created root as ADMIN" in created.stdout
+    again = run_cli(db, "create-admin", "ROOT")
+    assert again.returncode == 0 and "root is now ADMIN" in again.stdout
+    bad = run_cli(db, "create-admin", "x", "--password-stdin", stdin="short\n")
+    assert bad.returncode == 2 and "username must be" in bad.stderr
+    port = free_port()
+    process = start(db, port)
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        client = Client(Server(url=f"http://127.0.0.1:{port}/graphql", settings=None))  # type: ignore[arg-type]
+        login = await client.data(
+            'mutation { login(username: "root", password: "admin password") { user { role } } }'
+        )
+        assert login["login"]["user"]["role"] == "ADMIN"
+        await client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
