@@ -36,6 +36,7 @@ from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.errors import ChatError
 from chatql.schema import build_schema
+from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.services.registry import Services
 from chatql.store import create_store
 from chatql.store.base import Store
@@ -73,7 +74,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         if not settings.introspection_enabled:
             extensions.append(DisableIntrospection)
         super().__init__(
-            build_schema(extensions),
+            build_schema(extensions, production=settings.is_production),
             graphql_ide=None,
             keep_alive=settings.ws_keepalive_interval > 0,
             keep_alive_interval=settings.ws_keepalive_interval or 1,
@@ -83,6 +84,8 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             **kwargs,
         )
         self.services = services
+        self.sessions = SessionRegistry()
+        services.hub.add_observer(self.sessions.observe)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ChatContext:
         is_ws = request.scope["type"] == "websocket"
@@ -107,6 +110,15 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         except ChatError as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
         context.connection_id = await self.services.presence.connected(context.user)
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+
+        async def close_revoked() -> None:
+            await websocket.close(code=REVOKED_CLOSE_CODE, reason="Session revoked")
+
+        context.session_handle = self.sessions.add(
+            context.user.id, context.user.token_version, close_revoked
+        )
         return UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,8 +127,11 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
                 await super().__call__(scope, receive, send)
             finally:
                 context = scope.get("chatql.context")
-                if isinstance(context, ChatContext) and context.connection_id is not None:
-                    await self.services.presence.disconnected(context.connection_id)
+                if isinstance(context, ChatContext) and context.user is not None:
+                    if context.session_handle is not None:
+                        self.sessions.remove(context.user.id, context.session_handle)
+                    if context.connection_id is not None:
+                        await self.services.presence.disconnected(context.connection_id)
             return
         try:
             response = await self.run(Request(scope, receive))
@@ -189,6 +204,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     return app
 
 
+HTML_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
 class GraphQLEndpoint:
     """/graphql: the GraphiQL page for browsers, GraphQL over HTTP and WebSockets otherwise."""
 
@@ -210,7 +233,7 @@ def _ide_response(settings: Settings) -> Response:
         return JSONResponse({"errors": [{"message": "GraphiQL is disabled"}]}, status_code=404)
     return HTMLResponse(
         graphiql.render_graphiql_page(),
-        headers={"Content-Security-Policy": graphiql.content_security_policy()},
+        headers={"Content-Security-Policy": graphiql.content_security_policy(), **HTML_HEADERS},
     )
 
 

@@ -70,6 +70,7 @@ class ChatContext:
     connection_params: dict[str, Any] | None = None
     user: UserRecord | None = None
     connection_id: str | None = None
+    session_handle: int | None = None
     loaders: Loaders = field(init=False)
     _checked: bool = field(default=False, repr=False)
 

@@ -14,7 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from chatql.errors import ChatError
-from chatql.security.errors import ErrorCodes
+from chatql.security.errors import ErrorCodes, ProductionErrorCodes
 from chatql.types.scalars import DateTime
 from resolvers import mutations, queries, subscriptions
 
@@ -61,6 +61,10 @@ class Mutation:
     logout = strawberry.mutation(
         resolver=mutations.logout,
         description="Revoke this session, or every session of the user with allDevices",
+    )
+    change_password = strawberry.mutation(
+        resolver=mutations.change_password,
+        description="Ends every other session (tokens and open sockets); returns new tokens",
     )
     update_profile = strawberry.mutation(resolver=mutations.update_profile)
     create_chat_room = strawberry.mutation(resolver=mutations.create_chat_room)
@@ -175,12 +179,15 @@ class ChatSchema(strawberry.Schema):
 
 def build_schema(
     extensions: list[type[SchemaExtension]] | None = None,
+    *,
+    production: bool = False,
 ) -> ChatSchema:
+    """`production` hides field suggestions from error messages."""
     return ChatSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*(extensions or []), ErrorCodes],
+        extensions=[*(extensions or []), ProductionErrorCodes if production else ErrorCodes],
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )
 

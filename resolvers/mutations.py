@@ -55,6 +55,15 @@ async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
     return _payload(await accounts.refresh(refresh_token, info.context.client))
 
 
+async def change_password(info: Info, old_password: str, new_password: str) -> AuthPayload:
+    viewer = await info.context.viewer()
+    accounts = info.context.services.accounts
+    session = await accounts.change_password(
+        viewer, old_password, new_password, info.context.client
+    )
+    return _payload(session)
+
+
 async def logout(info: Info, refresh_token: str, all_devices: bool = False) -> bool:
     return await info.context.services.accounts.logout(refresh_token, all_devices)
 

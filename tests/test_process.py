@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, free_port
 
@@ -158,3 +159,29 @@ async def test_create_admin_command_creates_or_promotes(db: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+async def test_sigterm_tells_live_clients_to_reconnect_and_exits_cleanly(db: Path) -> None:
+    port = free_port()
+    process = start(db, port)
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        server = Server(url=f"http://127.0.0.1:{port}/graphql", settings=None)  # type: ignore[arg-type]
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "r")
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room})
+        await asyncio.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed):
+            for _ in range(10):
+                await sock.recv(10)
+        assert sock.ws.close_code == 1012  # "service restart": reconnect and resume
+        assert await asyncio.to_thread(process.wait, 15) == 0
+        await client.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -8,6 +8,7 @@ coercion errors get Apollo's codes. Anything else is a bug: the client sees only
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,15 @@ _INPUT_ERROR_MARKERS = (
     "is not an ISO-8601",
     "DateTime must be",
 )
+
+
+SUGGESTION_RE = re.compile(r" Did you mean [^?]*\?")
+
+
+def without_suggestions(error: GraphQLError) -> GraphQLError:
+    """Production hides "Did you mean ...?": it lets a stranger map the schema field by field."""
+    message = SUGGESTION_RE.sub("", error.message)
+    return error if message == error.message else _with(error, message, error.extensions or {})
 
 
 def classify(error: GraphQLError) -> GraphQLError:
@@ -67,17 +77,18 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> Grap
     )
 
 
-def classify_all(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
-    return [classify(e) for e in errors] if errors else errors
-
-
 class ErrorCodes(SchemaExtension):
     """Applies `classify` to every result, including each streamed subscription event."""
+
+    hide_suggestions = False
 
     def _process(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = classify_all(errors)
+            classified = [classify(e) for e in errors]
+            if self.hide_suggestions:
+                classified = [without_suggestions(e) for e in classified]
+            result.errors = classified
 
     def on_operation(self) -> Iterator[None]:
         self._streamed = False
@@ -93,3 +104,7 @@ class ErrorCodes(SchemaExtension):
         self._streamed = True
         self._process(result)
         yield None
+
+
+class ProductionErrorCodes(ErrorCodes):
+    hide_suggestions = True

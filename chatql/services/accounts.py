@@ -107,6 +107,25 @@ class Accounts:
             await self._store.revoke_token_family(record.family_id, now)
         return True
 
+    async def change_password(
+        self, viewer: UserRecord, old_password: str, new_password: str, client: str = ""
+    ) -> Session:
+        """Every other session ends: refresh tokens revoked, access tokens and sockets too."""
+        self._auth_limit.hit(f"{client}|{viewer.username}", "password changes")
+        validation.password(new_password)
+        current = await self._store.get_user(viewer.id)
+        if current is None or not await self._passwords.verify(
+            current.password_hash, old_password[:128]
+        ):
+            raise Unauthenticated("The current password is wrong")
+        new_hash = await self._passwords.hash(new_password)
+        await self._store.update_user(viewer.id, {"password_hash": new_hash})
+        await self._store.revoke_user_tokens(viewer.id, now_utc())
+        await self._store.bump_token_version(viewer.id)
+        user = await self._store.get_user(viewer.id)
+        assert user is not None
+        return await self._start_session(user, family_id=new_id())
+
     async def _valid_refresh_token(self, refresh_token: str) -> RefreshTokenRecord:
         if not refresh_token or len(refresh_token) > 256:
             raise Unauthenticated("Invalid refresh token")
