@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -23,10 +23,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET
 
@@ -42,6 +43,19 @@ from chatql.store import create_store
 from chatql.store.base import Store
 
 log = logging.getLogger("chatql.app")
+
+
+class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Frames must be JSON objects with a string `type`; anything else is malformed input,
+    never an exception inside the protocol handler."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            if isinstance(message, dict) and isinstance(message.get("type"), str):
+                yield message
+            elif not ignore_parsing_errors:  # graphql-transport-ws: close 4400
+                raise NonJsonMessageReceived
+            # graphql-ws ignores frames it cannot parse, so it ignores these too
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[ChatContext, None]):
@@ -67,6 +81,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     """Strawberry's ASGI view with ChatQL's context and WebSocket authentication."""
 
     graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = CheckedWebSocketAdapter
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         settings = services.settings
@@ -86,6 +101,15 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         self.services = services
         self.sessions = SessionRegistry()
         services.hub.add_observer(self.sessions.observe)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """Malformed bodies (not UTF-8, not an object, nested absurdly) are a 400, not a 500."""
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException:
+            raise
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise HTTPException(400, "The body must be a JSON object with a `query`") from exc
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ChatContext:
         is_ws = request.scope["type"] == "websocket"

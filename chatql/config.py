@@ -152,6 +152,19 @@ class Settings:
     )
     bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
     sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
+    # Request limits (chatql/security): 0 turns each one off.
+    max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
+    max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
+    max_tokens: int = setting(2000, _int(0, 1_000_000), "tokens per document (0 = off)")
+    max_directives: int = setting(50, _int(0, 100_000), "directives per operation (0 = off)")
+    max_query_cost: int = setting(5000, _int(0, 2**53 - 1), "static cost per operation (0 = off)")
+    max_body_bytes: int = setting(65536, _int(0, 2**31), "HTTP request body bytes (0 = off)")
+    max_ws_message_bytes: int = setting(
+        65536, _int(0, 2**31), "WebSocket message bytes (0 = uvicorn's 16 MiB)"
+    )
+    max_connections_per_user: int = setting(
+        20, _int(0, 1_000_000), "authenticated WebSockets per user and process (0 = off)"
+    )
 
     @property
     def is_production(self) -> bool:

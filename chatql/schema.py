@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from chatql.errors import ChatError
-from chatql.security.errors import ErrorCodes, ProductionErrorCodes
+from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
 from chatql.types.scalars import DateTime
 from resolvers import mutations, queries, subscriptions
 
@@ -163,7 +165,33 @@ class Subscription:
 
 
 class ChatSchema(strawberry.Schema):
-    """Logs only unexpected errors; expected ones (ChatError, bad queries) are not news."""
+    """Logs only unexpected errors; expected ones (ChatError, bad queries) are not news.
+
+    `execute` (single results, i.e. plain HTTP) never runs a subscription: those need a
+    WebSocket, and an HTTP client asking for one gets a 400 that says so.
+    """
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        allowed = set(allowed_operation_types or (OperationType.QUERY, OperationType.MUTATION))
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
 
     def process_errors(
         self,
@@ -171,9 +199,7 @@ class ChatSchema(strawberry.Schema):
         execution_context: ExecutionContext | None = None,
     ) -> None:
         for error in errors:
-            if error.original_error is not None and not isinstance(
-                error.original_error, (ChatError, GraphQLError)
-            ):
+            if is_unexpected(error):
                 super().process_errors([error], execution_context)
 
 

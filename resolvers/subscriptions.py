@@ -12,6 +12,8 @@ from typing import Any
 import strawberry
 from strawberry import UNSET
 
+from chatql.errors import BadUserInput
+from chatql.store.base import UserRecord
 from chatql.types.activity import TypingIndicator, UserPresence
 from chatql.types.args import given
 from chatql.types.enums import RoomChangeType, RoomRole
@@ -19,6 +21,13 @@ from chatql.types.message import Message, Reaction
 from chatql.types.notification import Notification
 from chatql.types.room import ChatRoom, MyRoomsEvent, RoomMembershipEvent
 from resolvers import Info
+
+
+async def live_viewer(info: Info) -> UserRecord:
+    """Subscriptions run over WebSockets only (graphql-transport-ws or graphql-ws)."""
+    if info.context.request.scope["type"] != "websocket":
+        raise BadUserInput("Subscriptions need a WebSocket connection to /graphql")
+    return await info.context.viewer()
 
 
 async def _mapped[T, R](stream: AsyncGenerator[T], convert: Callable[[T], R]) -> AsyncIterator[R]:
@@ -30,7 +39,7 @@ async def _mapped[T, R](stream: AsyncGenerator[T], convert: Callable[[T], R]) ->
 async def on_message_created(
     info: Info, chat_room_id: strawberry.ID, after: str | None = UNSET
 ) -> AsyncGenerator[Message]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.message_created(
         viewer, str(chat_room_id), given(after), info.context.connection_id
     )
@@ -39,28 +48,28 @@ async def on_message_created(
 
 
 async def on_message_updated(info: Info, chat_room_id: strawberry.ID) -> AsyncGenerator[Message]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.message_changed(viewer, str(chat_room_id), deleted=False)
     async for message in _mapped(stream, Message.from_record):
         yield message
 
 
 async def on_message_deleted(info: Info, chat_room_id: strawberry.ID) -> AsyncGenerator[Message]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.message_changed(viewer, str(chat_room_id), deleted=True)
     async for message in _mapped(stream, Message.from_record):
         yield message
 
 
 async def on_reaction_added(info: Info, chat_room_id: strawberry.ID) -> AsyncGenerator[Reaction]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.reactions(viewer, str(chat_room_id), added=True)
     async for reaction in _mapped(stream, Reaction.from_record):
         yield reaction
 
 
 async def on_reaction_removed(info: Info, chat_room_id: strawberry.ID) -> AsyncGenerator[Reaction]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.reactions(viewer, str(chat_room_id), added=False)
     async for reaction in _mapped(stream, Reaction.from_record):
         yield reaction
@@ -69,7 +78,7 @@ async def on_reaction_removed(info: Info, chat_room_id: strawberry.ID) -> AsyncG
 async def on_typing_started(
     info: Info, chat_room_id: strawberry.ID
 ) -> AsyncGenerator[TypingIndicator]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.typing(viewer, str(chat_room_id), started=True)
     async for event in _mapped(stream, TypingIndicator.from_event):
         yield event
@@ -78,21 +87,21 @@ async def on_typing_started(
 async def on_typing_ended(
     info: Info, chat_room_id: strawberry.ID
 ) -> AsyncGenerator[TypingIndicator]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.typing(viewer, str(chat_room_id), started=False)
     async for event in _mapped(stream, TypingIndicator.from_event):
         yield event
 
 
 async def on_user_presence_changed(info: Info) -> AsyncGenerator[UserPresence]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     async with aclosing(info.context.services.live.presence(viewer)) as stream:
         async for user in stream:
             yield await UserPresence.visible_to(info, user)
 
 
 async def on_notification_received(info: Info) -> AsyncGenerator[Notification]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.notifications(viewer)
     async for note in _mapped(stream, Notification.from_record):
         yield note
@@ -107,14 +116,14 @@ def _membership_event(change: Any) -> RoomMembershipEvent:
 
 
 async def on_room_joined(info: Info, room_id: strawberry.ID) -> AsyncGenerator[RoomMembershipEvent]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.membership(viewer, str(room_id), joined=True)
     async for event in _mapped(stream, _membership_event):
         yield event
 
 
 async def on_room_left(info: Info, room_id: strawberry.ID) -> AsyncGenerator[RoomMembershipEvent]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.membership(viewer, str(room_id), joined=False)
     async for event in _mapped(stream, _membership_event):
         yield event
@@ -129,7 +138,7 @@ def _room_list_event(change: Any) -> MyRoomsEvent:
 
 
 async def on_my_rooms_changed(info: Info) -> AsyncGenerator[MyRoomsEvent]:
-    viewer = await info.context.viewer()
+    viewer = await live_viewer(info)
     stream = info.context.services.live.my_rooms(viewer)
     async for event in _mapped(stream, _room_list_event):
         yield event

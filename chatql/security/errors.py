@@ -22,10 +22,14 @@ log = logging.getLogger("chatql.errors")
 
 _INPUT_ERROR_MARKERS = (
     "Variable '$",
+    'Variable "$',
     "Expected value of type",
     "cannot represent",
     "Expected type",
     "is not an ISO-8601",
+    "' enum.",
+    "not to be None",
+    "must not be null",
     "DateTime must be",
 )
 
@@ -39,6 +43,14 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
     return error if message == error.message else _with(error, message, error.extensions or {})
 
 
+def is_unexpected(error: GraphQLError) -> bool:
+    """True for errors that are bugs (logged with a request id), not the client's doing."""
+    original = error.original_error
+    if original is None or isinstance(original, (ChatError, GraphQLError)):
+        return False
+    return not (isinstance(original, (ValueError, TypeError)) and error.path is None)
+
+
 def classify(error: GraphQLError) -> GraphQLError:
     """Return the error as the client should see it."""
     original = error.original_error
@@ -46,6 +58,11 @@ def classify(error: GraphQLError) -> GraphQLError:
         return _with(error, error.message, original.as_extensions())
     if isinstance(original, GraphQLError):
         return classify(original)
+    if isinstance(original, (ValueError, TypeError)) and error.path is None:
+        # A scalar refused a value while the variables were coerced: the client's input.
+        return _with(error, error.message, {"code": "BAD_USER_INPUT"})
+    if original is None and (error.extensions or {}).get("code"):
+        return error  # already classified (limits, our own validation rules)
     if original is None:
         if isinstance(error, GraphQLSyntaxError):
             code = "GRAPHQL_PARSE_FAILED"

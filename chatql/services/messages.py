@@ -143,7 +143,7 @@ class Messages:
                 len(parts) != 3
                 or parts[0] != room_id
                 or parts[1] != direction
-                or not isinstance(parts[2], int)
+                or not pagination.is_seq(parts[2])
             ):
                 raise BadUserInput(
                     "nextToken does not belong to this room and sort direction",
@@ -177,7 +177,7 @@ class Messages:
         after = None
         if next_token is not None:
             parts = pagination.decode("t", next_token)
-            if len(parts) != 2 or parts[0] != parent.id or not isinstance(parts[1], int):
+            if len(parts) != 2 or parts[0] != parent.id or not pagination.is_seq(parts[1]):
                 raise BadUserInput("nextToken does not belong to this thread", field="nextToken")
             after = parts[1]
         items = await self._store.list_replies(parent.id, size + 1, after)

@@ -60,6 +60,14 @@ def decode_time(value: Any, field: str) -> datetime:
     return result
 
 
+MAX_SEQ = 2**62
+
+
+def is_seq(value: Any) -> bool:
+    """A position a store can hold: a non-negative int below 2**62 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_SEQ
+
+
 def message_cursor(room_id: str, seq: int) -> str:
     return encode("m", room_id, seq)
 
@@ -67,6 +75,6 @@ def message_cursor(room_id: str, seq: int) -> str:
 def parse_message_cursor(token: str, room_id: str, field: str = "after") -> int:
     """The seq of a `Message.cursor`, which must belong to `room_id`."""
     parts = decode("m", token, field)
-    if len(parts) != 2 or parts[0] != room_id or not isinstance(parts[1], int) or parts[1] < 0:
+    if len(parts) != 2 or parts[0] != room_id or not is_seq(parts[1]):
         raise BadUserInput(f"{field} is not a cursor of this room", field=field)
-    return parts[1]
+    return int(parts[1])

@@ -117,6 +117,11 @@ class Rooms:
         key = ":".join(sorted((viewer.id, other.id)))
         existing = await self._store.get_direct_room(key)
         if existing is not None:
+            # Either side may have left; starting the chat again brings both back.
+            for user_id in (viewer.id, other.id):
+                await self._store.add_member(
+                    MembershipRecord(existing.id, user_id, "MEMBER", now_utc())
+                )
             return existing
         now = now_utc()
         first, second = sorted((viewer.username, other.username))
@@ -244,7 +249,7 @@ class Rooms:
         token = None
         if len(rooms) > size:
             rooms = rooms[:size]
-            token = pagination.encode("p", rooms[-1].name.lower(), rooms[-1].id)
+            token = pagination.encode("p", rooms[-1].name.casefold(), rooms[-1].id)
         return Page(rooms, token)
 
     async def list_members(

@@ -33,7 +33,7 @@ def _membership_doc(member: MembershipRecord) -> dict[str, Any]:
 class RoomStore(MongoEngine):
     async def create_room(self, room: RoomRecord, members: Sequence[MembershipRecord]) -> None:
         """Room first, then its members; on a failure undo what was inserted."""
-        await self._insert(self._rooms, {**to_doc(room), "name_lower": room.name.lower()})
+        await self._insert(self._rooms, {**to_doc(room), "name_lower": room.name.casefold()})
         docs = [_membership_doc(m) for m in members]
         if not docs:
             return
@@ -65,7 +65,7 @@ class RoomStore(MongoEngine):
     async def update_room(self, room_id: str, changes: Mapping[str, Any]) -> RoomRecord | None:
         values = dict(changes)
         if "name" in values:
-            values["name_lower"] = str(values["name"]).lower()
+            values["name_lower"] = str(values["name"]).casefold()
         return record(RoomRecord, await self._set(self._rooms, room_id, values))
 
     async def list_user_rooms(
@@ -89,7 +89,7 @@ class RoomStore(MongoEngine):
     ) -> list[RoomRecord]:
         conditions: list[dict[str, Any]] = [{"is_private": False, "is_direct": False}]
         if term:
-            conditions.append({"name_lower": contains(term.lower())})
+            conditions.append({"name_lower": contains(term.casefold())})
         if after is not None:
             conditions.append(
                 {

@@ -78,8 +78,12 @@ def row_doc(row: aiosqlite.Row) -> dict[str, Any]:
     return doc
 
 
+def _casefold(value: str | None) -> str | None:
+    return value.casefold() if isinstance(value, str) else value
+
+
 def like_pattern(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = term.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -111,6 +115,8 @@ class SQLiteEngine:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA synchronous=NORMAL")
+        # SQLite's lower() folds ASCII only; search must match "Émile" as "émile" too.
+        await conn.create_function("casefold", 1, _casefold, deterministic=True)
         return conn
 
     async def open(self) -> None:

@@ -16,7 +16,7 @@ class RoomStore(SQLiteEngine):
     async def create_room(self, room: RoomRecord, members: Sequence[MembershipRecord]) -> None:
         async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
             doc = room.to_doc()
-            await self._insert(conn, "rooms", {**doc, "name_lower": room.name.lower()})
+            await self._insert(conn, "rooms", {**doc, "name_lower": room.name.casefold()})
             emitted.append(("insert", "rooms", room.id, doc))
             for member in members:
                 await self._insert(conn, "memberships", member.to_doc())
@@ -49,7 +49,7 @@ class RoomStore(SQLiteEngine):
         async def work(conn: aiosqlite.Connection, emitted: Emitted) -> RoomRecord | None:
             values = dict(changes)
             if "name" in values:
-                values["name_lower"] = str(values["name"]).lower()
+                values["name_lower"] = str(values["name"]).casefold()
             if values:
                 await self._update(conn, "rooms", {"id": room_id}, values)
             doc = await self._fetch(conn, "SELECT * FROM rooms WHERE id = ?", (room_id,))

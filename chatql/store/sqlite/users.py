@@ -52,7 +52,7 @@ class UserStore(SQLiteEngine):
         pattern = like_pattern(term)
         docs = await self._all(
             "SELECT * FROM users WHERE (username LIKE ? ESCAPE '\\' "
-            "OR lower(display_name) LIKE ? ESCAPE '\\') AND username > ? "
+            "OR casefold(display_name) LIKE ? ESCAPE '\\') AND username > ? "
             "ORDER BY username LIMIT ?",
             (pattern, pattern, after_username or "", limit),
         )

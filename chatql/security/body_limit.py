@@ -1,0 +1,129 @@
+"""Size limits at the ASGI layer, so no handler ever buffers an oversized body or message.
+
+HTTP: a declared `Content-Length` over the limit is answered 413 without reading the body; a
+chunked body is counted as it arrives and refused with 413 as soon as it passes the limit.
+WebSocket: a message over the limit closes the socket with 1009 (Message Too Big), the code
+uvicorn itself uses for its `ws_max_size`, so clients see one code whichever layer refused.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+WS_MESSAGE_TOO_BIG = 1009
+
+
+class _BodyTooLarge(Exception):
+    """Raised out of `receive` to stop the app reading a body that passed the limit."""
+
+    def __init__(self, measured: int) -> None:
+        self.measured = measured
+
+
+class SizeLimitMiddleware:
+    """Refuses HTTP bodies over `max_body_bytes` and WebSocket messages over `max_ws_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_ws_message_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_ws_message_bytes = max_ws_message_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.max_body_bytes:
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket" and self.max_ws_message_bytes:
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _payload_too_large(send, limit, declared)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(received)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge as exc:
+            if started:  # pragma: no cover - GraphQL reads the whole body before answering
+                raise
+            await _payload_too_large(send, limit, exc.measured)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_ws_message_bytes
+        closed = False
+
+        async def checking_receive() -> Message:
+            nonlocal closed
+            message = await receive()
+            if message["type"] == "websocket.receive" and _ws_size(message, limit) > limit:
+                closed = True
+                reason = f"Message larger than {limit} bytes"
+                await send({"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason})
+                return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not closed:  # once we closed, the app's last words go nowhere
+                await send(message)
+
+        await self.app(scope, checking_receive, guarded_send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _ws_size(message: Message, limit: int) -> int:
+    """The message's size in bytes, encoding text only when its length leaves a doubt."""
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text: str = message.get("text") or ""
+    if len(text) > limit or len(text) * 4 <= limit:  # UTF-8 uses 1 to 4 bytes a character
+        return len(text)
+    return len(text.encode())
+
+
+async def _payload_too_large(send: Send, limit: int, measured: int) -> None:
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": f"Request body is larger than {limit} bytes",
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE", "limit": limit, "measured": measured},
+                }
+            ]
+        }
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # the rest of the upload is not read
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
