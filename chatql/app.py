@@ -28,7 +28,6 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.http.exceptions import NonJsonMessageReceived
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET
 
 from chatql import graphiql
@@ -37,6 +36,9 @@ from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.errors import ChatError
 from chatql.schema import build_schema
+from chatql.security.body_limit import SizeLimitMiddleware
+from chatql.security.connections import ConnectionLimiter, LegacyWSLimits, TransportWSHandler
+from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.services.registry import Services
 from chatql.store import create_store
@@ -58,7 +60,7 @@ class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
             # graphql-ws ignores frames it cannot parse, so it ignores these too
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler[ChatContext, None]):
+class LegacyWSHandler(LegacyWSLimits[ChatContext, None]):
     """graphql-ws (legacy): refuse a bad connection_init with 4403, as graphql-transport-ws does."""
 
     async def handle_connection_init(self, message: Any) -> None:
@@ -81,6 +83,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     """Strawberry's ASGI view with ChatQL's context and WebSocket authentication."""
 
     graphql_ws_handler_class = LegacyWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler[ChatContext, None]
     websocket_adapter_class = CheckedWebSocketAdapter
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
@@ -88,9 +91,11 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         extensions: list[type[SchemaExtension]] = []
         if not settings.introspection_enabled:
             extensions.append(DisableIntrospection)
+        extensions.append(limits_extension(Limits.from_settings(settings)))
         super().__init__(
             build_schema(extensions, production=settings.is_production),
             graphql_ide=None,
+            allow_queries_via_get=settings.get_queries_enabled,
             keep_alive=settings.ws_keepalive_interval > 0,
             keep_alive_interval=settings.ws_keepalive_interval or 1,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
@@ -99,6 +104,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             **kwargs,
         )
         self.services = services
+        self.connections = ConnectionLimiter(settings.max_connections_per_user)
         self.sessions = SessionRegistry()
         services.hub.add_observer(self.sessions.observe)
 
@@ -133,6 +139,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             context.user = await self.services.accounts.authenticate(token)
         except ChatError as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
+        self.connections.admit(context.request.scope, context.user.id)  # else closed with 4429
         context.connection_id = await self.services.presence.connected(context.user)
         websocket = context.request
         assert isinstance(websocket, WebSocket)
@@ -150,6 +157,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             try:
                 await super().__call__(scope, receive, send)
             finally:
+                self.connections.release(scope)
                 context = scope.get("chatql.context")
                 if isinstance(context, ChatContext) and context.user is not None:
                     if context.session_handle is not None:
@@ -165,6 +173,31 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
                 status_code=exc.status_code,
             )
         await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        response = await super().get_sub_response(request)
+        accept = request.headers.get("accept", "")
+        response.chatql_graphql_response = GRAPHQL_RESPONSE in accept  # type: ignore[attr-defined]
+        return response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """Speak application/graphql-response+json to clients that ask for it: request errors
+        (the operation never ran) are then a 400 without a `data` entry, as the spec says."""
+        response = super().create_response(response_data, sub_response)
+        if not getattr(sub_response, "chatql_graphql_response", False):
+            return response
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        if (
+            isinstance(response_data, dict)
+            and response_data.get("data") is None
+            and response_data.get("errors")
+            and all("path" not in e for e in response_data["errors"])
+        ):
+            response_data.pop("data", None)
+            response.body = self.encode_json(response_data).encode()
+            response.headers["content-length"] = str(len(response.body))
+            response.status_code = 400
+        return response
 
     def encode_json(self, data: object) -> str:
         """Compact JSON; text, since WebSocket clients expect text frames."""
@@ -223,11 +256,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 max_age=600,
             )
         )
+    middleware.append(
+        Middleware(
+            SizeLimitMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            max_ws_message_bytes=settings.max_ws_message_bytes,
+        )
+    )
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -254,7 +295,7 @@ class GraphQLEndpoint:
 
 def _ide_response(settings: Settings) -> Response:
     if not settings.graphiql_enabled:
-        return JSONResponse({"errors": [{"message": "GraphiQL is disabled"}]}, status_code=404)
+        return JSONResponse({"errors": [{"message": "Not Found"}]}, status_code=404)
     return HTMLResponse(
         graphiql.render_graphiql_page(),
         headers={"Content-Security-Policy": graphiql.content_security_policy(), **HTML_HEADERS},

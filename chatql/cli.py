@@ -19,6 +19,8 @@ import uvicorn
 
 from chatql.config import ConfigError, Settings
 
+UVICORN_WS_MAX_SIZE = 16 * 1024 * 1024  # uvicorn's default, kept when the limit is off
+
 FLAG_SETTINGS = {
     "host": "CHATQL_HOST",
     "port": "CHATQL_PORT",
@@ -90,6 +92,8 @@ def serve(settings: Settings) -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Refused by the protocol layer (close 1009) as well as by the app (SizeLimitMiddleware).
+        ws_max_size=settings.max_ws_message_bytes or UVICORN_WS_MAX_SIZE,
     )
     GracefulServer(config).run()
 

@@ -115,6 +115,9 @@ class Settings:
     )
     graphiql: bool | None = setting(None, _parse_bool, "serve GraphiQL (default: dev only)")
     introspection: bool | None = setting(None, _parse_bool, "allow introspection (dev only)")
+    get_queries: bool | None = setting(
+        None, _parse_bool, "allow queries over GET (dev only: GET invites CSRF)"
+    )
     log_level: str = setting(
         "info", _choice("debug", "info", "warning", "error"), "server log level"
     )
@@ -152,6 +155,9 @@ class Settings:
     )
     bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
     sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
+    sqlite_synchronous: str = setting(
+        "normal", _choice("normal", "full"), "normal: survives crashes; full: power loss too"
+    )
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
@@ -173,6 +179,10 @@ class Settings:
     @property
     def graphiql_enabled(self) -> bool:
         return (not self.is_production) if self.graphiql is None else self.graphiql
+
+    @property
+    def get_queries_enabled(self) -> bool:
+        return (not self.is_production) if self.get_queries is None else self.get_queries
 
     @property
     def introspection_enabled(self) -> bool:

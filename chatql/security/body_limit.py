@@ -77,7 +77,9 @@ class SizeLimitMiddleware:
             if message["type"] == "websocket.receive" and _ws_size(message, limit) > limit:
                 closed = True
                 reason = f"Message larger than {limit} bytes"
-                await send({"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason})
+                await send(
+                    {"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason}
+                )
                 return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
             return message
 
@@ -115,7 +117,11 @@ async def _payload_too_large(send: Send, limit: int, measured: int) -> None:
             "errors": [
                 {
                     "message": f"Request body is larger than {limit} bytes",
-                    "extensions": {"code": "PAYLOAD_TOO_LARGE", "limit": limit, "measured": measured},
+                    "extensions": {
+                        "code": "PAYLOAD_TOO_LARGE",
+                        "limit": limit,
+                        "measured": measured,
+                    },
                 }
             ]
         }

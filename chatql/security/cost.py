@@ -42,6 +42,7 @@ LEAF_COST = 1
 OBJECT_COST = 2
 DEFAULT_LIST_SIZE = 20
 SATURATED = 2**53 - 1  # JSON-safe; sums and products stop growing here
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # GraphQL Int
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 
 
@@ -149,12 +150,13 @@ class CostAnalyser:
         for given in node.arguments or ():
             if given.name.value == "limit":
                 if isinstance(given.value, VariableNode):
-                    value = self.variables.get(given.value.name.value, value)
+                    variable = self.variables.get(given.value.name.value)
+                    value = value if variable is None else variable  # null: the field's default
                 elif isinstance(given.value, IntValueNode):
                     value = int(given.value.value)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
             return max(0, value)
-        return DEFAULT_LIST_SIZE
+        return DEFAULT_LIST_SIZE  # not a GraphQL Int: coercion refuses it, nothing runs
 
     def _type(self, condition: NamedTypeNode | None, default: Any) -> Any:
         named = self.schema.get_type(condition.name.value) if condition is not None else None

@@ -62,7 +62,9 @@ def classify(error: GraphQLError) -> GraphQLError:
         # A scalar refused a value while the variables were coerced: the client's input.
         return _with(error, error.message, {"code": "BAD_USER_INPUT"})
     if original is None and (error.extensions or {}).get("code"):
-        return error  # already classified (limits, our own validation rules)
+        # Already classified (limits, our own validation rules). Rebuilt as a plain GraphQLError:
+        # graphql-transport-ws closes the socket (4400) on a GraphQLSyntaxError (too many tokens).
+        return _with(error, error.message, dict(error.extensions or {}))
     if original is None:
         if isinstance(error, GraphQLSyntaxError):
             code = "GRAPHQL_PARSE_FAILED"

@@ -5,6 +5,8 @@ Each refusal is a GraphQL error whose `extensions` hold `code`, `limit` and `mea
 counts field levels (`{ me { id } }` is 2) and leaves introspection (`__schema`, `__type`) to
 graphql-core's MaxIntrospectionDepthRule, so GraphiQL's schema query fits. Aliases and
 directives are counted as executed: a fragment counts at every use, yet is walked only once.
+Strawberry's QueryDepthLimiter and MaxAliasesLimiter are not used: they re-walk a fragment at each
+use (exponential on a fragment chain), raise KeyError on an unknown fragment and set no code.
 """
 
 from __future__ import annotations

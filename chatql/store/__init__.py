@@ -11,7 +11,11 @@ def create_store(settings: Settings) -> Store:
     if url.startswith("sqlite:"):
         from chatql.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url, read_connections=settings.sqlite_read_connections)
+        return SQLiteStore(
+            url,
+            read_connections=settings.sqlite_read_connections,
+            synchronous=settings.sqlite_synchronous.upper(),
+        )
     from chatql.store.mongo import MongoStore
 
     return MongoStore(url)

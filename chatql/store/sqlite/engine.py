@@ -1,29 +1,27 @@
 """SQLite plumbing shared by the per-concept store modules: connections, transactions, feed.
 
-One writer connection runs every write as a short `BEGIN IMMEDIATE` transaction under an
-asyncio lock, so the per-room `seq` is assigned and committed in order and the change feed
-(`LocalFeed`) sees commits in exactly that order. Reads go to a small pool of reader
-connections, which in WAL mode only ever see committed data.
+One writer thread runs every write (in group commits, see `worker.py`), so the per-room `seq`
+is assigned and committed in order and the change feed (`LocalFeed`) sees commits in exactly
+that order. Reads go to a small pool of reader threads, which in WAL mode only ever see
+committed data. Each call is one hop to a thread, however many statements it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from chatql.errors import StoreConflict
 from chatql.store.base import ChangeEvent, StoreUnavailable, new_id
 from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite.migrations import MIGRATIONS
+from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, Worker, connect
 
 T = TypeVar("T")
-Emitted = list[tuple[str, str, str, Any]]
 
 _BOOL_COLUMNS = {"is_private", "is_direct", "notifications_muted"}
 _TIME_COLUMNS = {
@@ -66,7 +64,7 @@ def _encode(column: str, value: Any) -> Any:
     return value
 
 
-def row_doc(row: aiosqlite.Row) -> dict[str, Any]:
+def row_doc(row: sqlite3.Row) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
         value = row[key]
@@ -76,10 +74,6 @@ def row_doc(row: aiosqlite.Row) -> dict[str, Any]:
             value = bool(value)
         doc[key] = value
     return doc
-
-
-def _casefold(value: str | None) -> str | None:
-    return value.casefold() if isinstance(value, str) else value
 
 
 def like_pattern(term: str) -> str:
@@ -98,53 +92,32 @@ def sqlite_path(url: str) -> str:
 
 
 class SQLiteEngine:
-    def __init__(self, url: str, read_connections: int = 2) -> None:
+    def __init__(self, url: str, read_connections: int = 2, synchronous: str = "NORMAL") -> None:
         self.path = sqlite_path(url)
         self._read_count = read_connections
-        self._writer: aiosqlite.Connection | None = None
-        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        self._all_readers: list[aiosqlite.Connection] = []
-        self._write_lock = asyncio.Lock()
+        self._synchronous = synchronous
+        self._writer: GroupCommitWriter | None = None
+        self._readers: list[Worker] = []
         self.feed = LocalFeed()
 
     # ---------------------------------------------------------------- lifecycle
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        # SQLite's lower() folds ASCII only; search must match "Émile" as "émile" too.
-        await conn.create_function("casefold", 1, _casefold, deterministic=True)
-        return conn
+    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        return connect(self.path, readonly=readonly, synchronous=self._synchronous)
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._migrate(self._writer)
-        for _ in range(self._read_count):
-            reader = await self._connect()
-            await reader.execute("PRAGMA query_only=ON")
-            self._all_readers.append(reader)
-            self._readers.put_nowait(reader)
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        current = int(row[0]) if row else 0
-        for version, script in MIGRATIONS:
-            if version <= current:
-                continue
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+        writer = await asyncio.to_thread(self._connect, readonly=False)
+        await asyncio.to_thread(_migrate, writer)
+        self._writer = GroupCommitWriter(writer, self.feed.emit)
+        for i in range(self._read_count):
+            reader = await asyncio.to_thread(self._connect, readonly=True)
+            self._readers.append(Worker(reader, f"sqlite-reader-{i}"))
 
     async def close(self) -> None:
         self.feed.close()
-        for reader in self._all_readers:
+        for reader in self._readers:
             await reader.close()
-        self._all_readers.clear()
+        self._readers.clear()
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -156,42 +129,27 @@ class SQLiteEngine:
             raise StoreUnavailable(str(exc)) from exc
 
     # ---------------------------------------------------------------- plumbing
-    @contextlib.asynccontextmanager
-    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
-        conn = await self._readers.get()
-        try:
-            yield conn
-        finally:
-            self._readers.put_nowait(conn)
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the least busy reader (one thread hop)."""
+        reader = min(self._readers, key=lambda r: r.pending)
+        return await reader.run(fn)
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        async with self._reader() as conn, conn.execute(sql, params) as cursor:
-            return [row_doc(row) for row in await cursor.fetchall()]
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [row_doc(row) for row in rows]
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        async with self._reader() as conn, conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read(lambda conn: conn.execute(sql, params).fetchone())
         return row_doc(row) if row is not None else None
 
-    async def _write(self, work: Callable[[aiosqlite.Connection, Emitted], Awaitable[T]]) -> T:
-        """Run `work` in one transaction; emit its change events after the commit."""
+    async def _write(self, work: Callable[[sqlite3.Connection, Emitted], T]) -> T:
+        """Run `work` in a committed transaction; its change events follow the commit."""
         assert self._writer is not None, "store is not open"
-        conn = self._writer
-        emitted: Emitted = []
-        async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = await work(conn, emitted)
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            self.feed.emit(emitted)
-        return result
+        return await self._writer.write(work)
 
-    async def _insert(
-        self,
-        conn: aiosqlite.Connection,
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection,
         table: str,
         doc: Mapping[str, Any],
         *,
@@ -202,32 +160,29 @@ class SQLiteEngine:
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
         sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         try:
-            cursor = await conn.execute(sql, [_encode(c, doc[c]) for c in columns])
-        except aiosqlite.IntegrityError as exc:
+            cursor = conn.execute(sql, [_encode(c, doc[c]) for c in columns])
+        except sqlite3.IntegrityError as exc:
             raise StoreConflict(_constraint_name(str(exc))) from exc
         return cursor.rowcount == 1
 
-    async def _update(
-        self,
-        conn: aiosqlite.Connection,
+    @staticmethod
+    def _update(
+        conn: sqlite3.Connection,
         table: str,
         key: Mapping[str, Any],
         changes: Mapping[str, Any],
     ) -> int:
         sets = ", ".join(f"{c} = ?" for c in changes)
         where = " AND ".join(f"{c} = ?" for c in key)
-        cursor = await conn.execute(
+        cursor = conn.execute(
             f"UPDATE {table} SET {sets} WHERE {where}",
             [*(_encode(c, v) for c, v in changes.items()), *key.values()],
         )
         return cursor.rowcount
 
     @staticmethod
-    async def _fetch(
-        conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
-    ) -> dict[str, Any] | None:
-        async with conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+    def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        row = conn.execute(sql, params).fetchone()
         return row_doc(row) if row is not None else None
 
     # ---------------------------------------------------------------- change feed
@@ -237,6 +192,16 @@ class SQLiteEngine:
 
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         return self.feed.watch(resume_token)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the numbered migrations this database has not seen yet, each atomically."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for version, script in MIGRATIONS:
+        if version > current:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
 
 
 def _constraint_name(message: str) -> str:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from chatql.errors import StoreConflict
 from chatql.store.base import MessageRecord, SortDirection, new_id, now_utc
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class MessageStore(SQLiteEngine):
@@ -24,9 +24,9 @@ class MessageStore(SQLiteEngine):
         client_id: str | None,
         reply_to_id: str | None = None,
     ) -> tuple[MessageRecord, bool]:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
             if client_id is not None:
-                existing = await self._fetch(
+                existing = self._fetch(
                     conn,
                     "SELECT * FROM messages WHERE room_id = ? AND author_id = ? AND client_id = ?",
                     (room_id, author_id, client_id),
@@ -34,7 +34,7 @@ class MessageStore(SQLiteEngine):
                 if existing is not None:
                     return MessageRecord.from_doc(existing), False
             now = now_utc()
-            room = await self._fetch(
+            room = self._fetch(
                 conn,
                 "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + 1, "
                 "last_activity = ? WHERE id = ? RETURNING *",
@@ -54,7 +54,7 @@ class MessageStore(SQLiteEngine):
                 client_id=client_id,
                 reply_to_id=reply_to_id,
             )
-            await self._insert(conn, "messages", message.to_doc())
+            self._insert(conn, "messages", message.to_doc())
             emitted.append(("insert", "messages", message.id, message.to_doc()))
             emitted.append(("update", "rooms", room_id, room))
             return message, True
@@ -77,10 +77,10 @@ class MessageStore(SQLiteEngine):
     async def update_message(
         self, message_id: str, changes: Mapping[str, Any]
     ) -> MessageRecord | None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> MessageRecord | None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> MessageRecord | None:
             if changes:
-                await self._update(conn, "messages", {"id": message_id}, changes)
-            doc = await self._fetch(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
+                self._update(conn, "messages", {"id": message_id}, changes)
+            doc = self._fetch(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
             if doc is None:
                 return None
             emitted.append(("update", "messages", message_id, doc))

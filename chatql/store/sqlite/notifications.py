@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from chatql.store.base import NotificationRecord
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class NotificationStore(SQLiteEngine):
@@ -17,9 +17,9 @@ class NotificationStore(SQLiteEngine):
         if not notifications:
             return
 
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
             for notification in notifications:
-                await self._insert(conn, "notifications", notification.to_doc())
+                self._insert(conn, "notifications", notification.to_doc())
                 emitted.append(("insert", "notifications", notification.id, notification.to_doc()))
 
         await self._write(work)
@@ -48,13 +48,13 @@ class NotificationStore(SQLiteEngine):
     async def mark_notification_read(
         self, user_id: str, notification_id: str, when: datetime
     ) -> NotificationRecord | None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> NotificationRecord | None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> NotificationRecord | None:
+            conn.execute(
                 "UPDATE notifications SET read_at = ? "
                 "WHERE id = ? AND user_id = ? AND read_at IS NULL",
                 (to_text(when), notification_id, user_id),
             )
-            doc = await self._fetch(
+            doc = self._fetch(
                 conn,
                 "SELECT * FROM notifications WHERE id = ? AND user_id = ?",
                 (notification_id, user_id),
@@ -67,8 +67,8 @@ class NotificationStore(SQLiteEngine):
         return await self._write(work)
 
     async def mark_all_notifications_read(self, user_id: str, when: datetime) -> int:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> int:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> int:
+            cursor = conn.execute(
                 "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
                 (to_text(when), user_id),
             )
@@ -77,8 +77,8 @@ class NotificationStore(SQLiteEngine):
         return await self._write(work)
 
     async def delete_notification(self, user_id: str, notification_id: str) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            cursor = conn.execute(
                 "DELETE FROM notifications WHERE id = ? AND user_id = ?",
                 (notification_id, user_id),
             )

@@ -3,24 +3,24 @@ presence service turns them into user status changes, which are."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
-import aiosqlite
-
 from chatql.store.base import ConnectionRecord
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class PresenceStore(SQLiteEngine):
     async def add_connection(self, connection: ConnectionRecord) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await self._insert(conn, "connections", connection.to_doc())
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            self._insert(conn, "connections", connection.to_doc())
 
         await self._write(work)
 
     async def remove_connection(self, connection_id: str) -> ConnectionRecord | None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> ConnectionRecord | None:
-            doc = await self._fetch(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> ConnectionRecord | None:
+            doc = self._fetch(
                 conn, "DELETE FROM connections WHERE id = ? RETURNING *", (connection_id,)
             )
             return ConnectionRecord.from_doc(doc) if doc else None
@@ -32,8 +32,8 @@ class PresenceStore(SQLiteEngine):
         return int(doc["n"]) if doc else 0
 
     async def heartbeat(self, process_id: str, when: datetime) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "UPDATE connections SET heartbeat_at = ? WHERE process_id = ?",
                 (to_text(when), process_id),
             )
@@ -41,18 +41,18 @@ class PresenceStore(SQLiteEngine):
         await self._write(work)
 
     async def remove_stale_connections(self, before: datetime) -> list[str]:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> list[str]:
-            rows = await conn.execute_fetchall(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> list[str]:
+            rows = conn.execute(
                 "DELETE FROM connections WHERE heartbeat_at < ? RETURNING user_id",
                 (to_text(before),),
-            )
+            ).fetchall()
             return sorted({row[0] for row in rows})
 
         return await self._write(work)
 
     async def add_room_watch(self, connection_id: str, room_id: str, user_id: str) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "INSERT OR IGNORE INTO room_watches (connection_id, room_id, user_id) "
                 "SELECT id, ?, ? FROM connections WHERE id = ?",
                 (room_id, user_id, connection_id),
@@ -61,8 +61,8 @@ class PresenceStore(SQLiteEngine):
         await self._write(work)
 
     async def remove_room_watch(self, connection_id: str, room_id: str) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "DELETE FROM room_watches WHERE connection_id = ? AND room_id = ?",
                 (connection_id, room_id),
             )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
-
 from chatql.store.base import ReactionGroup, ReactionRecord, reaction_id
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, from_text
+from chatql.store.sqlite.engine import SQLiteEngine, from_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class ReactionStore(SQLiteEngine):
     async def add_reaction(self, reaction: ReactionRecord) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            if not await self._insert(conn, "reactions", reaction.to_doc(), or_ignore=True):
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            if not self._insert(conn, "reactions", reaction.to_doc(), or_ignore=True):
                 return False
             emitted.append(("insert", "reactions", reaction.id, reaction.to_doc()))
             return True
@@ -23,8 +23,8 @@ class ReactionStore(SQLiteEngine):
     async def remove_reaction(
         self, room_id: str, message_id: str, user_id: str, emoji: str
     ) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            cursor = conn.execute(
                 "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
                 (message_id, user_id, emoji),
             )

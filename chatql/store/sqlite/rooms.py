@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from chatql.store.base import BanRecord, MembershipRecord, RoomRecord, membership_id
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, like_pattern, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, like_pattern, to_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class RoomStore(SQLiteEngine):
     async def create_room(self, room: RoomRecord, members: Sequence[MembershipRecord]) -> None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
             doc = room.to_doc()
-            await self._insert(conn, "rooms", {**doc, "name_lower": room.name.casefold()})
+            self._insert(conn, "rooms", {**doc, "name_lower": room.name.casefold()})
             emitted.append(("insert", "rooms", room.id, doc))
             for member in members:
-                await self._insert(conn, "memberships", member.to_doc())
+                self._insert(conn, "memberships", member.to_doc())
                 emitted.append(("insert", "memberships", member.id, member.to_doc()))
 
         await self._write(work)
@@ -46,13 +46,13 @@ class RoomStore(SQLiteEngine):
         )
 
     async def update_room(self, room_id: str, changes: Mapping[str, Any]) -> RoomRecord | None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> RoomRecord | None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> RoomRecord | None:
             values = dict(changes)
             if "name" in values:
                 values["name_lower"] = str(values["name"]).casefold()
             if values:
-                await self._update(conn, "rooms", {"id": room_id}, values)
-            doc = await self._fetch(conn, "SELECT * FROM rooms WHERE id = ?", (room_id,))
+                self._update(conn, "rooms", {"id": room_id}, values)
+            doc = self._fetch(conn, "SELECT * FROM rooms WHERE id = ?", (room_id,))
             if doc is None:
                 return None
             emitted.append(("update", "rooms", room_id, doc))
@@ -93,8 +93,8 @@ class RoomStore(SQLiteEngine):
 
     # ---------------------------------------------------------------- memberships
     async def add_member(self, member: MembershipRecord) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            if not await self._insert(conn, "memberships", member.to_doc(), or_ignore=True):
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            if not self._insert(conn, "memberships", member.to_doc(), or_ignore=True):
                 return False
             emitted.append(("insert", "memberships", member.id, member.to_doc()))
             return True
@@ -102,8 +102,8 @@ class RoomStore(SQLiteEngine):
         return await self._write(work)
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            cursor = conn.execute(
                 "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
             )
             if cursor.rowcount != 1:
@@ -116,11 +116,11 @@ class RoomStore(SQLiteEngine):
     async def update_membership(
         self, room_id: str, user_id: str, changes: Mapping[str, Any]
     ) -> MembershipRecord | None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> MembershipRecord | None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> MembershipRecord | None:
             key = {"room_id": room_id, "user_id": user_id}
             if changes:
-                await self._update(conn, "memberships", key, changes)
-            doc = await self._fetch(
+                self._update(conn, "memberships", key, changes)
+            doc = self._fetch(
                 conn,
                 "SELECT * FROM memberships WHERE room_id = ? AND user_id = ?",
                 (room_id, user_id),
@@ -156,22 +156,20 @@ class RoomStore(SQLiteEngine):
         return {d["room_id"]: (int(d["last_read_seq"]), int(d["unread"])) for d in docs}
 
     async def delete_room(self, room_id: str) -> bool:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> bool:
-            members = await conn.execute_fetchall(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> bool:
+            members = conn.execute(
                 "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
-            )
-            await conn.execute("DELETE FROM memberships WHERE room_id = ?", (room_id,))
-            await conn.execute(
+            ).fetchall()
+            conn.execute("DELETE FROM memberships WHERE room_id = ?", (room_id,))
+            conn.execute(
                 "DELETE FROM reactions WHERE message_id IN "
                 "(SELECT id FROM messages WHERE room_id = ?)",
                 (room_id,),
             )
-            await conn.execute(
-                "UPDATE messages SET reply_to_id = NULL WHERE room_id = ?", (room_id,)
-            )
-            await conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
-            await conn.execute("DELETE FROM notifications WHERE room_id = ?", (room_id,))
-            cursor = await conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+            conn.execute("UPDATE messages SET reply_to_id = NULL WHERE room_id = ?", (room_id,))
+            conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+            conn.execute("DELETE FROM notifications WHERE room_id = ?", (room_id,))
+            cursor = conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
             if cursor.rowcount != 1:
                 return False
             for row in members:
@@ -183,12 +181,12 @@ class RoomStore(SQLiteEngine):
 
     # room bans: not in the change feed; services check them when someone (re)joins
     async def set_ban(self, ban: BanRecord) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?",
                 (ban.room_id, ban.user_id),
             )
-            await self._insert(conn, "room_bans", ban.to_doc())
+            self._insert(conn, "room_bans", ban.to_doc())
 
         await self._write(work)
 
@@ -199,8 +197,8 @@ class RoomStore(SQLiteEngine):
         return BanRecord.from_doc(doc) if doc else None
 
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> bool:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> bool:
+            cursor = conn.execute(
                 "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
             )
             return cursor.rowcount == 1

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from chatql.store.base import RefreshTokenRecord, UserRecord
-from chatql.store.sqlite.engine import Emitted, SQLiteEngine, like_pattern, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, like_pattern, to_text
+from chatql.store.sqlite.worker import Emitted
 
 
 class UserStore(SQLiteEngine):
     async def create_user(self, user: UserRecord) -> None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> None:
-            await self._insert(conn, "users", user.to_doc())
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
+            self._insert(conn, "users", user.to_doc())
             emitted.append(("insert", "users", user.id, user.to_doc()))
 
         await self._write(work)
@@ -59,10 +59,10 @@ class UserStore(SQLiteEngine):
         return [UserRecord.from_doc(d) for d in docs]
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> UserRecord | None:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> UserRecord | None:
             if changes:
-                await self._update(conn, "users", {"id": user_id}, changes)
-            doc = await self._fetch(conn, "SELECT * FROM users WHERE id = ?", (user_id,))
+                self._update(conn, "users", {"id": user_id}, changes)
+            doc = self._fetch(conn, "SELECT * FROM users WHERE id = ?", (user_id,))
             if doc is None:
                 return None
             emitted.append(("update", "users", user_id, doc))
@@ -71,8 +71,8 @@ class UserStore(SQLiteEngine):
         return await self._write(work)
 
     async def bump_token_version(self, user_id: str) -> int:
-        async def work(conn: aiosqlite.Connection, emitted: Emitted) -> int:
-            doc = await self._fetch(
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> int:
+            doc = self._fetch(
                 conn,
                 "UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING *",
                 (user_id,),
@@ -85,8 +85,8 @@ class UserStore(SQLiteEngine):
         return await self._write(work)
 
     async def insert_refresh_token(self, token: RefreshTokenRecord) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await self._insert(conn, "refresh_tokens", token.to_doc())
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            self._insert(conn, "refresh_tokens", token.to_doc())
 
         await self._write(work)
 
@@ -95,8 +95,8 @@ class UserStore(SQLiteEngine):
         return RefreshTokenRecord.from_doc(doc) if doc else None
 
     async def revoke_refresh_token(self, token_id: str, when: datetime) -> bool:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> bool:
-            cursor = await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> bool:
+            cursor = conn.execute(
                 "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (to_text(when), token_id),
             )
@@ -105,8 +105,8 @@ class UserStore(SQLiteEngine):
         return await self._write(work)
 
     async def revoke_token_family(self, family_id: str, when: datetime) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "UPDATE refresh_tokens SET revoked_at = ? "
                 "WHERE family_id = ? AND revoked_at IS NULL",
                 (to_text(when), family_id),
@@ -115,8 +115,8 @@ class UserStore(SQLiteEngine):
         await self._write(work)
 
     async def revoke_user_tokens(self, user_id: str, when: datetime) -> None:
-        async def work(conn: aiosqlite.Connection, _emitted: Emitted) -> None:
-            await conn.execute(
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
                 "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 (to_text(when), user_id),
             )

@@ -1,0 +1,161 @@
+"""sqlite3 connections that live on their own threads, awaited from the event loop.
+
+Each call is one hop to the connection's thread, however many statements it runs. The writer
+commits in groups: it takes every write waiting in its queue, runs each in a SAVEPOINT of one
+`BEGIN IMMEDIATE` transaction (a failing write rolls back alone), commits once, and only then
+answers the callers and publishes their change events, in commit order. Under load that turns
+N commits into one, and no caller hears "done" before its write is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Emitted = list[tuple[str, str, str, Any]]
+Job = tuple[Callable[..., Any], asyncio.Future[Any]]
+MAX_GROUP = 256
+
+
+def _casefold(value: str | None) -> str | None:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def connect(path: str, *, readonly: bool, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    # SQLite's lower() folds ASCII only; search must match "Émile" as "émile" too.
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Worker:
+    """One connection, one thread, a queue of functions to run on that connection."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+        self.pending = 0
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = self._loop.create_future()
+        self.pending += 1
+        try:
+            self._queue.put((fn, future))
+            return await future
+        finally:
+            self.pending -= 1
+
+    def _serve(self) -> None:
+        while (job := self._queue.get()) is not None:
+            fn, future = job
+            try:
+                result, error = fn(self._conn), None
+            except BaseException as exc:  # handed to the caller
+                result, error = None, exc
+            self._loop.call_soon_threadsafe(_settle, future, result, error)
+        self._conn.close()
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join, 10)
+
+
+class GroupCommitWriter:
+    """The single writer: group commit, then results and change events in commit order."""
+
+    def __init__(self, conn: sqlite3.Connection, publish: Callable[[Emitted], None]) -> None:
+        self._conn = conn
+        self._publish = publish
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+        self._thread.start()
+        self.groups = 0
+        self.writes = 0
+
+    async def write(self, work: Callable[[sqlite3.Connection, Emitted], T]) -> T:
+        """Run `work` inside a committed transaction; return once it is durable."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((work, future))
+        return await future
+
+    def _serve(self) -> None:
+        while (first := self._queue.get()) is not None:
+            group = [first]
+            stop = False
+            while len(group) < MAX_GROUP:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                group.append(job)
+            self._commit(group)
+            if stop:
+                break
+        self._conn.close()
+
+    def _commit(self, group: list[Job]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]] = []
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for work, future in group:
+                emitted: Emitted = []
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = work(conn, emitted)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    outcomes.append((future, None, exc, []))
+                else:
+                    conn.execute("RELEASE write")
+                    outcomes.append((future, result, None, emitted))
+            conn.execute("COMMIT")
+        except BaseException as exc:  # the commit itself failed: nobody's write happened
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            outcomes = [(future, None, exc, []) for _work, future in group]
+        self.groups += 1
+        self.writes += len(group)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes)
+
+    def _deliver(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]]
+    ) -> None:
+        for future, result, error, emitted in outcomes:
+            if emitted:
+                self._publish(emitted)
+            _settle(future, result, error)
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join, 10)
