@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck unit bench bench-compare lock clean
 
-$(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py
+$(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py tests/audit/package-lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "ChatQL needs Python 3.13 (pyenv: see .python-version)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/python scripts/build_graphiql_assets.py
+	@# the GraphQL-over-HTTP audit the test suite runs (skipped with a warning without npm)
+	-cd tests/audit && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,3 +43,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Benchmarks against ../shared/peer-bench's load generator (README "Benchmarking"). Options come
+# from the environment, e.g. `make bench BENCH_SCENARIOS=fanout,query BENCH_QUICK=1`.
+bench: install
+	$(BIN)/python benchmarks/run.py --target chatql
+
+bench-compare: install
+	$(BIN)/python benchmarks/run.py --target both
