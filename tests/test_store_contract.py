@@ -480,9 +480,14 @@ async def test_bans(store: Store) -> None:
     assert ban is not None and ban.until == until and ban.banned_by == a.id
     await store.set_ban(BanRecord(r.id, b.id, a.id, now_utc(), None))  # replaces
     assert (await store.get_ban(r.id, b.id)).until is None  # type: ignore[union-attr]
+    mute = BanRecord(r.id, b.id, a.id, now_utc(), until, kind="MUTE")
+    await store.set_ban(mute)
+    assert await store.get_ban(r.id, b.id, kind="MUTE") == mute
     assert await store.remove_ban(r.id, b.id) is True
     assert await store.get_ban(r.id, b.id) is None
     assert await store.remove_ban(r.id, b.id) is False
+    assert await store.get_ban(r.id, b.id, kind="MUTE") == mute  # kinds are independent
+    assert await store.remove_ban(r.id, b.id, kind="MUTE") is True
 
 
 async def test_delete_room_removes_everything_and_tells_the_feed(store: Store) -> None:

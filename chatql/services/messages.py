@@ -48,9 +48,10 @@ class Messages:
         idempotency_key = validation.client_id(client_id)
         parent_id = validation.entity_id(reply_to_id, "replyToId") if reply_to_id else None
         room = await self._rooms.member_room(viewer, room_id)
-        membership = await self._store.get_membership(room.id, viewer.id)
-        if membership and membership.muted_until and membership.muted_until > now_utc():
-            raise Forbidden("You are muted in this room", until=membership.muted_until.isoformat())
+        mute = await self._store.get_ban(room.id, viewer.id, kind="MUTE")
+        if mute is not None and (mute.until is None or mute.until > now_utc()):
+            until = mute.until.isoformat() if mute.until else None
+            raise Forbidden("You are muted in this room", until=until)
         if parent_id is not None:
             parent = await self._store.get_message(parent_id)
             if parent is None or parent.room_id != room.id:
@@ -76,8 +77,14 @@ class Messages:
                 log.exception("could not create notifications for message %s", message.id)
         return message
 
-    async def _own_live_message(self, viewer: UserRecord, message_id: str) -> MessageRecord:
-        message = await self.get_message(viewer, message_id)
+    async def _live_message(
+        self, viewer: UserRecord, message_id: str, *, moderating: bool = False
+    ) -> MessageRecord:
+        """A message the viewer may act on: readable by them, or any one for a moderator."""
+        if moderating and permissions.is_global_moderator(viewer):
+            message = await self._store.get_message(validation.entity_id(message_id, "id"))
+        else:
+            message = await self.get_message(viewer, message_id)
         if message is None:
             raise NotFound("Message not found")
         if message.deleted_at is not None:
@@ -86,7 +93,7 @@ class Messages:
 
     async def edit(self, viewer: UserRecord, message_id: str, content: str) -> MessageRecord:
         clean = validation.required_text(content, "content", validation.MAX_CONTENT)
-        message = await self._own_live_message(viewer, message_id)
+        message = await self._live_message(viewer, message_id)
         if message.author_id != viewer.id:
             raise Forbidden("Only the author can edit a message")
         now = now_utc()
@@ -98,7 +105,7 @@ class Messages:
         return updated
 
     async def delete(self, viewer: UserRecord, message_id: str) -> MessageRecord:
-        message = await self._own_live_message(viewer, message_id)
+        message = await self._live_message(viewer, message_id, moderating=True)
         if message.author_id != viewer.id:
             role = await self._rooms.role_of(message.room_id, viewer.id)
             allowed = role in ("OWNER", "ADMIN") or permissions.is_global_moderator(viewer)

@@ -112,9 +112,12 @@ class Moderation:
         target_id = validation.entity_id(user_id, "userId")
         if target_id == actor.id:
             raise BadUserInput("You cannot moderate yourself", field="userId")
+        target = await self._store.get_user(target_id)
+        if target is None:
+            raise NotFound("User not found", field="userId")
         actor_role = await self._rooms.role_of(room.id, actor.id)
         target_role = await self._rooms.role_of(room.id, target_id)
-        if not permissions.can_moderate(actor, actor_role, target_role):
+        if not permissions.can_moderate(actor, actor_role, target, target_role):
             raise Forbidden("You do not outrank that member here")
         return room, target_id
 
@@ -130,8 +133,6 @@ class Moderation:
         if until is not None and until <= now_utc():
             raise BadUserInput("until must be in the future", field="until")
         room, target = await self._moderated(actor, room_id, user_id)
-        if await self._store.get_user(target) is None:
-            raise NotFound("User not found", field="userId")
         await self._store.set_ban(BanRecord(room.id, target, actor.id, now_utc(), until))
         await self._store.remove_member(room.id, target)
         return True
@@ -146,13 +147,12 @@ class Moderation:
         if until is not None and until <= now_utc():
             raise BadUserInput("until must be in the future", field="until")
         room, target = await self._moderated(actor, room_id, user_id)
-        changes = {"muted_until": until or FOREVER}
-        if await self._store.update_membership(room.id, target, changes) is None:
+        if await self._rooms.role_of(room.id, target) is None:
             raise NotFound("That user is not a member", field="userId")
+        mute = BanRecord(room.id, target, actor.id, now_utc(), until or FOREVER, kind="MUTE")
+        await self._store.set_ban(mute)
         return True
 
     async def unmute(self, actor: UserRecord, room_id: str, user_id: str) -> bool:
         room, target = await self._moderated(actor, room_id, user_id)
-        if await self._store.update_membership(room.id, target, {"muted_until": None}) is None:
-            raise NotFound("That user is not a member", field="userId")
-        return True
+        return await self._store.remove_ban(room.id, target, kind="MUTE")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from chatql.store.base import UserRecord
 
-ROOM_RANK = {"OWNER": 4, "ADMIN": 2, "MEMBER": 1}
-GLOBAL_MODERATION_RANK = 3
+ROOM_RANK = {"OWNER": 40, "ADMIN": 20, "MEMBER": 10}
+GLOBAL_RANK = {"ADMIN": 35, "MODERATOR": 30, "USER": 0}
 GLOBAL_ROLES = ("ADMIN", "MODERATOR", "USER")
 
 
@@ -22,12 +22,14 @@ def is_global_admin(user: UserRecord) -> bool:
 
 
 def rank(user: UserRecord, room_role: str | None) -> int:
-    """The acting rank of `user` in a room where their role is `room_role` (None: not in it)."""
-    own = ROOM_RANK.get(room_role or "", 0)
-    return max(own, GLOBAL_MODERATION_RANK) if is_global_moderator(user) else own
+    """The rank of `user` in a room where their role is `room_role` (None: not in it):
+    owner > global admin > global moderator > room admin > member."""
+    return max(ROOM_RANK.get(room_role or "", 0), GLOBAL_RANK.get(user.role, 0))
 
 
-def can_moderate(actor: UserRecord, actor_role: str | None, target_role: str | None) -> bool:
-    """Remove, ban or mute: only someone of higher rank; room admins and up only."""
+def can_moderate(
+    actor: UserRecord, actor_role: str | None, target: UserRecord, target_role: str | None
+) -> bool:
+    """Remove, ban or mute: room admins and up, and only over someone of lower rank."""
     actor_rank = rank(actor, actor_role)
-    return actor_rank >= ROOM_RANK["ADMIN"] and actor_rank > ROOM_RANK.get(target_role or "", 0)
+    return actor_rank >= ROOM_RANK["ADMIN"] and actor_rank > rank(target, target_role)

@@ -42,9 +42,10 @@ class Presence:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        users = set(self._local.values()) | set(self._pending_offline)
         for task in self._pending_offline.values():
             task.cancel()
-        users = set(self._local.values())
+        self._pending_offline.clear()
         for connection_id in list(self._local):
             await self._store.remove_connection(connection_id)
         self._local.clear()

@@ -139,11 +139,15 @@ class ReactionGroup:
 
 @dataclass(frozen=True, slots=True)
 class BanRecord(Record):
+    """A room restriction: BAN keeps a user out, MUTE keeps them quiet. Both outlive the
+    membership, so leaving and rejoining lifts neither."""
+
     room_id: str
     user_id: str
     banned_by: str
     created_at: datetime
     until: datetime | None = None
+    kind: str = "BAN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,10 +295,10 @@ class Store(Protocol):
     async def delete_room(self, room_id: str) -> bool:
         """Delete a room with its memberships (one delete event each), messages and reactions."""
 
-    # room bans
+    # room restrictions (bans and mutes), one per (room, user, kind)
     async def set_ban(self, ban: BanRecord) -> None: ...
-    async def get_ban(self, room_id: str, user_id: str) -> BanRecord | None: ...
-    async def remove_ban(self, room_id: str, user_id: str) -> bool: ...
+    async def get_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> BanRecord | None: ...
+    async def remove_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> bool: ...
 
     # messages
     async def insert_message(

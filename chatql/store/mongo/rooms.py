@@ -229,14 +229,17 @@ class RoomStore(MongoEngine):
     # ---------------------------------------------------------------- room bans
     # Not in the change feed; services check them when someone (re)joins.
     async def set_ban(self, ban: BanRecord) -> None:
-        key = membership_id(ban.room_id, ban.user_id)
+        key = _restriction_id(ban.room_id, ban.user_id, ban.kind)
         await self._bans.replace_one({"_id": key}, keyed_doc(key, ban), upsert=True)
 
-    async def get_ban(self, room_id: str, user_id: str) -> BanRecord | None:
-        return record(
-            BanRecord, await self._bans.find_one({"_id": membership_id(room_id, user_id)})
-        )
+    async def get_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> BanRecord | None:
+        found = await self._bans.find_one({"_id": _restriction_id(room_id, user_id, kind)})
+        return record(BanRecord, found)
 
-    async def remove_ban(self, room_id: str, user_id: str) -> bool:
-        result = await self._bans.delete_one({"_id": membership_id(room_id, user_id)})
+    async def remove_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> bool:
+        result = await self._bans.delete_one({"_id": _restriction_id(room_id, user_id, kind)})
         return int(result.deleted_count) == 1
+
+
+def _restriction_id(room_id: str, user_id: str, kind: str) -> str:
+    return f"{membership_id(room_id, user_id)}:{kind}"

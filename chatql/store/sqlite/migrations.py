@@ -143,4 +143,21 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX notifications_user ON notifications (user_id, created_at, id);
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE room_restrictions (
+            room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (id),
+            kind TEXT NOT NULL,
+            banned_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            until TEXT,
+            PRIMARY KEY (room_id, user_id, kind)
+        );
+        INSERT INTO room_restrictions (room_id, user_id, kind, banned_by, created_at, until)
+            SELECT room_id, user_id, 'BAN', banned_by, created_at, until FROM room_bans;
+        DROP TABLE room_bans;
+        """,
+    ),
 )

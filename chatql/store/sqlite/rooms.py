@@ -183,23 +183,25 @@ class RoomStore(SQLiteEngine):
     async def set_ban(self, ban: BanRecord) -> None:
         def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
             conn.execute(
-                "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?",
-                (ban.room_id, ban.user_id),
+                "DELETE FROM room_restrictions WHERE room_id = ? AND user_id = ? AND kind = ?",
+                (ban.room_id, ban.user_id, ban.kind),
             )
-            self._insert(conn, "room_bans", ban.to_doc())
+            self._insert(conn, "room_restrictions", ban.to_doc())
 
         await self._write(work)
 
-    async def get_ban(self, room_id: str, user_id: str) -> BanRecord | None:
+    async def get_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> BanRecord | None:
         doc = await self._one(
-            "SELECT * FROM room_bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            "SELECT * FROM room_restrictions WHERE room_id = ? AND user_id = ? AND kind = ?",
+            (room_id, user_id, kind),
         )
         return BanRecord.from_doc(doc) if doc else None
 
-    async def remove_ban(self, room_id: str, user_id: str) -> bool:
+    async def remove_ban(self, room_id: str, user_id: str, kind: str = "BAN") -> bool:
         def work(conn: sqlite3.Connection, _emitted: Emitted) -> bool:
             cursor = conn.execute(
-                "DELETE FROM room_bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+                "DELETE FROM room_restrictions WHERE room_id = ? AND user_id = ? AND kind = ?",
+                (room_id, user_id, kind),
             )
             return cursor.rowcount == 1
 
