@@ -35,9 +35,10 @@ from chatql.auth import bearer_token
 from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.errors import ChatError
+from chatql.fanout import Fanout, SharedSubscriptionsHandler
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
-from chatql.security.connections import ConnectionLimiter, LegacyWSLimits, TransportWSHandler
+from chatql.security.connections import ConnectionLimiter, LegacyWSLimits
 from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.services.registry import Services
@@ -83,7 +84,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     """Strawberry's ASGI view with ChatQL's context and WebSocket authentication."""
 
     graphql_ws_handler_class = LegacyWSHandler
-    graphql_transport_ws_handler_class = TransportWSHandler[ChatContext, None]
+    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
     websocket_adapter_class = CheckedWebSocketAdapter
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
@@ -104,6 +105,8 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             **kwargs,
         )
         self.services = services
+        graphql_schema = self.schema._schema  # type: ignore[attr-defined]
+        self.fanout = Fanout(services, graphql_schema, Limits.from_settings(settings))
         self.connections = ConnectionLimiter(settings.max_connections_per_user)
         self.sessions = SessionRegistry()
         services.hub.add_observer(self.sessions.observe)
@@ -218,6 +221,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            graphql_view.fanout.stop()
             await services.stop()
             await store.close()
 
