@@ -28,11 +28,11 @@ class Loaders:
         store = services.store
 
         async def users(ids: Sequence[str]) -> list[UserRecord | None]:
-            found = await store.get_users(list(ids))
+            found = await services.users.get_many(list(ids))
             return [found.get(i) for i in ids]
 
         async def rooms(ids: Sequence[str]) -> list[RoomRecord | None]:
-            found = await store.get_rooms(list(ids))
+            found = await services.room_records.get_many(list(ids))
             return [found.get(i) for i in ids]
 
         async def messages(ids: Sequence[str]) -> list[MessageRecord | None]:

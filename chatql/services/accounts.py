@@ -20,6 +20,7 @@ from chatql.errors import BadUserInput, Conflict, StoreConflict, Unauthenticated
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, validation
 from chatql.services.pagination import Page
+from chatql.services.record_cache import RecordCache
 from chatql.store.base import RefreshTokenRecord, Store, UserRecord, new_id, now_utc
 
 BAD_CREDENTIALS = "Invalid username or password"
@@ -41,7 +42,9 @@ class Accounts:
         passwords: PasswordHashing,
         tokens: AccessTokens,
         auth_limit: RateLimiter,
+        users: RecordCache[UserRecord],
     ) -> None:
+        self._users = users
         self._store = store
         self._auth_limit = auth_limit
         self._passwords = passwords
@@ -103,6 +106,7 @@ class Accounts:
             await self._store.revoke_user_tokens(record.user_id, now)
             # Every access token carries the version; bumping it invalidates them all at once.
             await self._store.bump_token_version(record.user_id)
+            self._users.forget(record.user_id)
         else:
             await self._store.revoke_token_family(record.family_id, now)
         return True
@@ -122,6 +126,7 @@ class Accounts:
         await self._store.update_user(viewer.id, {"password_hash": new_hash})
         await self._store.revoke_user_tokens(viewer.id, now_utc())
         await self._store.bump_token_version(viewer.id)
+        self._users.forget(viewer.id)
         user = await self._store.get_user(viewer.id)
         assert user is not None
         return await self._start_session(user, family_id=new_id())
@@ -158,7 +163,7 @@ class Accounts:
     async def authenticate(self, access_token: str) -> UserRecord:
         """The user an access token speaks for, if the token is valid and not revoked."""
         claims = self._tokens.verify(access_token)
-        user = await self._store.get_user(claims.user_id)
+        user = await self._users.get(claims.user_id)
         if user is None or user.token_version != claims.token_version:
             raise Unauthenticated("Access token was revoked")
         return user
@@ -187,6 +192,7 @@ class Accounts:
         if not changes:
             raise BadUserInput("Nothing to update", field="input")
         updated = await self._store.update_user(viewer.id, changes)
+        self._users.forget(viewer.id)
         if updated is None:
             raise Unauthenticated("Account no longer exists")
         return updated

@@ -46,7 +46,9 @@ class Messages:
         clean = validation.required_text(content, "content", validation.MAX_CONTENT)
         kind = validation.message_type(message_type)
         idempotency_key = validation.client_id(client_id)
-        parent_id = validation.entity_id(reply_to_id, "replyToId") if reply_to_id else None
+        parent_id = (
+            validation.entity_id(reply_to_id, "replyToId") if reply_to_id is not None else None
+        )
         room = await self._rooms.member_room(viewer, room_id)
         mute = await self._store.get_ban(room.id, viewer.id, kind="MUTE")
         if mute is not None and (mute.until is None or mute.until > now_utc()):

@@ -83,13 +83,16 @@ class Moderation:
             raise BadUserInput("Nothing to update", field="input")
         changes["updated_at"] = now_utc()
         updated = await self._store.update_room(room.id, changes)
+        self._rooms.forget(room.id)
         if updated is None:
             raise NotFound("Chat room not found")
         return updated
 
     async def delete_room(self, actor: UserRecord, room_id: str) -> bool:
         room = await self._owned_room(actor, room_id)
-        return await self._store.delete_room(room.id)
+        deleted = await self._store.delete_room(room.id)
+        self._rooms.forget(room.id)
+        return deleted
 
     async def set_member_role(
         self, actor: UserRecord, room_id: str, user_id: str, role: str

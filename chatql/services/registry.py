@@ -18,9 +18,10 @@ from chatql.services.moderation import Moderation
 from chatql.services.notifications import Notifications
 from chatql.services.presence import Presence
 from chatql.services.reactions import Reactions
+from chatql.services.record_cache import RecordCache
 from chatql.services.rooms import Rooms
 from chatql.services.typing import Typing, TypingTracker
-from chatql.store.base import ChangeEvent, Store
+from chatql.store.base import ChangeEvent, RoomRecord, Store, UserRecord
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Services:
     typing: Typing
     typing_tracker: TypingTracker
     members: MembershipCache
+    users: RecordCache[UserRecord]
+    room_records: RecordCache[RoomRecord]
     live: LiveStreams
 
     @classmethod
@@ -47,19 +50,25 @@ class Services:
         feed = ChangeFeedBackend(store)
         hub = Hub(feed)
         members = MembershipCache(store)
+        users = RecordCache("users", UserRecord, store.get_users)
+        rooms_cache = RecordCache("rooms", RoomRecord, store.get_rooms)
         typing_tracker = TypingTracker(hub, settings.typing_timeout)
 
         def observe(event: Event) -> None:
             if isinstance(event.message, ChangeEvent):
                 members.observe(event.message)
+                users.observe(event.message)
+                rooms_cache.observe(event.message)
             elif event.channel == RESYNC_CHANNEL:
                 members.reset()
+                users.reset()
+                rooms_cache.reset()
             typing_tracker.observe(event)
 
         hub.add_observer(observe)
         passwords = PasswordHashing(settings)
         notifications = Notifications(store)
-        rooms = Rooms(store, notifications)
+        rooms = Rooms(store, notifications, rooms_cache)
         messages = Messages(
             store, rooms, notifications, RateLimiter(Rate.parse(settings.rate_limit_messages))
         )
@@ -69,6 +78,7 @@ class Services:
             passwords,
             AccessTokens(settings),
             RateLimiter(Rate.parse(settings.rate_limit_auth)),
+            users,
         )
         return cls(
             settings=settings,
@@ -86,6 +96,8 @@ class Services:
             typing=Typing(store, rooms),
             typing_tracker=typing_tracker,
             members=members,
+            users=users,
+            room_records=rooms_cache,
             live=LiveStreams(store, hub, rooms, members, settings.subscription_queue_size),
         )
 

@@ -10,6 +10,7 @@ from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
 from chatql.services import pagination, validation
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
+from chatql.services.record_cache import RecordCache
 from chatql.store.base import (
     MembershipRecord,
     RoomRecord,
@@ -24,9 +25,12 @@ ROOM_NOT_FOUND = "Chat room not found"
 
 
 class Rooms:
-    def __init__(self, store: Store, notifications: Notifications) -> None:
+    def __init__(
+        self, store: Store, notifications: Notifications, records: RecordCache[RoomRecord]
+    ) -> None:
         self._store = store
         self._notifications = notifications
+        self._records = records
 
     async def ensure_not_banned(self, room_id: str, user_id: str) -> None:
         ban = await self._store.get_ban(room_id, user_id)
@@ -37,7 +41,7 @@ class Rooms:
     # ------------------------------------------------------------ visibility
     async def visible_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
         """The room if the viewer may see it; NotFound for unknown and hidden rooms alike."""
-        room = await self._store.get_room(validation.entity_id(room_id, "roomId"))
+        room = await self._records.get(validation.entity_id(room_id, "roomId"))
         if room is None:
             raise NotFound(ROOM_NOT_FOUND)
         if room.is_private and await self._store.get_membership(room.id, viewer.id) is None:
@@ -52,7 +56,7 @@ class Rooms:
 
     async def member_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
         """The room if the viewer is a member: reading, sending and subscribing need this."""
-        room = await self._store.get_room(validation.entity_id(room_id, "chatRoomId"))
+        room = await self._records.get(validation.entity_id(room_id, "chatRoomId"))
         if room is None:
             raise NotFound(ROOM_NOT_FOUND)
         if await self._store.get_membership(room.id, viewer.id) is None:
@@ -161,6 +165,7 @@ class Rooms:
         added = await self._store.add_member(MembershipRecord(room.id, viewer.id, role, now_utc()))
         if added and empty and room.owner_id != viewer.id:
             room = await self._store.update_room(room.id, {"owner_id": viewer.id}) or room
+            self._records.forget(room.id)
         return room
 
     async def leave_room(self, viewer: UserRecord, room_id: str) -> bool:
@@ -195,6 +200,7 @@ class Rooms:
         await self._store.update_room(
             room.id, {"owner_id": successor.user_id, "updated_at": now_utc()}
         )
+        self._records.forget(room.id)
 
     async def add_member(self, viewer: UserRecord, room_id: str, user_id: str) -> RoomRecord:
         room = await self.visible_room(viewer, room_id)
@@ -269,6 +275,10 @@ class Rooms:
             members = members[:size]
             token = pagination.encode("mb", room.id, members[-1].joined_at, members[-1].user_id)
         return Page([m.user_id for m in members], token)
+
+    def forget(self, room_id: str) -> None:
+        """A room record changed here: drop the cached copy now (the feed would, shortly)."""
+        self._records.forget(room_id)
 
     async def count_members(self, room: RoomRecord) -> int:
         return await self._store.count_members(room.id)

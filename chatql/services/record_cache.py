@@ -1,0 +1,76 @@
+"""Users and rooms kept in memory, refreshed from the change feed rather than re-read.
+
+Every committed change to a user or room arrives on the feed with its full document, so the
+cache takes the new version from the event itself: hot rooms (whose counters change with every
+message) stay cached instead of being evicted and re-read. A load that raced a change is not
+kept, exactly as in `MembershipCache`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+
+from chatql.store.base import ChangeEvent, Record
+
+
+class RecordCache[R: Record]:
+    def __init__(
+        self,
+        collection: str,
+        kind: type[R],
+        load_many: Callable[[Sequence[str]], Awaitable[dict[str, R]]],
+        size: int = 50_000,
+    ) -> None:
+        self._collection = collection
+        self._kind = kind
+        self._load_many = load_many
+        self._size = size
+        self._entries: OrderedDict[str, R] = OrderedDict()
+        self._versions: dict[str, int] = {}
+        self._epoch = 0
+
+    async def get(self, key: str) -> R | None:
+        return (await self.get_many([key])).get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, R]:
+        found: dict[str, R] = {}
+        missing: list[str] = []
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                found[key] = entry
+        if missing:
+            before = {k: (self._epoch, self._versions.get(k, 0)) for k in missing}
+            loaded = await self._load_many(missing)
+            for key, record in loaded.items():
+                found[key] = record
+                if before.get(key) == (self._epoch, self._versions.get(key, 0)):
+                    self._store(key, record)
+        return found
+
+    def _store(self, key: str, record: R) -> None:
+        self._entries[key] = record
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def observe(self, event: ChangeEvent) -> None:
+        if event.collection != self._collection:
+            return
+        self._versions[event.key] = self._versions.get(event.key, 0) + 1
+        if event.operation == "delete" or event.document is None:
+            self._entries.pop(event.key, None)
+        else:
+            self._store(event.key, self._kind.from_doc(event.document))
+
+    def forget(self, key: str) -> None:
+        """The writer's own change: drop it now rather than when the feed brings it."""
+        self._versions[key] = self._versions.get(key, 0) + 1
+        self._entries.pop(key, None)
+
+    def reset(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
