@@ -520,6 +520,10 @@ async def test_connections_and_room_watches(store: Store) -> None:
     assert await store.room_watchers(r.id) == frozenset({a.id, b.id})
     await store.remove_room_watch("c3", r.id)
     assert await store.room_watchers(r.id) == frozenset({a.id})
+    await store.update_membership(r.id, b.id, {"notifications_muted": True})
+    assert sorted(await store.notification_targets(r.id)) == sorted(
+        [(a.id, False, True), (b.id, True, False)]
+    )
     await store.heartbeat("p2", now_utc())
     stale = await store.remove_stale_connections(now_utc() - timedelta(minutes=1))
     assert sorted(stale) == sorted({a.id, b.id})

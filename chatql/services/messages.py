@@ -49,11 +49,10 @@ class Messages:
         parent_id = (
             validation.entity_id(reply_to_id, "replyToId") if reply_to_id is not None else None
         )
-        room = await self._rooms.member_room(viewer, room_id)
-        mute = await self._store.get_ban(room.id, viewer.id, kind="MUTE")
-        if mute is not None and (mute.until is None or mute.until > now_utc()):
-            until = mute.until.isoformat() if mute.until else None
-            raise Forbidden("You are muted in this room", until=until)
+        room, membership = await self._rooms.membership(viewer, room_id)
+        muted_until = membership.muted_until
+        if muted_until is not None and muted_until > now_utc():
+            raise Forbidden("You are muted in this room", until=muted_until.isoformat())
         if parent_id is not None:
             parent = await self._store.get_message(parent_id)
             if parent is None or parent.room_id != room.id:

@@ -152,10 +152,12 @@ class Moderation:
         room, target = await self._moderated(actor, room_id, user_id)
         if await self._rooms.role_of(room.id, target) is None:
             raise NotFound("That user is not a member", field="userId")
-        mute = BanRecord(room.id, target, actor.id, now_utc(), until or FOREVER, kind="MUTE")
-        await self._store.set_ban(mute)
+        until = until or FOREVER
+        await self._store.set_ban(BanRecord(room.id, target, actor.id, now_utc(), until, "MUTE"))
+        await self._store.update_membership(room.id, target, {"muted_until": until})
         return True
 
     async def unmute(self, actor: UserRecord, room_id: str, user_id: str) -> bool:
         room, target = await self._moderated(actor, room_id, user_id)
+        await self._store.update_membership(room.id, target, {"muted_until": None})
         return await self._store.remove_ban(room.id, target, kind="MUTE")

@@ -38,20 +38,20 @@ class Notifications:
         self._store = store
 
     async def for_message(self, message: MessageRecord) -> list[NotificationRecord]:
-        members = {m.user_id: m for m in await self._store.room_memberships(message.room_id)}
+        targets = await self._store.notification_targets(message.room_id)
+        members = {uid for uid, _muted, _watching in targets}
         names = mentioned_usernames(message.content)
-        mentioned = {
-            u.id
-            for u in (await self._store.get_users_by_usernames(names)).values()
-            if u.id in members and u.id != message.author_id
-        }
-        watching = await self._store.room_watchers(message.room_id)
+        mentioned: set[str] = set()
+        if names:
+            mentioned = {
+                u.id
+                for u in (await self._store.get_users_by_usernames(names)).values()
+                if u.id in members and u.id != message.author_id
+            }
         now = now_utc()
         notes = [self._note(uid, "MENTION", message, now) for uid in sorted(mentioned)]
-        for uid, membership in members.items():
-            if uid == message.author_id or uid in mentioned:
-                continue
-            if membership.notifications_muted or uid in watching:
+        for uid, muted, watching in targets:
+            if uid == message.author_id or uid in mentioned or muted or watching:
                 continue
             notes.append(self._note(uid, "MESSAGE", message, now))
         await self._store.insert_notifications(notes)

@@ -56,14 +56,27 @@ class Rooms:
 
     async def member_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
         """The room if the viewer is a member: reading, sending and subscribing need this."""
+        return (await self.membership(viewer, room_id))[0]
+
+    async def membership(
+        self, viewer: UserRecord, room_id: str
+    ) -> tuple[RoomRecord, MembershipRecord]:
+        """The room and the viewer's membership of it; NotFound/Forbidden as `member_room`."""
         room = await self._records.get(validation.entity_id(room_id, "chatRoomId"))
         if room is None:
             raise NotFound(ROOM_NOT_FOUND)
-        if await self._store.get_membership(room.id, viewer.id) is None:
+        membership = await self._store.get_membership(room.id, viewer.id)
+        if membership is None:
             if room.is_private:
                 raise NotFound(ROOM_NOT_FOUND)
             raise Forbidden("Join the room first")
-        return room
+        return room, membership
+
+    async def _new_membership(self, room_id: str, user_id: str, role: str) -> MembershipRecord:
+        """A member who was muted here (and left) comes back muted."""
+        mute = await self._store.get_ban(room_id, user_id, kind="MUTE")
+        muted_until = mute.until if mute is not None else None
+        return MembershipRecord(room_id, user_id, role, now_utc(), muted_until=muted_until)
 
     async def role_of(self, room_id: str, user_id: str) -> str | None:
         membership = await self._store.get_membership(room_id, user_id)
@@ -162,7 +175,7 @@ class Rooms:
         await self.ensure_not_banned(room.id, viewer.id)
         empty = await self._store.count_members(room.id) == 0
         role = "OWNER" if empty else "MEMBER"
-        added = await self._store.add_member(MembershipRecord(room.id, viewer.id, role, now_utc()))
+        added = await self._store.add_member(await self._new_membership(room.id, viewer.id, role))
         if added and empty and room.owner_id != viewer.id:
             room = await self._store.update_room(room.id, {"owner_id": viewer.id}) or room
             self._records.forget(room.id)
@@ -216,7 +229,7 @@ class Rooms:
             raise NotFound("User not found", field="userId")
         await self.ensure_not_banned(room.id, target_id)
         added = await self._store.add_member(
-            MembershipRecord(room.id, target_id, "MEMBER", now_utc())
+            await self._new_membership(room.id, target_id, "MEMBER")
         )
         if added:
             await self._notifications.invited(room, [target_id], viewer)

@@ -86,3 +86,15 @@ class PresenceStore(MongoEngine):
             None
         )
         return frozenset(str(d["user_id"]) for d in docs)
+
+    async def notification_targets(self, room_id: str) -> list[tuple[str, bool, bool]]:
+        members = (
+            await self._db["memberships"]
+            .find({"room_id": room_id}, {"user_id": 1, "notifications_muted": 1, "_id": 0})
+            .to_list(None)
+        )
+        watching = await self.room_watchers(room_id)
+        return [
+            (str(m["user_id"]), bool(m.get("notifications_muted")), m["user_id"] in watching)
+            for m in members
+        ]
