@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from broadcaster import Event
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,6 +29,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from chatql import graphiql
@@ -36,6 +38,8 @@ from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.errors import ChatError
 from chatql.fanout import Fanout, SharedSubscriptionsHandler
+from chatql.history_cache import HistoryCache
+from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
 from chatql.security.connections import ConnectionLimiter, LegacyWSLimits
@@ -43,7 +47,7 @@ from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.services.registry import Services
 from chatql.store import create_store
-from chatql.store.base import Store
+from chatql.store.base import ChangeEvent, Store
 
 log = logging.getLogger("chatql.app")
 
@@ -110,6 +114,50 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         self.connections = ConnectionLimiter(settings.max_connections_per_user)
         self.sessions = SessionRegistry()
         services.hub.add_observer(self.sessions.observe)
+        self.history = HistoryCache()
+        services.hub.add_observer(self._observe_history)
+
+    def _observe_history(self, event: Event) -> None:
+        if isinstance(event.message, ChangeEvent):
+            self.history.observe(event.message)
+        elif event.channel == RESYNC_CHANNEL:
+            self.history.reset()
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: ChatContext,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """History queries answer from `HistoryCache` once the viewer is authorised."""
+        plan = None
+        if request_adapter.method == "POST" and self.services.settings.history_cache:
+            plan = self.history.plan(
+                request_data.query, request_data.operation_name, request_data.variables
+            )
+        if plan is not None:
+            try:
+                viewer = await context.viewer()
+                await self.services.rooms.member_room(viewer, plan.room_id)
+            except ChatError:
+                plan = None  # the ordinary path reports the error
+        if plan is None:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        version = self.history.version(plan)
+        cached = self.history.get(plan, version)
+        if cached is not None:
+            return ExecutionResult(data=cached, errors=None)
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if not result.errors and result.data is not None:
+            self.history.put(plan, version, result.data)
+        return result
 
     async def parse_http_body(self, request: Any) -> Any:
         """Malformed bodies (not UTF-8, not an object, nested absurdly) are a 400, not a 500."""

@@ -154,6 +154,9 @@ class Settings:
         90.0, _float(3, 86400), "connections not heart-beaten for this long are dropped"
     )
     bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
+    history_cache: bool = setting(
+        True, _parse_bool, "reuse messagesByRoom answers until the room changes"
+    )
     sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
     sqlite_synchronous: str = setting(
         "normal", _choice("normal", "full"), "normal: survives crashes; full: power loss too"

@@ -30,7 +30,6 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     VariableNode,
     parse,
     specified_rules,
@@ -47,40 +46,12 @@ from chatql.security.errors import classify
 from chatql.security.limits import Limits, limits_rule
 from chatql.services.live import NO_LONGER_MEMBER, TOO_SLOW
 from chatql.services.registry import Services
+from chatql.shapes import shareable
 from chatql.store.base import ChangeEvent, MessageRecord, UserRecord, membership_id
 
 log = logging.getLogger("chatql.fanout")
 
 SLOW_CONSUMER_CLOSE = (4008, "Too slow: reconnect and resume with `after`")
-SHAREABLE_FIELDS: dict[str, frozenset[str]] = {
-    "Subscription": frozenset({"onMessageCreated"}),
-    "Message": frozenset(
-        {
-            "id",
-            "chatRoomId",
-            "content",
-            "messageType",
-            "seq",
-            "cursor",
-            "clientId",
-            "createdAt",
-            "updatedAt",
-            "editedAt",
-            "deletedAt",
-            "isEdited",
-            "isDeleted",
-            "replyToId",
-            "replyCount",
-            "author",
-            "replyTo",
-        }
-    ),
-    "User": frozenset(
-        {"id", "username", "displayName", "avatarUrl", "status", "lastSeen", "createdAt", "role"}
-    ),
-}
-FIELD_TYPES = {("Message", "author"): "User", ("Message", "replyTo"): "Message"}
-ROOT_TYPE = {("Subscription", "onMessageCreated"): "Message"}
 
 
 @dataclass(frozen=True)
@@ -94,28 +65,15 @@ class Plan:
     key: str
 
 
-def _shareable(selection: SelectionSetNode, type_name: str, depth: int = 0) -> bool:
-    """Only plain fields (no fragments, aliases, directives or arguments) from the allow-list."""
-    if depth > 4:
-        return False
-    allowed = SHAREABLE_FIELDS.get(type_name, frozenset())
-    for node in selection.selections:
-        if not isinstance(node, FieldNode) or node.alias or node.directives:
-            return False
-        name = node.name.value
-        if name == "__typename":
-            continue
-        if name not in allowed:
-            return False
-        if type_name != "Subscription" and node.arguments:
-            return False
-        child = ROOT_TYPE.get((type_name, name)) or FIELD_TYPES.get((type_name, name))
-        if child is not None:
-            if node.selection_set is None or not _shareable(node.selection_set, child, depth + 1):
-                return False
-        elif node.selection_set is not None:
-            return False
-    return True
+def _root_shareable(node: Any) -> bool:
+    return (
+        isinstance(node, FieldNode)
+        and node.name.value == "onMessageCreated"
+        and not node.alias
+        and not node.directives
+        and node.selection_set is not None
+        and shareable(node.selection_set, "Message")
+    )
 
 
 class Planner:
@@ -164,7 +122,7 @@ class Planner:
         ):
             return None
         root = operation.selection_set.selections
-        if len(root) != 1 or not _shareable(operation.selection_set, "Subscription"):
+        if len(root) != 1 or not _root_shareable(root[0]):
             return None
         rules = (
             *specified_rules,

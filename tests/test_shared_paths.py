@@ -1,0 +1,78 @@
+"""The shared paths (one execution for many viewers) answer exactly like the ordinary ones and
+never skip authorisation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket
+
+HISTORY = (
+    "query($r: ID!) { messagesByRoom(chatRoomId: $r, limit: 5) "
+    "{ items { id content seq author { id username } } nextToken } }"
+)
+PERSONAL = (
+    "query($r: ID!) { messagesByRoom(chatRoomId: $r, limit: 5) "
+    "{ items { id reactions { emoji reactedByMe } } } }"
+)
+
+
+async def test_cached_history_follows_every_change(client: Client) -> None:
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, "r", members=[bob.id])
+    await client.send(alice, room, "one")
+    first = await client.data(HISTORY, {"r": room}, alice.token)
+    assert await client.data(HISTORY, {"r": room}, bob.token) == first  # shared answer
+    sent = await client.send(bob, room, "two")
+    after_send = await client.data(HISTORY, {"r": room}, alice.token)
+    assert [m["content"] for m in after_send["messagesByRoom"]["items"]] == ["two", "one"]
+    await client.data(
+        "mutation($i: UpdateMessageInput!) { updateMessage(input: $i) { id } }",
+        {"i": {"id": sent["id"], "content": "two, edited"}},
+        bob.token,
+    )
+    edited = await client.data(HISTORY, {"r": room}, alice.token)
+    assert edited["messagesByRoom"]["items"][0]["content"] == "two, edited"
+
+
+async def test_cached_history_is_still_authorised(client: Client) -> None:
+    alice, eve = await client.register("alice"), await client.register("eve")
+    room = await client.create_room(alice, "secret", private=True)
+    await client.send(alice, room, "hush")
+    await client.data(HISTORY, {"r": room}, alice.token)  # now cached
+    error = await client.error(HISTORY, {"r": room}, eve.token)
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    anonymous = await client.error(HISTORY, {"r": room})
+    assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_viewer_dependent_selections_are_not_shared(client: Client) -> None:
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, "r", members=[bob.id])
+    message = await client.send(alice, room, "react")
+    await client.data(
+        "mutation($i: CreateReactionInput!) { createReaction(input: $i) { id } }",
+        {"i": {"messageId": message["id"], "emoji": "👍"}},
+        alice.token,
+    )
+    mine = await client.data(PERSONAL, {"r": room}, alice.token)
+    theirs = await client.data(PERSONAL, {"r": room}, bob.token)
+    assert mine["messagesByRoom"]["items"][0]["reactions"][0]["reactedByMe"] is True
+    assert theirs["messagesByRoom"]["items"][0]["reactions"][0]["reactedByMe"] is False
+
+
+async def test_shared_subscribers_get_identical_frames(server: Server, client: Client) -> None:
+    alice, bob, carol = [await client.register(n) for n in ("alice", "bob", "carol")]
+    room = await client.create_room(alice, "r", members=[bob.id, carol.id])
+    sockets = [await Socket.connect(server, TRANSPORT_WS, u.token) for u in (bob, carol)]
+    raw: list[str] = []
+    for sock in sockets:
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room})
+    await asyncio.sleep(0.2)
+    await client.send(alice, room, "same bytes")
+    for sock in sockets:
+        raw.append(await asyncio.wait_for(sock.ws.recv(), 5))
+        await sock.close()
+    assert raw[0] == raw[1]  # same operation id ("1") on both sockets, same payload
+    assert '"content":"same bytes"' in raw[0]
