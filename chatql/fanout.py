@@ -52,6 +52,7 @@ from chatql.store.base import ChangeEvent, MessageRecord, UserRecord, membership
 log = logging.getLogger("chatql.fanout")
 
 SLOW_CONSUMER_CLOSE = (4008, "Too slow: reconnect and resume with `after`")
+GROUP_QUEUE = 10_000  # one buffer per group, not per member: room for bursts
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class Group:
         self._fanout = fanout
         self._context = context
         self._subscription: Subscription = fanout.services.hub.subscribe(
-            room_channel(plan.room_id), maxsize=fanout.queue_size
+            room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
         )
         self._task = asyncio.create_task(self._run(), name=f"fanout:{plan.room_id}")
         executor = Executor.build(
