@@ -45,6 +45,7 @@ from chatql.security.body_limit import SizeLimitMiddleware
 from chatql.security.connections import ConnectionLimiter, LegacyWSLimits
 from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
+from chatql.security.validation_memo import ValidationMemo
 from chatql.services.registry import Services
 from chatql.store import create_store
 from chatql.store.base import ChangeEvent, Store
@@ -97,6 +98,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         if not settings.introspection_enabled:
             extensions.append(DisableIntrospection)
         extensions.append(limits_extension(Limits.from_settings(settings)))
+        extensions.append(ValidationMemo)  # after every extension that adds rules
         super().__init__(
             build_schema(extensions, production=settings.is_production),
             graphql_ide=None,

@@ -10,6 +10,7 @@ A member removed from a room gets one FORBIDDEN error and the stream ends.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -154,7 +155,8 @@ class LiveStreams:
         finally:
             subscription.close()
             if connection_id is not None:
-                await self._store.remove_room_watch(connection_id, room.id)
+                with contextlib.suppress(Exception):  # the store may be closing at shutdown
+                    await self._store.remove_room_watch(connection_id, room.id)
 
     async def _replay(self, room_id: str, after_seq: int) -> AsyncGenerator[MessageRecord]:
         cursor = after_seq
