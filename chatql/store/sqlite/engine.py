@@ -19,7 +19,7 @@ from chatql.errors import StoreConflict
 from chatql.store.base import ChangeEvent, StoreUnavailable, new_id
 from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite.migrations import MIGRATIONS
-from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, Worker, connect
+from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter, Worker, connect
 
 T = TypeVar("T")
 
@@ -97,6 +97,7 @@ class SQLiteEngine:
         self._read_count = read_connections
         self._synchronous = synchronous
         self._writer: GroupCommitWriter | None = None
+        self._checkpointer: Checkpointer | None = None
         self._readers: list[Worker] = []
         self.feed = LocalFeed()
 
@@ -108,7 +109,10 @@ class SQLiteEngine:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         writer = await asyncio.to_thread(self._connect, readonly=False)
         await asyncio.to_thread(_migrate, writer)
+        writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         self._writer = GroupCommitWriter(writer, self.feed.emit)
+        checkpoints = await asyncio.to_thread(self._connect, readonly=False)
+        self._checkpointer = Checkpointer(checkpoints)
         for i in range(self._read_count):
             reader = await asyncio.to_thread(self._connect, readonly=True)
             self._readers.append(Worker(reader, f"sqlite-reader-{i}"))
@@ -121,6 +125,9 @@ class SQLiteEngine:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
 
     async def ping(self) -> None:
         try:

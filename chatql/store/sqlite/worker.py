@@ -159,3 +159,31 @@ class GroupCommitWriter:
     async def close(self) -> None:
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join, 10)
+
+
+class Checkpointer:
+    """Copies the WAL back into the database from its own thread and connection.
+
+    SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, which
+    stalls that commit (and every write grouped with it). The writer turns it off; this thread
+    runs PASSIVE checkpoints, which never block writers or readers, once a second.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, interval: float = 1.0) -> None:
+        self._conn = conn
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.wait(self._interval):
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+
+    async def close(self) -> None:
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, 30)
