@@ -1,9 +1,11 @@
 """Validation results remembered per (document, operation, variables).
 
 Validating a document (with our limit rules) costs more than running a typical chat query, and
-clients send the same few documents over and over. The cost rule depends on variables (a list's
-`limit` may be a variable), so the key holds them too: the same document with other values is
-validated afresh. Must come after every extension that adds validation rules.
+clients send the same few documents over and over. GraphQL validation does not look at
+variables, except our cost rule, which reads integer variables (a list's `limit`); so the key
+holds the document, the operation and the integer variables: a message's text does not make
+its mutation a new document, a different `limit` does. Must come after every extension that
+adds validation rules.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class ValidationMemo(SchemaExtension):
         key = None
         if context.query is not None and document is not None:
             try:
-                key = json.dumps(
-                    [context.query, context.operation_name, context.variables],
-                    sort_keys=True,
-                    default=str,
-                )
+                numbers = {
+                    name: value
+                    for name, value in (context.variables or {}).items()
+                    if isinstance(value, int)
+                }
+                key = json.dumps([context.query, context.operation_name, numbers], sort_keys=True)
             except (TypeError, ValueError):
                 key = None
         if key is not None and document is not None and context.validation_rules:
