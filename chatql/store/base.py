@@ -31,12 +31,25 @@ class Record:
     """Plain data, convertible to and from the documents the change feed carries."""
 
     def to_doc(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        """A flat dict of the fields (records hold only scalars: no deep copy needed)."""
+        return {name: getattr(self, name) for name in _fields(type(self))[0]}
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = _fields(cls)[1]
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+_FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _fields(kind: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A record class's field names, in order and as a set, looked up once per class."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        order = tuple(f.name for f in dataclasses.fields(kind))
+        found = _FIELDS[kind] = (order, frozenset(order))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
