@@ -154,6 +154,9 @@ class Settings:
         90.0, _float(3, 86400), "connections not heart-beaten for this long are dropped"
     )
     bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
+    gc_full_interval: float = setting(
+        300.0, _float(0, 86400), "seconds between full garbage collections (0: Python's own)"
+    )
     history_cache: bool = setting(
         True, _parse_bool, "reuse messagesByRoom answers until the room changes"
     )
