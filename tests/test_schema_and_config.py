@@ -22,10 +22,7 @@ def test_schema_file_matches_the_code() -> None:
 
 def test_print_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["print-schema"]) == 0
-    assert (
-        "onMessageCreated(chatRoomId: ID!, after: String): Message!"
-        in capsys.readouterr().out
-    )
+    assert "onMessageCreated(chatRoomId: ID!, after: String): Message!" in capsys.readouterr().out
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
