@@ -30,6 +30,7 @@ async def test_a_reader_that_stalls_is_disconnected_then_resumes(settings: Setti
             {"type": "connection_init", "payload": {"authorization": f"Bearer {bob.token}"}}
         )
         opcode, ack = await asyncio.to_thread(stalled.recv)
+        assert opcode == 0x1  # text
         assert json.loads(ack)["type"] == "connection_ack"
         stalled.send(
             {
