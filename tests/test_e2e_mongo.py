@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from chatql.config import Settings
 from tests.conftest import make_store, mongoeco_client
 from tests.helpers import ON_MESSAGE, PROTOCOLS, Client, Socket, running_server
@@ -68,3 +70,59 @@ async def test_resume_after_works_on_mongodb(settings: Settings, tmp_path: Path)
         await sock.nothing_within(0.3)
         await sock.close()
         await client.close()
+
+
+async def test_change_stream_history_lost_makes_the_feed_resync(tmp_path: Path) -> None:
+    """A resume token older than the server's change history raises HistoryLost in the store,
+    and the feed then tells every subscriber to resume from its own cursor."""
+    from mongoeco import AsyncMongoClient  # type: ignore[import-not-found]
+
+    from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
+    from chatql.store.base import HistoryLost, UserRecord, new_id, now_utc
+    from chatql.store.mongo import MongoStore
+
+    store = MongoStore(
+        "mongodb://localhost/chatql_test", client=AsyncMongoClient(change_stream_history_size=3)
+    )
+    await store.open()
+    try:
+        stream = store.watch()
+
+        async def add_user() -> None:
+            user_id = new_id()
+            await store.create_user(
+                UserRecord(user_id, f"u{user_id[:8]}", "U", password_hash="x", created_at=now_utc())
+            )
+
+        await add_user()
+        old_token = (await asyncio.wait_for(stream.__anext__(), 5)).token
+        for _ in range(10):
+            await add_user()
+        with pytest.raises(HistoryLost):
+            resumed = store.watch(old_token)
+            await asyncio.wait_for(resumed.__anext__(), 5)
+
+        backend = ChangeFeedBackend(store, retry_delay=0.01)
+        backend._token = old_token  # as if this process had fallen that far behind
+        hub = Hub(backend)
+        seen: list[str] = []
+        hub.add_observer(lambda event: seen.append(event.channel))
+        subscription = hub.subscribe("room:any", maxsize=10)
+        await hub.start()
+        try:
+            for _ in range(100):
+                if RESYNC_CHANNEL in seen:
+                    break
+                await asyncio.sleep(0.02)
+            assert RESYNC_CHANNEL in seen and backend.resyncs == 1
+            assert subscription.overflowed  # told to resume from its cursor
+            await add_user()  # and the feed carries on from "now"
+            for _ in range(100):
+                if any(c.startswith("user:") for c in seen):
+                    break
+                await asyncio.sleep(0.02)
+            assert any(c.startswith("user:") for c in seen)
+        finally:
+            await hub.stop()
+    finally:
+        await store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import httpx
+import pytest
 
 from chatql import graphiql
 from chatql.config import Settings
@@ -48,3 +49,42 @@ async def test_typename_preflight_answers_like_any_graphql_server(server: Server
     async with httpx.AsyncClient() as http:
         response = await http.post(server.url, json={"query": "{ __typename }"})
         assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_cross_site_websocket_hijacking_is_refused(settings: Settings) -> None:
+    """Browsers attach cookies to any WebSocket handshake, so a foreign Origin is refused unless
+    CHATQL_ALLOWED_ORIGINS lists it; non-browser clients (no Origin) are unaffected."""
+    import websockets
+    from websockets.exceptions import InvalidStatus
+
+    allowed = replace(settings, allowed_origins=("https://chat.example.com",))
+    async with running_server(allowed) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(
+                server.ws_url,
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                origin="https://evil.example.net",  # type: ignore[arg-type]
+            )
+        assert refused.value.response.status_code == 403
+        ok = await websockets.connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            origin="https://chat.example.com",  # type: ignore[arg-type]
+        )
+        await ok.close()
+        async with httpx.AsyncClient() as http:
+            preflight = await http.options(
+                server.url,
+                headers={
+                    "origin": "https://chat.example.com",
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "authorization, content-type",
+                },
+            )
+            assert preflight.headers["access-control-allow-origin"] == "https://chat.example.com"
+            foreign = await http.post(
+                server.url,
+                json={"query": "{ __typename }"},
+                headers={"origin": "https://evil.example.net"},
+            )
+            assert "access-control-allow-origin" not in foreign.headers

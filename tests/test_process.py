@@ -96,6 +96,79 @@ async def test_kill_9_and_restart_loses_no_committed_message(db: Path) -> None:
         process.wait(timeout=15)
 
 
+async def test_kill_9_in_the_middle_of_a_send_burst_loses_and_duplicates_nothing(db: Path) -> None:
+    """Sends are in flight when the process dies: whatever was acknowledged is durable, and a
+    subscriber resuming from its last cursor gets it exactly once, in order."""
+    port = free_port()
+    process = start(db, port)
+    server = Server(url=f"http://127.0.0.1:{port}/graphql", settings=None)  # type: ignore[arg-type]
+    acknowledged: list[dict[str, object]] = []
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "burst")
+        first = await client.send(alice, room, "start")
+
+        enough = asyncio.Event()
+
+        async def sender(worker: int) -> None:
+            for i in range(1000):
+                try:
+                    acknowledged.append(await client.send(alice, room, f"w{worker}-{i}"))
+                except Exception:  # the server died under us: the rest are not acknowledged
+                    return
+                if len(acknowledged) >= 150:
+                    enough.set()
+
+        senders = [asyncio.create_task(sender(w)) for w in range(8)]
+        await asyncio.wait_for(enough.wait(), 60)
+        process.send_signal(signal.SIGKILL)  # sends are in flight right now
+        process.wait()
+        await asyncio.gather(*senders)
+        await client.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    process = start(db, port)
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        client = Client(server)
+        query = (
+            "query($r: ID!, $t: String) { messagesByRoom(chatRoomId: $r, limit: 100, "
+            "sortDirection: ASC, nextToken: $t) { items { id seq content } nextToken } }"
+        )
+        stored: list[dict[str, object]] = []
+        next_token = None
+        while True:
+            page = (await client.data(query, {"r": room, "t": next_token}, alice.token))[
+                "messagesByRoom"
+            ]
+            stored += page["items"]
+            next_token = page["nextToken"]
+            if next_token is None:
+                break
+        ids = [m["id"] for m in stored]
+        assert len(ids) == len(set(ids))  # no duplicates
+        assert {m["id"] for m in acknowledged} <= set(ids)  # every acknowledged send survived
+        seqs = [m["seq"] for m in stored]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room, "a": first["cursor"]})
+        replayed = await sock.messages(len(stored) - 1, timeout=20)
+        await sock.nothing_within(0.3)
+        assert [m["id"] for m in replayed] == ids[1:]
+        await sock.close()
+        await client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 def test_bad_configuration_is_refused_with_a_clear_message(db: Path) -> None:
     process = start(db, free_port(), CHATQL_PORT="eighty", CHATQL_ENV="staging")
     out, _ = process.communicate(timeout=20)
