@@ -86,3 +86,28 @@ def test_cli_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_cli_reports_bad_flags_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", "-3"]) == 2
     assert "configuration error: CHATQL_PORT must be between" in capsys.readouterr().err
+
+
+def test_every_graphql_example_in_the_readme_is_valid() -> None:
+    """The README's examples are what newcomers paste into GraphiQL: they must validate."""
+    import re
+
+    from graphql import parse, validate
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```graphql\n(.*?)```", readme, flags=re.S)
+    operations: list[str] = []
+    for block in blocks:
+        current: list[str] = []
+        for line in block.splitlines():
+            if re.match(r"^(query|mutation|subscription)\b", line) and current:
+                operations.append("\n".join(current))
+                current = []
+            current.append(re.sub(r"#.*$", "", line))
+        if current:
+            operations.append("\n".join(current))
+    assert len(operations) > 40
+    for text in operations:
+        text = re.sub(r'"[^"]*…[^"]*"', '"x"', text).replace("<Message.cursor>", "x")
+        errors = validate(schema._schema, parse(text))  # type: ignore[attr-defined]
+        assert not errors, (text, errors)
