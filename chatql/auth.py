@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from chatql.errors import Unauthenticated
 from chatql.store.base import new_id, now_utc
 
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class AccessTokens:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._ttl = timedelta(seconds=settings.access_token_ttl)
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: str, token_version: int) -> tuple[str, datetime]:
         issued = now_utc()
@@ -95,6 +98,20 @@ class AccessTokens:
         return token, expires.replace(microsecond=0)
 
     def verify(self, token: str) -> AccessClaims:
+        """Check signature, expiry, issuer and audience. A token already verified is
+        remembered until it expires (clients send the same one with every request)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at.timestamp() > time.time():
+                return known
+            del self._verified[token]
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,

@@ -56,7 +56,7 @@ def from_text(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def _encode(column: str, value: Any) -> Any:
+def encode(column: str, value: Any) -> Any:
     if column in _TIME_COLUMNS:
         return to_text(value)
     if column in _BOOL_COLUMNS:
@@ -167,7 +167,7 @@ class SQLiteEngine:
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
         sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         try:
-            cursor = conn.execute(sql, [_encode(c, doc[c]) for c in columns])
+            cursor = conn.execute(sql, [encode(c, doc[c]) for c in columns])
         except sqlite3.IntegrityError as exc:
             raise StoreConflict(_constraint_name(str(exc))) from exc
         return cursor.rowcount == 1
@@ -183,7 +183,7 @@ class SQLiteEngine:
         where = " AND ".join(f"{c} = ?" for c in key)
         cursor = conn.execute(
             f"UPDATE {table} SET {sets} WHERE {where}",
-            [*(_encode(c, v) for c, v in changes.items()), *key.values()],
+            [*(encode(c, v) for c, v in changes.items()), *key.values()],
         )
         return cursor.rowcount
 

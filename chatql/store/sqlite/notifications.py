@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from chatql.store.base import NotificationRecord
-from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, encode, to_text
 from chatql.store.sqlite.worker import Emitted
 
 
@@ -17,10 +17,16 @@ class NotificationStore(SQLiteEngine):
         if not notifications:
             return
 
+        docs = [n.to_doc() for n in notifications]
+        columns = list(docs[0])
+        sql = (
+            f"INSERT INTO notifications ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
+
         def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
-            for notification in notifications:
-                self._insert(conn, "notifications", notification.to_doc())
-                emitted.append(("insert", "notifications", notification.id, notification.to_doc()))
+            conn.executemany(sql, [[encode(c, d[c]) for c in columns] for d in docs])
+            emitted.extend(("insert", "notifications", d["id"], d) for d in docs)
 
         await self._write(work)
 
