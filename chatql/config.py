@@ -154,6 +154,9 @@ class Settings:
         90.0, _float(3, 86400), "connections not heart-beaten for this long are dropped"
     )
     bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
+    instance_name: str = setting(
+        "", _str, "names this process's saved change-feed position (default host:port)"
+    )
     gc_full_interval: float = setting(
         300.0, _float(0, 86400), "seconds between full garbage collections (0: Python's own)"
     )

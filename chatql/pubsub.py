@@ -63,13 +63,25 @@ class ChangeFeedBackend(BroadcastBackend):
     """A broadcaster backend fed by `Store.watch()`, resuming with the last token it saw.
 
     Events stay in this process, so an Event's message is the ChangeEvent itself rather than
-    the string broadcaster's network backends need.
+    the string broadcaster's network backends need. With a `name`, the position is saved in the
+    store about once a second and on shutdown, and a restarted process of that name resumes
+    from it (or re-syncs, if the store no longer has that much history).
     """
 
-    def __init__(self, store: Store, retry_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        retry_delay: float = 0.5,
+        name: str | None = None,
+        save_every: float = 1.0,
+    ) -> None:
         # BroadcastBackend.__init__ only raises NotImplementedError; nothing to call.
         self._store = store
         self._retry_delay = retry_delay
+        self._name = name
+        self._save_every = save_every
+        self._saved: Any = None
+        self._saver: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._token: Any = None
@@ -78,16 +90,40 @@ class ChangeFeedBackend(BroadcastBackend):
         self.resyncs = 0
 
     async def connect(self) -> None:
+        if self._name is not None and self._token is None:
+            try:
+                self._token = self._saved = await self._store.load_feed_position(self._name)
+            except Exception:
+                log.exception("could not read the saved feed position; starting from now")
         self._task = asyncio.create_task(self._pump(), name="chatql-change-feed")
         await self._started.wait()
+        if self._name is not None:
+            self._saver = asyncio.create_task(self._save_periodically(), name="chatql-feed-save")
 
     async def disconnect(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._saver, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._saver = self._task = None
+        await self._save()
         self.running = False
+
+    async def _save(self) -> None:
+        if self._name is None or self._token is None or self._token == self._saved:
+            return
+        token = self._token
+        try:
+            await self._store.save_feed_position(self._name, token)
+            self._saved = token
+        except Exception:
+            log.exception("could not save the feed position")
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._save_every)
+            await self._save()
 
     async def subscribe(self, group: str) -> None:
         """Every change is already routed to its channels; the hub filters per subscriber."""

@@ -126,3 +126,61 @@ async def test_change_stream_history_lost_makes_the_feed_resync(tmp_path: Path) 
             await hub.stop()
     finally:
         await store.close()
+
+
+async def test_a_restarted_process_resumes_its_change_stream_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    """The feed position is saved in the store; a process with the same name picks up the
+    changes committed while it was down instead of starting from "now"."""
+    from broadcaster import Event
+
+    from chatql.pubsub import ChangeFeedBackend, Hub
+    from chatql.store.base import UserRecord, new_id, now_utc
+
+    shared = mongoeco_client()
+    store = make_store("mongoeco", tmp_path, shared=shared)
+    await store.open()
+    keep_history = store.watch()  # a replica set keeps its oplog; mongoeco needs a reader
+
+    async def add_user() -> str:
+        user_id = new_id()
+        await store.create_user(
+            UserRecord(user_id, f"u{user_id[:8]}", "U", password_hash="x", created_at=now_utc())
+        )
+        return user_id
+
+    async def channels_seen(hub: Hub, seen: list[str], wanted: str) -> bool:
+        for _ in range(200):
+            if wanted in seen:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    try:
+        seen: list[str] = []
+        first = Hub(ChangeFeedBackend(store, name="worker-1", save_every=0.05))
+        first.add_observer(lambda event: seen.append(event.channel))
+        await first.start()
+        before = await add_user()
+        assert await channels_seen(first, seen, f"user:{before}")
+        await first.stop()  # saves the position
+
+        while_down = await add_user()
+        await asyncio.wait_for(keep_history.__anext__(), 5)
+
+        seen_after: list[str] = []
+        second = Hub(ChangeFeedBackend(store, name="worker-1"))
+
+        def record(event: Event) -> None:
+            seen_after.append(event.channel)
+
+        second.add_observer(record)
+        await second.start()
+        try:
+            assert await channels_seen(second, seen_after, f"user:{while_down}")
+            assert f"user:{before}" not in seen_after  # resumed after it, not replayed
+        finally:
+            await second.stop()
+    finally:
+        await store.close()

@@ -573,3 +573,16 @@ async def test_ephemeral_events_reach_the_feed(store: Store) -> None:
     assert event.collection == "events" and event.document is not None
     assert event.document["channel"] == "typing:abc"
     assert event.document["payload"] == {"userId": "u", "kind": "start"}
+
+
+async def test_feed_positions_are_saved_per_process_name(store: Store) -> None:
+    assert await store.load_feed_position("p1") is None
+    (alice,) = await make_users(store, "ann")
+    stream = store.watch()
+    await store.update_user(alice.id, {"display_name": "Ann"})
+    (event,) = await collect(stream, 1)
+    await store.save_feed_position("p1", event.token)
+    assert await store.load_feed_position("p2") is None
+    assert await store.load_feed_position("p1") == event.token
+    await store.save_feed_position("p1", event.token)  # overwrite, not duplicate
+    assert await store.load_feed_position("p1") == event.token

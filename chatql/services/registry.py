@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from broadcaster import Event
@@ -47,7 +48,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
-        feed = ChangeFeedBackend(store)
+        name = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
+        feed = ChangeFeedBackend(store, name=name)
         hub = Hub(feed)
         members = MembershipCache(store)
         users = RecordCache("users", UserRecord, store.get_users)

@@ -411,6 +411,12 @@ class Store(Protocol):
         seq < before_seq and created_at < before_time when given."""
 
     # change feed
+    async def load_feed_position(self, name: str) -> Any:
+        """The resume token a process of this name saved last, or None."""
+
+    async def save_feed_position(self, name: str, token: Any) -> None:
+        """Remember where the process `name` is in the change feed (not itself in the feed)."""
+
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         """Every committed change, in commit order, starting after `resume_token` when given
         (raise HistoryLost if that is no longer possible), else from now on."""

@@ -104,6 +104,15 @@ class MongoEngine:
             {"_id": new_id(), "channel": channel, "payload": dict(payload), "created_at": now_utc()}
         )
 
+    async def load_feed_position(self, name: str) -> Any:
+        doc = await self._db["feed_positions"].find_one({"_id": name})
+        return doc.get("token") if doc else None
+
+    async def save_feed_position(self, name: str, token: Any) -> None:
+        await self._db["feed_positions"].replace_one(
+            {"_id": name}, {"_id": name, "token": token, "saved_at": now_utc()}, upsert=True
+        )
+
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         """Open the change stream now, not at the first `__anext__`.
 

@@ -9,6 +9,7 @@ committed data. Each call is one hop to a thread, however many statements it run
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chatql.errors import StoreConflict
-from chatql.store.base import ChangeEvent, StoreUnavailable, new_id
+from chatql.store.base import ChangeEvent, StoreUnavailable, new_id, now_utc
 from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite.migrations import MIGRATIONS
 from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter, Worker, connect
@@ -196,6 +197,21 @@ class SQLiteEngine:
     async def publish_ephemeral(self, channel: str, payload: Mapping[str, Any]) -> None:
         """Nothing to store: only this process watches an SQLite database."""
         self.feed.emit([("insert", "events", new_id(), {"channel": channel, "payload": payload})])
+
+    async def load_feed_position(self, name: str) -> Any:
+        doc = await self._one("SELECT token FROM feed_positions WHERE name = ?", (name,))
+        return json.loads(doc["token"]) if doc else None
+
+    async def save_feed_position(self, name: str, token: Any) -> None:
+        def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
+            conn.execute(
+                "INSERT INTO feed_positions (name, token, saved_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET token = excluded.token, "
+                "saved_at = excluded.saved_at",
+                (name, json.dumps(token), to_text(now_utc())),
+            )
+
+        await self._write(work)
 
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         return self.feed.watch(resume_token)

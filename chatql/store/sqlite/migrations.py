@@ -160,4 +160,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         DROP TABLE room_bans;
         """,
     ),
+    (
+        4,
+        """
+        CREATE TABLE feed_positions (
+            name TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            saved_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
