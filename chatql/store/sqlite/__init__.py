@@ -1,4 +1,7 @@
-"""The embedded default store: SQLite in WAL mode through aiosqlite.
+"""The embedded default store: SQLite in WAL mode, each connection on a thread of its own.
+
+(The model aiosqlite uses, made our own so that a whole transaction, or a group of them, is
+one hop to the writer thread; see `worker.py`.)
 
 One writer connection runs every write as a short `BEGIN IMMEDIATE` transaction under an
 asyncio lock, so the per-room `seq` is assigned and committed in order and the change feed
