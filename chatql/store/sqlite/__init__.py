@@ -3,11 +3,10 @@
 (The model aiosqlite uses, made our own so that a whole transaction, or a group of them, is
 one hop to the writer thread; see `worker.py`.)
 
-One writer connection runs every write as a short `BEGIN IMMEDIATE` transaction under an
-asyncio lock, so the per-room `seq` is assigned and committed in order and the change feed
-(`LocalFeed`) sees commits in exactly that order. Reads go to a small pool of reader
-connections, which in WAL mode only ever see committed data. Each concept lives in its own
-module; this class puts them together.
+One writer thread runs every write, committing queued writes together, so the per-room `seq` is
+assigned and committed in order and the change feed (`LocalFeed`) sees commits in exactly that
+order. Reads go to a small pool of reader threads, which in WAL mode only ever see committed
+data. Each concept lives in its own module; this class puts them together.
 """
 
 from __future__ import annotations
