@@ -132,6 +132,11 @@ class Planner:
         )
         if validate(self._schema, document, rules):
             return None
+        trial = Executor.build(
+            self._schema, document, raw_variable_values=variables, operation_name=operation_name
+        )
+        if isinstance(trial, list):  # variables do not fit their types: the ordinary path says so
+            return None
         node = root[0]
         assert isinstance(node, FieldNode)
         arguments = {a.name.value: a.value for a in node.arguments or ()}
@@ -178,10 +183,6 @@ class Group:
         self.members: set[Member] = set()
         self._fanout = fanout
         self._context = context
-        self._subscription: Subscription = fanout.services.hub.subscribe(
-            room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
-        )
-        self._task = asyncio.create_task(self._run(), name=f"fanout:{plan.room_id}")
         executor = Executor.build(
             fanout.schema,
             plan.document,
@@ -189,9 +190,13 @@ class Group:
             raw_variable_values=plan.variables,
             operation_name=plan.operation_name,
         )
-        if isinstance(executor, list):  # validated already, so this is unexpected
+        if isinstance(executor, list):  # the planner checked the variables, so unexpected
             raise RuntimeError(f"cannot build executor: {executor}")
         self._executor = executor
+        self._subscription: Subscription = fanout.services.hub.subscribe(
+            room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
+        )
+        self._task = asyncio.create_task(self._run(), name=f"fanout:{plan.room_id}")
 
     def add(self, member: Member) -> None:
         self.members.add(member)

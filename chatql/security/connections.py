@@ -79,6 +79,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
             await self.websocket.close(*TOO_MANY_CONNECTIONS)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(
+            payload.get("variables"), (dict, type(None))
+        ):
+            await self.websocket.close(4400, "Subscribe payload variables must be an object")
+            return
         limit = self.max_subscriptions_per_connection
         if (
             self.connection_acknowledged
@@ -128,6 +134,22 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
             await self.websocket.close(code, reason)
 
     async def handle_start(self, message: StartMessage) -> None:
+        payload = message.get("payload")
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("variables"), (dict, type(None)))
+        ):
+            error = {
+                "type": "error",
+                "id": message.get("id"),
+                "payload": {
+                    "message": "A start payload needs a `query` string and object `variables`",
+                    "extensions": {"code": "BAD_REQUEST"},
+                },
+            }
+            await self.send_message(cast(OperationMessage, error))
+            return
         limit = self.max_subscriptions_per_connection
         if (
             self.connection_acknowledged

@@ -77,7 +77,7 @@ class CostAnalyser:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.variables = dict(variables)
+        self.variables = dict(variables) if isinstance(variables, Mapping) else {}
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
             if name not in self.variables and definition.default_value is not None:

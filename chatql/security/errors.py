@@ -14,11 +14,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from chatql.errors import ChatError
 
 log = logging.getLogger("chatql.errors")
+
+# Strawberry's refusals of a request as a whole (no query, no such operation, wrong type)
+REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 _INPUT_ERROR_MARKERS = (
     "Variable '$",
@@ -46,7 +51,9 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
 def is_unexpected(error: GraphQLError) -> bool:
     """True for errors that are bugs (logged with a request id), not the client's doing."""
     original = error.original_error
-    if original is None or isinstance(original, (ChatError, GraphQLError)):
+    if original is None or isinstance(original, (ChatError, GraphQLError, UnicodeError)):
+        return False
+    if isinstance(original, REQUEST_ERRORS):
         return False
     return not (isinstance(original, (ValueError, TypeError)) and error.path is None)
 
@@ -58,6 +65,14 @@ def classify(error: GraphQLError) -> GraphQLError:
         return _with(error, error.message, original.as_extensions())
     if isinstance(original, GraphQLError):
         return classify(original)
+    if isinstance(original, UnicodeError):  # e.g. a lone surrogate: not encodable text
+        return _with(
+            error,
+            "Text must be valid Unicode (no unpaired surrogates)",
+            {"code": "BAD_USER_INPUT"},
+        )
+    if isinstance(original, REQUEST_ERRORS):
+        return _with(error, error.message, {"code": "BAD_REQUEST"})
     if isinstance(original, (ValueError, TypeError)) and error.path is None:
         # A scalar refused a value while the variables were coerced: the client's input.
         return _with(error, error.message, {"code": "BAD_USER_INPUT"})

@@ -29,10 +29,9 @@ class ValidationMemo(SchemaExtension):
         key = None
         if context.query is not None and document is not None:
             try:
+                variables = context.variables if isinstance(context.variables, dict) else {}
                 numbers = {
-                    name: value
-                    for name, value in (context.variables or {}).items()
-                    if isinstance(value, int)
+                    name: value for name, value in variables.items() if isinstance(value, int)
                 }
                 key = json.dumps([context.query, context.operation_name, numbers], sort_keys=True)
             except (TypeError, ValueError):

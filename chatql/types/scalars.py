@@ -22,7 +22,10 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not an ISO-8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 DateTime = strawberry.scalar(
