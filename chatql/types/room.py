@@ -8,23 +8,15 @@ import strawberry
 from strawberry import UNSET
 
 from chatql.context import ChatContext
-from chatql.errors import NotFound
 from chatql.services import validation
 from chatql.services.pagination import message_cursor
 from chatql.store.base import RoomRecord
 from chatql.types.args import given
 from chatql.types.enums import ModelSortDirection, RoomChangeType, RoomRole
-from chatql.types.message import Message, MessageConnection
+from chatql.types.message import Message, MessageConnection, load_user
 from chatql.types.user import User, UserConnection
 
 Info = strawberry.Info[ChatContext, None]
-
-
-async def _user(info: Info, user_id: str) -> User:
-    record = await info.context.loaders.users.load(user_id)
-    if record is None:  # pragma: no cover - users are never deleted
-        raise NotFound("User not found")
-    return User.from_record(record)
 
 
 @strawberry.type
@@ -42,11 +34,11 @@ class ChatRoom:
 
     @strawberry.field
     async def created_by(self, info: Info) -> User:
-        return await _user(info, self.record.created_by)
+        return await load_user(info, self.record.created_by)
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
-        return await _user(info, self.record.owner_id)
+        return await load_user(info, self.record.owner_id)
 
     @strawberry.field(description="The viewer's role here; null when not a member")
     async def my_role(self, info: Info) -> RoomRole | None:
@@ -164,7 +156,7 @@ class RoomMembershipEvent:
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        return await _user(info, str(self.user_id))
+        return await load_user(info, str(self.user_id))
 
 
 @strawberry.type
