@@ -71,12 +71,16 @@ class ChatContext:
     user: UserRecord | None = None
     connection_id: str | None = None
     session_handle: int | None = None
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
     _checked: bool = field(default=False, repr=False)
 
-    def __post_init__(self) -> None:
-        is_ws = self.request.scope["type"] == "websocket"
-        self.loaders = Loaders(self.services, self.viewer, cache=not is_ws)
+    @property
+    def loaders(self) -> Loaders:
+        """Made on first use: most sockets never resolve a relation of their own."""
+        if self._loaders is None:
+            is_ws = self.request.scope["type"] == "websocket"
+            self._loaders = Loaders(self.services, self.viewer, cache=not is_ws)
+        return self._loaders
 
     @property
     def client(self) -> str:
