@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,16 +24,10 @@ from typing import Any
 import orjson
 from graphql import (
     DocumentNode,
-    FieldNode,
-    GraphQLError,
     GraphQLSchema,
-    OperationDefinitionNode,
     OperationType,
-    VariableNode,
-    parse,
     specified_rules,
     validate,
-    value_from_ast_untyped,
 )
 from graphql.execution import Executor, execute_subscription_event
 from graphql.validation import MaxIntrospectionDepthRule
@@ -46,7 +39,7 @@ from chatql.security.errors import classify
 from chatql.security.limits import Limits, limits_rule
 from chatql.services.live import NO_LONGER_MEMBER, TOO_SLOW
 from chatql.services.registry import Services
-from chatql.shapes import shareable
+from chatql.shapes import PlanCache, argument_value, shareable, single_root_field
 from chatql.store.base import ChangeEvent, MessageRecord, UserRecord, membership_id
 
 log = logging.getLogger("chatql.fanout")
@@ -66,64 +59,29 @@ class Plan:
     key: str
 
 
-def _root_shareable(node: Any) -> bool:
-    return (
-        isinstance(node, FieldNode)
-        and node.name.value == "onMessageCreated"
-        and not node.alias
-        and not node.directives
-        and node.selection_set is not None
-        and shareable(node.selection_set, "Message")
-    )
-
-
 class Planner:
     """Decides, once per distinct (query, operation, variables), whether sharing applies."""
 
     def __init__(self, schema: GraphQLSchema, limits: Limits, size: int = 1000) -> None:
         self._schema = schema
         self._limits = limits
-        self._size = size
-        self._plans: OrderedDict[str, Plan | None] = OrderedDict()
+        self._plans: PlanCache[Plan] = PlanCache(size)
 
     def plan(self, query: Any, operation_name: Any, variables: Any) -> Plan | None:
-        if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
-            return None
-        if operation_name is not None and not isinstance(operation_name, str):
-            return None
-        variables = variables or {}
-        try:
-            key = json.dumps([query, operation_name, variables], sort_keys=True)
-        except (TypeError, ValueError):
-            return None
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
-        found = self._make(query, operation_name, variables, key)
-        self._plans[key] = found
-        if len(self._plans) > self._size:
-            self._plans.popitem(last=False)
-        return found
+        return self._plans.get(query, operation_name, variables, self._make)
 
     def _make(
         self, query: str, operation_name: str | None, variables: dict[str, Any], key: str
     ) -> Plan | None:
-        try:
-            document = parse(query, max_tokens=self._limits.max_tokens or None)
-        except GraphQLError:
+        found = single_root_field(
+            query, operation_name, OperationType.SUBSCRIPTION, self._limits.max_tokens or None
+        )
+        if found is None:
             return None
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) != 1 or len(document.definitions) != 1:
+        document, node = found
+        if node.name.value != "onMessageCreated" or node.selection_set is None:
             return None
-        operation = operations[0]
-        if operation.operation != OperationType.SUBSCRIPTION or operation.directives:
-            return None
-        if operation_name is not None and (
-            operation.name is None or operation.name.value != operation_name
-        ):
-            return None
-        root = operation.selection_set.selections
-        if len(root) != 1 or not _root_shareable(root[0]):
+        if not shareable(node.selection_set, "Message"):
             return None
         rules = (
             *specified_rules,
@@ -137,25 +95,15 @@ class Planner:
         )
         if isinstance(trial, list):  # variables do not fit their types: the ordinary path says so
             return None
-        node = root[0]
-        assert isinstance(node, FieldNode)
         arguments = {a.name.value: a.value for a in node.arguments or ()}
         if set(arguments) - {"chatRoomId", "after"}:
             return None
-        if "after" in arguments and _value(arguments["after"], variables) is not None:
+        if argument_value(arguments.get("after"), variables) is not None:
             return None  # resuming replays per subscriber: the ordinary path
-        room_id = _value(arguments.get("chatRoomId"), variables)
+        room_id = argument_value(arguments.get("chatRoomId"), variables)
         if not isinstance(room_id, str):
             return None
         return Plan(document, operation_name, variables, room_id, key)
-
-
-def _value(node: Any, variables: dict[str, Any]) -> Any:
-    if node is None:
-        return None
-    if isinstance(node, VariableNode):
-        return variables.get(node.name.value)
-    return value_from_ast_untyped(node, variables)
 
 
 Send = Callable[[str], Coroutine[Any, Any, None]]

@@ -9,22 +9,21 @@ mutable user fields, on any user change). Every request is still authenticated a
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    GraphQLError,
-    OperationDefinitionNode,
     OperationType,
-    VariableNode,
-    parse,
-    value_from_ast_untyped,
 )
 
-from chatql.shapes import reads_mutable_user_fields, shareable
+from chatql.shapes import (
+    PlanCache,
+    argument_value,
+    reads_mutable_user_fields,
+    shareable,
+    single_root_field,
+)
 from chatql.store.base import ChangeEvent
 
 
@@ -38,32 +37,16 @@ class HistoryPlan:
 class HistoryCache:
     def __init__(self, size: int = 2000, plans: int = 1000) -> None:
         self._size = size
-        self._plan_size = plans
-        self._plans: OrderedDict[str, HistoryPlan | None] = OrderedDict()
+        self._plans: PlanCache[HistoryPlan] = PlanCache(plans)
         self._answers: OrderedDict[str, tuple[tuple[int, int], Any]] = OrderedDict()
         self._room_versions: dict[str, int] = {}
         self._users_version = 0
 
     # ------------------------------------------------------------ planning
     def plan(self, query: Any, operation_name: Any, variables: Any) -> HistoryPlan | None:
-        if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
-            return None
-        if operation_name is not None and not isinstance(operation_name, str):
-            return None
-        if "messagesByRoom" not in query:  # cheap: most requests are something else
-            return None
-        try:
-            key = json.dumps([query, operation_name, variables or {}], sort_keys=True)
-        except (TypeError, ValueError):
-            return None
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
-        found = _make_plan(query, operation_name, variables or {}, key)
-        self._plans[key] = found
-        if len(self._plans) > self._plan_size:
-            self._plans.popitem(last=False)
-        return found
+        if not isinstance(query, str) or "messagesByRoom" not in query:
+            return None  # cheap: most requests are something else
+        return self._plans.get(query, operation_name, variables, _make_plan)
 
     # ------------------------------------------------------------ answers
     def version(self, plan: HistoryPlan) -> tuple[int, int]:
@@ -106,36 +89,16 @@ class HistoryCache:
 def _make_plan(
     query: str, operation_name: str | None, variables: dict[str, Any], key: str
 ) -> HistoryPlan | None:
-    try:
-        document = parse(query, max_tokens=2000)
-    except GraphQLError:
+    found = single_root_field(query, operation_name, OperationType.QUERY, 2000)
+    if found is None:
         return None
-    if len(document.definitions) != 1:
+    _document, field = found
+    if field.name.value != "messagesByRoom" or field.selection_set is None:
         return None
-    operation = document.definitions[0]
-    if not isinstance(operation, OperationDefinitionNode):
-        return None
-    if operation.operation != OperationType.QUERY or operation.directives:
-        return None
-    if operation_name is not None and (
-        operation.name is None or operation.name.value != operation_name
-    ):
-        return None
-    root = operation.selection_set.selections
-    if len(root) != 1 or not isinstance(root[0], FieldNode):
-        return None
-    field = root[0]
-    if field.name.value != "messagesByRoom" or field.alias or field.directives:
-        return None
-    if field.selection_set is None or not shareable(field.selection_set, "MessageConnection"):
+    if not shareable(field.selection_set, "MessageConnection"):
         return None
     arguments = {a.name.value: a.value for a in field.arguments or ()}
-    node = arguments.get("chatRoomId")
-    room_id = (
-        variables.get(node.name.value)
-        if isinstance(node, VariableNode)
-        else (value_from_ast_untyped(node, variables) if node is not None else None)
-    )
+    room_id = argument_value(arguments.get("chatRoomId"), variables)
     if not isinstance(room_id, str):
         return None
     user_dependent = reads_mutable_user_fields(field.selection_set, "MessageConnection")

@@ -8,9 +8,23 @@ no arguments below the root field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from graphql import FieldNode, SelectionSetNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    parse,
+    value_from_ast_untyped,
+)
 
 USER_FIELDS = frozenset(
     {"id", "username", "displayName", "avatarUrl", "status", "lastSeen", "createdAt", "role"}
@@ -82,3 +96,75 @@ def reads_mutable_user_fields(selection: SelectionSetNode, type_name: str) -> bo
         if child and node.selection_set and reads_mutable_user_fields(node.selection_set, child):
             return True
     return False
+
+
+def argument_value(node: ValueNode | None, variables: Mapping[str, Any]) -> Any:
+    """The value of an argument given as a literal or as a variable (None when absent)."""
+    if node is None:
+        return None
+    if isinstance(node, VariableNode):
+        return variables.get(node.name.value)
+    return value_from_ast_untyped(node, dict(variables))
+
+
+def single_root_field(
+    query: str, operation_name: str | None, kind: OperationType, max_tokens: int | None
+) -> tuple[DocumentNode, FieldNode] | None:
+    """The document and its one root field, when `query` is exactly one operation of `kind`
+    (named `operation_name` if given) selecting one plain root field; else None."""
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+    if len(document.definitions) != 1:
+        return None
+    operation = document.definitions[0]
+    if not isinstance(operation, OperationDefinitionNode):
+        return None
+    if operation.operation != kind or operation.directives:
+        return None
+    if operation_name is not None and (
+        operation.name is None or operation.name.value != operation_name
+    ):
+        return None
+    root = operation.selection_set.selections
+    if len(root) != 1 or not isinstance(root[0], FieldNode):
+        return None
+    field = root[0]
+    if field.alias or field.directives or field.selection_set is None:
+        return None
+    return document, field
+
+
+class PlanCache[P]:
+    """Plans remembered per (query, operation name, variables), least recently used first out."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._plans: OrderedDict[str, P | None] = OrderedDict()
+
+    def get(
+        self,
+        query: Any,
+        operation_name: Any,
+        variables: Any,
+        make: Callable[[str, str | None, dict[str, Any], str], P | None],
+    ) -> P | None:
+        """The plan for these inputs, made by `make(query, name, variables, key)` once."""
+        if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
+            return None
+        if operation_name is not None and not isinstance(operation_name, str):
+            return None
+        variables = variables or {}
+        try:
+            key = json.dumps([query, operation_name, variables], sort_keys=True)
+        except (TypeError, ValueError):
+            return None
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        found = make(query, operation_name, variables, key)
+        self._plans[key] = found
+        if len(self._plans) > self._size:
+            self._plans.popitem(last=False)
+        return found

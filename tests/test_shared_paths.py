@@ -76,3 +76,21 @@ async def test_shared_subscribers_get_identical_frames(server: Server, client: C
         await sock.close()
     assert raw[0] == raw[1]  # same operation id ("1") on both sockets, same payload
     assert '"content":"same bytes"' in raw[0]
+
+
+def test_the_planners_share_what_they_should_and_nothing_else() -> None:
+    from chatql.fanout import Planner
+    from chatql.history_cache import HistoryCache
+    from chatql.schema import schema
+    from chatql.security.limits import Limits
+
+    room = "a" * 32
+    planner = Planner(schema._schema, Limits())  # type: ignore[attr-defined]
+    assert planner.plan(ON_MESSAGE, None, {"r": room}) is not None
+    assert planner.plan(ON_MESSAGE, None, {"r": room, "a": "cursor"}) is None  # resumes
+    personal = "subscription($r: ID!) { onMessageCreated(chatRoomId: $r) { reactions { emoji } } }"
+    assert planner.plan(personal, None, {"r": room}) is None
+    history = HistoryCache()
+    assert history.plan(HISTORY, None, {"r": room}) is not None
+    assert history.plan(PERSONAL, None, {"r": room}) is None
+    assert history.plan(HISTORY, "Other", {"r": room}) is None
