@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import platform
@@ -80,6 +81,8 @@ CHATQL_KEPT_DEFAULTS = frozenset(
     }
 )
 LIMIT_LIKE = re.compile(r"RATE|QUEUE|MAX|LIMIT")
+# GET /metrics (the server's event-loop lag and RSS), read at the end of every scenario.
+CHATQL_MEASUREMENT = {"CHATQL_METRICS": "1"}
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,9 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
-# Profiling (ChatQL only): a py-spy recording starts when loadgen announces the measured phase on
-# stderr and stops when it prints that point's result line on stdout.
+# The measured phases: loadgen announces one on stderr (ChatQL's event-loop lag window restarts
+# there) and prints its result line on stdout. With profiling (ChatQL only) a py-spy recording
+# covers each one.
 PROFILE_TRIGGERS: dict[str, tuple[re.Pattern[str], str, str]] = {
     # scenario -> (stderr regex, profile name template, result "scenario" that ends it)
     "fanout": (re.compile(r"fanout S=(\d+): sending"), "fanout-S{0}", "fanout"),
@@ -326,7 +330,7 @@ def chatql_env_settings(
     names: list[str], extra_env: dict[str, str]
 ) -> tuple[dict[str, str], list[str]]:
     """The raised limits this ChatQL version knows, plus BENCH_CHATQL_ENV; notes on the rest."""
-    env = {k: v for k, v in CHATQL_RAISED_LIMITS.items() if k in names}
+    env = {k: v for k, v in {**CHATQL_RAISED_LIMITS, **CHATQL_MEASUREMENT}.items() if k in names}
     env.update(extra_env)
     notes = [
         f"{name} looks like a limit and is left at its default (raise it with BENCH_CHATQL_ENV)"
@@ -511,6 +515,7 @@ class ScenarioRun:
     server_log: str = ""
     server_exit: int | None = None
     problems: list[str] = field(default_factory=list)
+    server_metrics: dict[str, Any] | None = None  # ChatQL's GET /metrics as the scenario ended
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -522,6 +527,7 @@ class ScenarioRun:
             "server_exit": self.server_exit,
             "stderr_tail": self.stderr_tail[-40:],
             "problems": self.problems,
+            "server_metrics": self.server_metrics,
         }
 
 
@@ -558,6 +564,32 @@ def server_process(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def read_server_metrics(url: str, reset: bool = False) -> dict[str, Any] | None:
+    """ChatQL's GET /metrics (`?reset=1` also restarts its lag window); None, with a log line,
+    when it cannot be read: the benchmark goes on without it."""
+    url += "?reset=1" if reset else ""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        log(f"could not read {url}: {type(exc).__name__}: {exc}")
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("loopLagMs"), dict):
+        log(f"could not read {url}: unexpected answer {str(data)[:200]}")
+        return None
+    return data
+
+
+def brief_metrics(m: dict[str, Any]) -> str:
+    lag = m["loopLagMs"]
+    rss = m.get("rssBytes")
+    return (
+        f"event-loop lag p50 {lag.get('p50')} p99 {lag.get('p99')} max {lag.get('max')} ms "
+        f"({lag.get('samples')} samples, {lag.get('windowSeconds')} s), "
+        f"RSS {f'{rss / 2**20:.1f} MB' if isinstance(rss, int) else rss}"
+    )
+
+
 def run_scenario(
     target: Target,
     scenario: Scenario,
@@ -574,6 +606,8 @@ def run_scenario(
     run = ScenarioRun(target.key, scenario.name, [], server_log=str(log_path))
     try:
         with server_process(target, pin, log_path) as (server, url, _port):
+            base = url.removesuffix("/graphql")
+            metrics_url = f"{base}/metrics" if target.key == "chatql" else ""  # the peer has none
             cmd = [
                 *pin.generator,
                 "node",
@@ -602,7 +636,7 @@ def run_scenario(
                 bufsize=1,
             )
             try:
-                _drive_loadgen(gen, run, scenario, quick, server, profiler)
+                _drive_loadgen(gen, run, scenario, quick, server, profiler, metrics_url)
             finally:
                 if profiler:
                     profiler.stop()
@@ -614,6 +648,10 @@ def run_scenario(
                     f"{target.title} process exited during the scenario "
                     f"(status {run.server_exit}), see {log_path}"
                 )
+            elif metrics_url:
+                run.server_metrics = read_server_metrics(metrics_url)
+                if run.server_metrics:
+                    log(f"  server: {brief_metrics(run.server_metrics)}")
     except RuntimeError as exc:
         run.problems.append(str(exc))
     run.seconds = time.monotonic() - t0
@@ -628,12 +666,13 @@ def _drive_loadgen(
     quick: bool,
     server: Group,
     profiler: Profiler | None,
+    metrics_url: str,
 ) -> None:
     q: queue.Queue[tuple[str, str | None]] = queue.Queue()
     assert gen.proc.stdout is not None and gen.proc.stderr is not None
     for stream, tag in ((gen.proc.stdout, "out"), (gen.proc.stderr, "err")):
         threading.Thread(target=_pump, args=(stream, tag, q), daemon=True).start()
-    trigger = PROFILE_TRIGGERS.get(scenario.name) if profiler else None
+    phase = PROFILE_TRIGGERS.get(scenario.name)
     deadline = time.monotonic() + scenario.limit(quick)
     open_streams = 2
     while open_streams and time.monotonic() < deadline:
@@ -647,8 +686,11 @@ def _drive_loadgen(
         if tag == "err":
             run.stderr_tail = [*run.stderr_tail[-199:], line.rstrip()]
             sys.stderr.write(f"    {line}")
-            if trigger and profiler and (m := trigger[0].search(line)):
-                profiler.start(trigger[1].format(*m.groups()), server.pid)
+            if phase and (m := phase[0].search(line)):
+                if metrics_url:
+                    read_server_metrics(metrics_url, reset=True)
+                if profiler:
+                    profiler.start(phase[1].format(*m.groups()), server.pid)
             continue
         try:
             point = json.loads(line)
@@ -656,7 +698,7 @@ def _drive_loadgen(
             run.stderr_tail.append(f"(stdout) {line.rstrip()}")
             continue
         run.lines.append(point)
-        if trigger and profiler and point.get("scenario") == trigger[2]:
+        if phase and profiler and point.get("scenario") == phase[2]:
             profiler.stop()
         log(f"  result: {brief(point)}")
     if open_streams:
@@ -821,6 +863,11 @@ def target_metrics(scenario_runs: dict[str, ScenarioRun]) -> list[Metric]:
                     per[-1]["kb_per_subscription_marginal"],
                 )
             )
+    for name, run in scenario_runs.items():  # the peer has no /metrics
+        lag = (run.server_metrics or {}).get("loopLagMs") or {}
+        for q in ("p99", "max"):
+            value = "n/a" if run.target == "peer" else lag.get(q)
+            out.append((f"{name}: server event-loop lag {q} ms", "cost", value))
     return out
 
 

@@ -36,9 +36,12 @@ from chatql import graphiql
 from chatql.auth import bearer_token
 from chatql.config import Settings
 from chatql.context import ChatContext
+from chatql.direct_http import DirectPost
 from chatql.errors import ChatError
 from chatql.fanout import Fanout, SharedSubscriptionsHandler
 from chatql.history_cache import HistoryCache
+from chatql.loop_lag import LoopLagMonitor
+from chatql.metrics import metrics_endpoint
 from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
@@ -221,11 +224,13 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         try:
             response = await self.run(Request(scope, receive))
         except HTTPException as exc:
-            response = JSONResponse(
-                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
-                status_code=exc.status_code,
-            )
+            response = JSONResponse(self.http_error(exc), status_code=exc.status_code)
         await response(scope, receive, send)
+
+    @staticmethod
+    def http_error(exc: HTTPException) -> dict[str, Any]:
+        """The body of a refused request (no operation ran)."""
+        return {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]}
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         response = await super().get_sub_response(request)
@@ -262,15 +267,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     store = store if store is not None else create_store(settings)
     services = Services.build(settings, store)
     graphql_view = ChatGraphQL(services)
+    loop_lag = LoopLagMonitor()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await services.start()
+        if settings.metrics_enabled:
+            loop_lag.start()
         log.info("ChatQL ready on %s (%s)", settings.database_url, settings.env)
         try:
             yield
         finally:
+            loop_lag.stop()
             graphql_view.fanout.stop()
             await services.stop()
             await store.close()
@@ -297,6 +306,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql_endpoint),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
     ]
     middleware = []
@@ -317,9 +327,20 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             max_ws_message_bytes=settings.max_ws_message_bytes,
         )
     )
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = ChatApp(graphql_view, routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app
+
+
+class ChatApp(Starlette):
+    """Starlette, with plain GraphQL POSTs answered before its routing and middleware."""
+
+    def __init__(self, view: ChatGraphQL, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._direct = DirectPost(super().__call__, view)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._direct(scope, receive, send)
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

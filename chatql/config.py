@@ -118,6 +118,9 @@ class Settings:
     get_queries: bool | None = setting(
         None, _parse_bool, "allow queries over GET (dev only: GET invites CSRF)"
     )
+    metrics: bool | None = setting(
+        None, _parse_bool, "serve GET /metrics: event-loop lag, RSS (dev only, no auth)"
+    )
     log_level: str = setting(
         "info", _choice("debug", "info", "warning", "error"), "server log level"
     )
@@ -196,6 +199,10 @@ class Settings:
     @property
     def introspection_enabled(self) -> bool:
         return (not self.is_production) if self.introspection is None else self.introspection
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return (not self.is_production) if self.metrics is None else self.metrics
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

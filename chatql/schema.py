@@ -11,12 +11,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql import execute as graphql_execute
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.utils.await_maybe import await_maybe
 
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
+from chatql.security.validation_memo import Prepared, prepared_documents
 from chatql.types.scalars import DateTime
 from resolvers import mutations, queries, subscriptions
 
@@ -169,7 +173,21 @@ class ChatSchema(strawberry.Schema):
 
     `execute` (single results, i.e. plain HTTP) never runs a subscription: those need a
     WebSocket, and an HTTP client asking for one gets a 400 that says so.
+
+    A document that already validated cleanly (see `validation_memo`) runs directly on
+    graphql-core: the same executor, context and error classification as Strawberry's pipeline,
+    without parsing, validating and running every extension hook again. That pipeline costs more
+    than the chat operation itself. Extensions with per-operation behaviour beyond validation
+    and error codes would need it, so the shortcut is off when one wraps resolvers.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        extensions = self.get_extensions()
+        self._error_codes = next(
+            (type(e) for e in extensions if isinstance(e, ErrorCodes)), ErrorCodes
+        )
+        self._direct = not any(e._implements_resolve() for e in extensions)
 
     async def execute(
         self,
@@ -183,6 +201,19 @@ class ChatSchema(strawberry.Schema):
     ) -> ExecutionResult:
         allowed = set(allowed_operation_types or (OperationType.QUERY, OperationType.MUTATION))
         allowed.discard(OperationType.SUBSCRIPTION)
+        if self._direct:
+            memo = prepared_documents(self)
+            key = memo.key(query, operation_name, variable_values)
+            prepared = memo.get(key) if key is not None else None
+            if prepared is not None and not prepared.errors and prepared.operation_type in allowed:
+                return await self._execute_prepared(
+                    prepared,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    operation_extensions,
+                )
         return await super().execute(
             query,
             variable_values,
@@ -192,6 +223,40 @@ class ChatSchema(strawberry.Schema):
             allowed,
             operation_extensions,
         )
+
+    async def _execute_prepared(
+        self,
+        prepared: Prepared,
+        variable_values: dict[str, Any] | None,
+        context_value: Any,
+        root_value: Any,
+        operation_name: str | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        try:
+            result = await await_maybe(
+                graphql_execute(
+                    self._schema,
+                    prepared.document,
+                    root_value=root_value,
+                    context_value=context_value,
+                    variable_values=variable_values,
+                    operation_name=operation_name,
+                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                    executor_class=self.execution_context_class,
+                    **self._get_custom_context_kwargs(operation_extensions),
+                )
+            )
+            errors = result.errors
+        except Exception as exc:  # as Strawberry's pipeline: the error, not a crash
+            result = None
+            errors = [
+                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+            ]
+        if errors:
+            self.process_errors(errors)
+            errors = self._error_codes.present(errors)
+        return ExecutionResult(data=result.data if result else None, errors=errors or None)
 
     def process_errors(
         self,

@@ -116,13 +116,17 @@ class ErrorCodes(SchemaExtension):
 
     hide_suggestions = False
 
+    @classmethod
+    def present(cls, errors: list[GraphQLError]) -> list[GraphQLError]:
+        classified = [classify(e) for e in errors]
+        if cls.hide_suggestions:
+            classified = [without_suggestions(e) for e in classified]
+        return classified
+
     def _process(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            classified = [classify(e) for e in errors]
-            if self.hide_suggestions:
-                classified = [without_suggestions(e) for e in classified]
-            result.errors = classified
+            result.errors = self.present(errors)
 
     def on_operation(self) -> Iterator[None]:
         self._streamed = False

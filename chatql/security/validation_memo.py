@@ -1,51 +1,100 @@
-"""Validation results remembered per (document, operation, variables).
+"""Parsed and validated documents remembered per (document, operation, variables).
 
-Validating a document (with our limit rules) costs more than running a typical chat query, and
-clients send the same few documents over and over. GraphQL validation does not look at
-variables, except our cost rule, which reads integer variables (a list's `limit`); so the key
-holds the document, the operation and the integer variables: a message's text does not make
-its mutation a new document, a different `limit` does. Must come after every extension that
-adds validation rules.
+Parsing and validating a document (with our limit rules) costs more than running a typical chat
+operation, and clients send the same few documents over and over. GraphQL validation does not
+look at variables, except our cost rule, which reads integer variables (a list's `limit`); so
+the key holds the document, the operation and the integer variables: a message's text does not
+make its mutation a new document, a different `limit` does.
+
+The first request with a key takes Strawberry's whole pipeline; `ValidationMemo` (the last
+extension to add rules) records its document and verdict. Later requests with that key skip
+parsing and validation: `ChatSchema.execute` runs a document that validated cleanly directly.
+Each schema keeps its own memo, since its limits decide the verdicts.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType
 
-_MEMO: OrderedDict[str, list[GraphQLError]] = OrderedDict()
 MAX_ENTRIES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed document, its validation errors and the type of the operation that runs."""
+
+    document: DocumentNode
+    errors: list[GraphQLError]
+    operation_type: OperationType | None
+
+
+class PreparedDocuments:
+    def __init__(self, size: int = MAX_ENTRIES) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, Prepared] = OrderedDict()
+
+    @staticmethod
+    def key(query: object, operation_name: object, variables: object) -> str | None:
+        if not isinstance(query, str) or not isinstance(operation_name, (str, type(None))):
+            return None
+        values: Mapping[str, Any] = variables if isinstance(variables, dict) else {}
+        numbers = {
+            name: value
+            for name, value in values.items()
+            if isinstance(value, int) and not isinstance(value, bool)
+        }
+        try:
+            return json.dumps([query, operation_name, numbers], sort_keys=True)
+        except (TypeError, ValueError):  # pragma: no cover - str keys and ints always encode
+            return None
+
+    def get(self, key: str) -> Prepared | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: str, prepared: Prepared) -> None:
+        self._entries[key] = prepared
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+def prepared_documents(schema: object) -> PreparedDocuments:
+    """The memo of `schema` (created on first use)."""
+    memo = getattr(schema, "chatql_prepared", None)
+    if not isinstance(memo, PreparedDocuments):
+        memo = PreparedDocuments()
+        schema.chatql_prepared = memo  # type: ignore[attr-defined]
+    return memo
 
 
 class ValidationMemo(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        key = None
-        if context.query is not None and document is not None:
-            try:
-                variables = context.variables if isinstance(context.variables, dict) else {}
-                numbers = {
-                    name: value for name, value in variables.items() if isinstance(value, int)
-                }
-                key = json.dumps([context.query, context.operation_name, numbers], sort_keys=True)
-            except (TypeError, ValueError):
-                key = None
+        memo = prepared_documents(context.schema)
+        # keyed by the name the client gave, as `ChatSchema.execute` looks it up
+        provided_name = getattr(context, "_provided_operation_name", context.operation_name)
+        key = memo.key(context.query, provided_name, context.variables)
         if key is not None and document is not None and context.validation_rules:
-            errors = _MEMO.get(key)
-            if errors is None:
+            prepared = memo.get(key)
+            if prepared is None:
                 errors = validate_document(
                     context.schema._schema, document, context.validation_rules
                 )
-                _MEMO[key] = errors
-                if len(_MEMO) > MAX_ENTRIES:
-                    _MEMO.popitem(last=False)
-            else:
-                _MEMO.move_to_end(key)
-            context.pre_execution_errors = list(errors)
+                operation = get_operation_ast(document, context.operation_name)
+                kind = OperationType(operation.operation.value) if operation is not None else None
+                prepared = Prepared(document, errors, kind)
+                memo.put(key, prepared)
+            context.pre_execution_errors = list(prepared.errors)
         yield

@@ -1,8 +1,10 @@
 """Who is in which room, cached for per-event authorisation and invalidated by the change feed.
 
-Every subscription event is authorised again at delivery; asking the database each time would
-cost one read per subscriber per event. An entry is dropped whenever the feed shows a
-membership change that concerns it, and a load that raced such a change is not kept.
+Every subscription event is authorised again at delivery, and every message sent checks the
+sender's membership (role, mute); asking the database each time would cost one read per
+subscriber per event and one per message. An entry is dropped whenever the feed shows a
+membership change that concerns it (and at once when this process made the change, see
+`forget_member`), and a load that raced such a change is not kept.
 """
 
 from __future__ import annotations
@@ -10,27 +12,27 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from chatql.store.base import ChangeEvent, Store
+from chatql.store.base import ChangeEvent, MembershipRecord, Store, membership_id
 
 
 class MembershipCache:
     def __init__(self, store: Store, max_entries: int = 20_000) -> None:
         self._store = store
         self._max_entries = max_entries
-        self._entries: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._entries: OrderedDict[str, frozenset[str] | MembershipRecord] = OrderedDict()
         self._versions: dict[str, int] = {}
         self._epoch = 0
 
-    async def _cached(
-        self, key: str, load: Callable[[], Awaitable[frozenset[str]]]
-    ) -> frozenset[str]:
+    async def _cached[V: (frozenset[str], MembershipRecord | None)](
+        self, key: str, load: Callable[[], Awaitable[V]]
+    ) -> V:
         cached = self._entries.get(key)
         if cached is not None:
             self._entries.move_to_end(key)
-            return cached
+            return cached  # type: ignore[return-value]
         version = (self._epoch, self._versions.get(key, 0))
         loaded = await load()
-        if (self._epoch, self._versions.get(key, 0)) == version:
+        if loaded is not None and (self._epoch, self._versions.get(key, 0)) == version:
             self._entries[key] = loaded
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
@@ -38,6 +40,13 @@ class MembershipCache:
 
     async def members(self, room_id: str) -> frozenset[str]:
         return await self._cached(f"room:{room_id}", lambda: self._store.member_ids(room_id))
+
+    async def membership(self, room_id: str, user_id: str) -> MembershipRecord | None:
+        """A member's record (role, mute); non-members are not remembered."""
+        return await self._cached(
+            f"member:{membership_id(room_id, user_id)}",
+            lambda: self._store.get_membership(room_id, user_id),
+        )
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
         return user_id in await self.members(room_id)
@@ -57,10 +66,15 @@ class MembershipCache:
         """Called by the hub for every change, before the change reaches subscribers."""
         if event.collection == "memberships":
             room_id, _, user_id = event.key.partition(":")
-            self._invalidate(f"room:{room_id}")
-            self._invalidate(f"user:{user_id}")
+            self.forget_member(room_id, user_id)
         elif event.collection == "rooms" and event.operation == "delete":
             self._invalidate(f"room:{event.key}")
+
+    def forget_member(self, room_id: str, user_id: str) -> None:
+        """This process changed the membership: drop it now, not when the feed brings it."""
+        self._invalidate(f"room:{room_id}")
+        self._invalidate(f"user:{user_id}")
+        self._invalidate(f"member:{membership_id(room_id, user_id)}")
 
     def reset(self) -> None:
         """Forget everything (after the feed had to re-sync and may have missed changes)."""

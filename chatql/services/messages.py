@@ -7,7 +7,6 @@ stays in history as a tombstone (no content, `deleted_at` set) so cursors and th
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
@@ -17,8 +16,6 @@ from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
 from chatql.store.base import MessageRecord, SortDirection, Store, UserRecord, now_utc
-
-log = logging.getLogger("chatql.messages")
 
 
 class Messages:
@@ -59,23 +56,19 @@ class Messages:
                 raise BadUserInput("replyToId is not a message of this room", field="replyToId")
         self._send_limit.hit(viewer.id, "messages")
         try:
-            message, created = await self._store.insert_message(
+            message, _created = await self._store.insert_message(
                 room_id=room.id,
                 author_id=viewer.id,
                 content=clean,
                 message_type=kind,
                 client_id=idempotency_key,
                 reply_to_id=parent_id,
+                notify=await self._notifications.rule_for(clean),
             )
         except StoreConflict as exc:
             if exc.constraint == "room":
                 raise NotFound("Chat room not found") from None
             raise
-        if created:
-            try:
-                await self._notifications.for_message(message)
-            except Exception:  # the message is committed; a lost notification is not fatal
-                log.exception("could not create notifications for message %s", message.id)
         return message
 
     async def _live_message(

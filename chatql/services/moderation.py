@@ -103,7 +103,9 @@ class Moderation:
         target_id = validation.entity_id(user_id, "userId")
         if target_id == room.owner_id:
             raise BadUserInput("The owner's role cannot change", field="userId")
-        if await self._store.update_membership(room.id, target_id, {"role": role}) is None:
+        updated = await self._store.update_membership(room.id, target_id, {"role": role})
+        self._rooms.membership_changed(room.id, target_id)
+        if updated is None:
             raise NotFound("That user is not a member", field="userId")
         return room
 
@@ -128,7 +130,9 @@ class Moderation:
         room, target = await self._moderated(actor, room_id, user_id)
         if await self._rooms.role_of(room.id, target) is None:
             raise NotFound("That user is not a member", field="userId")
-        return await self._store.remove_member(room.id, target)
+        removed = await self._store.remove_member(room.id, target)
+        self._rooms.membership_changed(room.id, target)
+        return removed
 
     async def ban(
         self, actor: UserRecord, room_id: str, user_id: str, until: datetime | None
@@ -138,6 +142,7 @@ class Moderation:
         room, target = await self._moderated(actor, room_id, user_id)
         await self._store.set_ban(BanRecord(room.id, target, actor.id, now_utc(), until))
         await self._store.remove_member(room.id, target)
+        self._rooms.membership_changed(room.id, target)
         return True
 
     async def unban(self, actor: UserRecord, room_id: str, user_id: str) -> bool:
@@ -155,9 +160,11 @@ class Moderation:
         until = until or FOREVER
         await self._store.set_ban(BanRecord(room.id, target, actor.id, now_utc(), until, "MUTE"))
         await self._store.update_membership(room.id, target, {"muted_until": until})
+        self._rooms.membership_changed(room.id, target)
         return True
 
     async def unmute(self, actor: UserRecord, room_id: str, user_id: str) -> bool:
         room, target = await self._moderated(actor, room_id, user_id)
         await self._store.update_membership(room.id, target, {"muted_until": None})
+        self._rooms.membership_changed(room.id, target)
         return await self._store.remove_ban(room.id, target, kind="MUTE")

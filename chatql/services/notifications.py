@@ -7,7 +7,9 @@ replaces MESSAGE for them, so a mention yields exactly one notification.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from chatql.errors import BadUserInput, NotFound
@@ -16,6 +18,7 @@ from chatql.services.pagination import Page
 from chatql.store.base import (
     MessageRecord,
     NotificationRecord,
+    NotificationRule,
     RoomRecord,
     Store,
     UserRecord,
@@ -27,6 +30,8 @@ MENTION_RE = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})", re.IGNORECASE)
 MAX_MENTIONS = 50
 TYPES = ("MESSAGE", "MENTION", "ROOM_INVITE")
 
+log = logging.getLogger("chatql.notifications")
+
 
 def mentioned_usernames(content: str) -> list[str]:
     names = [m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(content)]
@@ -37,24 +42,42 @@ class Notifications:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def for_message(self, message: MessageRecord) -> list[NotificationRecord]:
-        targets = await self._store.notification_targets(message.room_id)
-        members = {uid for uid, _muted, _watching in targets}
-        names = mentioned_usernames(message.content)
-        mentioned: set[str] = set()
+    async def rule_for(self, content: str) -> NotificationRule:
+        """Who a new message with `content` notifies, given the room's members when it is
+        stored (the store applies the rule in the message's own write). Mentioned usernames
+        are looked up here, and only when the text mentions someone."""
+        names = mentioned_usernames(content)
+        named: frozenset[str] = frozenset()
         if names:
-            mentioned = {
-                u.id
-                for u in (await self._store.get_users_by_usernames(names)).values()
-                if u.id in members and u.id != message.author_id
-            }
+            named = frozenset(
+                u.id for u in (await self._store.get_users_by_usernames(names)).values()
+            )
+
+        def rule(
+            message: MessageRecord, targets: Sequence[tuple[str, bool, bool]]
+        ) -> list[NotificationRecord]:
+            try:
+                return self._for_message(message, targets, named)
+            except Exception:  # the message matters more than its notifications
+                log.exception("could not work out notifications for message %s", message.id)
+                return []
+
+        return rule
+
+    def _for_message(
+        self,
+        message: MessageRecord,
+        targets: Sequence[tuple[str, bool, bool]],
+        named: frozenset[str],
+    ) -> list[NotificationRecord]:
+        members = {uid for uid, _muted, _watching in targets}
+        mentioned = {uid for uid in named if uid in members and uid != message.author_id}
         now = now_utc()
         notes = [self._note(uid, "MENTION", message, now) for uid in sorted(mentioned)]
         for uid, muted, watching in targets:
             if uid == message.author_id or uid in mentioned or muted or watching:
                 continue
             notes.append(self._note(uid, "MESSAGE", message, now))
-        await self._store.insert_notifications(notes)
         return notes
 
     @staticmethod

@@ -70,7 +70,7 @@ class Services:
         hub.add_observer(observe)
         passwords = PasswordHashing(settings)
         notifications = Notifications(store)
-        rooms = Rooms(store, notifications, rooms_cache)
+        rooms = Rooms(store, notifications, rooms_cache, members)
         messages = Messages(
             store, rooms, notifications, RateLimiter(Rate.parse(settings.rate_limit_messages))
         )

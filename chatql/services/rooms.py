@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
 from chatql.services import pagination, validation
+from chatql.services.membership_cache import MembershipCache
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.record_cache import RecordCache
@@ -26,11 +27,16 @@ ROOM_NOT_FOUND = "Chat room not found"
 
 class Rooms:
     def __init__(
-        self, store: Store, notifications: Notifications, records: RecordCache[RoomRecord]
+        self,
+        store: Store,
+        notifications: Notifications,
+        records: RecordCache[RoomRecord],
+        members: MembershipCache,
     ) -> None:
         self._store = store
         self._notifications = notifications
         self._records = records
+        self._members = members
 
     async def ensure_not_banned(self, room_id: str, user_id: str) -> None:
         ban = await self._store.get_ban(room_id, user_id)
@@ -65,7 +71,7 @@ class Rooms:
         room = await self._records.get(validation.entity_id(room_id, "chatRoomId"))
         if room is None:
             raise NotFound(ROOM_NOT_FOUND)
-        membership = await self._store.get_membership(room.id, viewer.id)
+        membership = await self._members.membership(room.id, viewer.id)
         if membership is None:
             if room.is_private:
                 raise NotFound(ROOM_NOT_FOUND)
@@ -188,7 +194,10 @@ class Rooms:
             return False
         if not room.is_direct and membership.role == "OWNER":
             await self._hand_over_ownership(room, viewer.id)
-        return await self._store.remove_member(room.id, viewer.id)
+        try:
+            return await self._store.remove_member(room.id, viewer.id)
+        finally:
+            self.membership_changed(room.id, viewer.id)
 
     async def _hand_over_ownership(self, room: RoomRecord, leaving: str) -> None:
         """Pass ownership to the longest-standing admin, else the longest-standing member."""
@@ -210,6 +219,7 @@ class Rooms:
         if successor is None:
             return
         await self._store.update_membership(room.id, successor.user_id, {"role": "OWNER"})
+        self.membership_changed(room.id, successor.user_id)
         await self._store.update_room(
             room.id, {"owner_id": successor.user_id, "updated_at": now_utc()}
         )
@@ -289,6 +299,10 @@ class Rooms:
             token = pagination.encode("mb", room.id, members[-1].joined_at, members[-1].user_id)
         return Page([m.user_id for m in members], token)
 
+    def membership_changed(self, room_id: str, user_id: str) -> None:
+        """A membership was updated or removed here: drop the cached copy now."""
+        self._members.forget_member(room_id, user_id)
+
     def forget(self, room_id: str) -> None:
         """A room record changed here: drop the cached copy now (the feed would, shortly)."""
         self._records.forget(room_id)
@@ -306,10 +320,12 @@ class Rooms:
         membership = await self._store.get_membership(room.id, viewer.id)
         if membership is not None and seq > membership.last_read_seq:
             await self._store.update_membership(room.id, viewer.id, {"last_read_seq": seq})
+            self.membership_changed(room.id, viewer.id)
         return room
 
     async def set_muted(self, viewer: UserRecord, room_id: str, muted: bool) -> RoomRecord:
         """Mute or unmute MESSAGE notifications of a room for the viewer (mentions still come)."""
         room = await self.member_room(viewer, room_id)
         await self._store.update_membership(room.id, viewer.id, {"notifications_muted": muted})
+        self.membership_changed(room.id, viewer.id)
         return room

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, Self
@@ -186,6 +186,12 @@ class NotificationRecord(Record):
     read_at: datetime | None = None
 
 
+NotificationRule = Callable[
+    ["MessageRecord", Sequence[tuple[str, bool, bool]]], list[NotificationRecord]
+]
+"""(new message, (user_id, notifications_muted, watching) per member) -> notifications to store."""
+
+
 def reaction_id(room_id: str, message_id: str, user_id: str, emoji: str) -> str:
     """Ids are fixed-length hex, so the emoji (which may contain ':') is simply the rest."""
     return f"{room_id}:{message_id}:{user_id}:{emoji}"
@@ -323,11 +329,15 @@ class Store(Protocol):
         message_type: str,
         client_id: str | None,
         reply_to_id: str | None = None,
+        notify: NotificationRule | None = None,
     ) -> tuple[MessageRecord, bool]:
         """Assign the room's next seq and store the message durably; return (message, created).
 
         With a client_id already used by that author in that room, return the original
-        message and False instead of storing a duplicate."""
+        message and False instead of storing a duplicate. With `notify`, a new message's
+        notifications are stored too: `notify` gets the message and the room's
+        `notification_targets` and says which to create; where the store can, in the same
+        transaction (SQLite: one round trip for both)."""
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]: ...

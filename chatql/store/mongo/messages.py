@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import MessageRecord, SortDirection, new_id, now_utc
+from chatql.store.base import (
+    MessageRecord,
+    NotificationRecord,
+    NotificationRule,
+    SortDirection,
+    new_id,
+    now_utc,
+)
 from chatql.store.mongo.documents import (
     aggregate,
     constraint,
@@ -26,6 +33,13 @@ _STRING = {"$type": "string"}
 
 
 class MessageStore(MongoEngine):
+    if TYPE_CHECKING:  # provided by the other parts of MongoStore
+
+        async def notification_targets(self, room_id: str) -> list[tuple[str, bool, bool]]: ...
+        async def insert_notifications(
+            self, notifications: Sequence[NotificationRecord]
+        ) -> None: ...
+
     async def insert_message(
         self,
         *,
@@ -35,6 +49,7 @@ class MessageStore(MongoEngine):
         message_type: str,
         client_id: str | None,
         reply_to_id: str | None = None,
+        notify: NotificationRule | None = None,
     ) -> tuple[MessageRecord, bool]:
         """Look for the client_id first; else take the room's next seq atomically and insert.
 
@@ -74,6 +89,9 @@ class MessageStore(MongoEngine):
                 if original is not None:
                     return original, False
             raise StoreConflict(constraint(exc)) from exc
+        if notify is not None:
+            targets = await self.notification_targets(room_id)
+            await self.insert_notifications(notify(message, targets))
         return message, True
 
     async def _find_by_client_id(

@@ -44,17 +44,16 @@ _TIME_COLUMNS = {
 
 
 def to_text(value: datetime | None) -> str | None:
+    """UTC with milliseconds and a Z: fixed width, so text order is time order."""
     if value is None:
         return None
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def from_text(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(value)
 
 
 def encode(column: str, value: Any) -> Any:

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import MessageRecord, SortDirection, new_id, now_utc
+from chatql.store.base import MessageRecord, NotificationRule, SortDirection, new_id, now_utc
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.notifications import insert_notification_rows
+from chatql.store.sqlite.presence import TARGETS_SQL
 from chatql.store.sqlite.worker import Emitted
 
 
@@ -23,6 +25,7 @@ class MessageStore(SQLiteEngine):
         message_type: str,
         client_id: str | None,
         reply_to_id: str | None = None,
+        notify: NotificationRule | None = None,
     ) -> tuple[MessageRecord, bool]:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
             if client_id is not None:
@@ -57,6 +60,12 @@ class MessageStore(SQLiteEngine):
             self._insert(conn, "messages", message.to_doc())
             emitted.append(("insert", "messages", message.id, message.to_doc()))
             emitted.append(("update", "rooms", room_id, room))
+            if notify is not None:
+                targets = [
+                    (row[0], bool(row[1]), bool(row[2]))
+                    for row in conn.execute(TARGETS_SQL, (room_id,))
+                ]
+                insert_notification_rows(conn, notify(message, targets), emitted)
             return message, True
 
         return await self._write(work)

@@ -17,16 +17,8 @@ class NotificationStore(SQLiteEngine):
         if not notifications:
             return
 
-        docs = [n.to_doc() for n in notifications]
-        columns = list(docs[0])
-        sql = (
-            f"INSERT INTO notifications ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})"
-        )
-
         def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
-            conn.executemany(sql, [[encode(c, d[c]) for c in columns] for d in docs])
-            emitted.extend(("insert", "notifications", d["id"], d) for d in docs)
+            insert_notification_rows(conn, notifications, emitted)
 
         await self._write(work)
 
@@ -94,3 +86,18 @@ class NotificationStore(SQLiteEngine):
             return True
 
         return await self._write(work)
+
+
+def insert_notification_rows(
+    conn: sqlite3.Connection, notifications: Sequence[NotificationRecord], emitted: Emitted
+) -> None:
+    """Insert in one statement, inside the caller's transaction; each row is a feed event."""
+    if not notifications:
+        return
+    docs = [n.to_doc() for n in notifications]
+    columns = list(docs[0])
+    sql = (
+        f"INSERT INTO notifications ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+    conn.executemany(sql, [[encode(c, d[c]) for c in columns] for d in docs])
+    emitted.extend(("insert", "notifications", d["id"], d) for d in docs)

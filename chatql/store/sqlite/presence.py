@@ -76,10 +76,13 @@ class PresenceStore(SQLiteEngine):
         return frozenset(d["user_id"] for d in docs)
 
     async def notification_targets(self, room_id: str) -> list[tuple[str, bool, bool]]:
-        docs = await self._all(
-            "SELECT m.user_id, m.notifications_muted, EXISTS (SELECT 1 FROM room_watches w "
-            "WHERE w.room_id = m.room_id AND w.user_id = m.user_id) AS watching "
-            "FROM memberships m WHERE m.room_id = ?",
-            (room_id,),
-        )
+        docs = await self._all(TARGETS_SQL, (room_id,))
         return [(d["user_id"], bool(d["notifications_muted"]), bool(d["watching"])) for d in docs]
+
+
+# (user_id, notifications_muted, watching) for every member of a room
+TARGETS_SQL = (
+    "SELECT m.user_id, m.notifications_muted, EXISTS (SELECT 1 FROM room_watches w "
+    "WHERE w.room_id = m.room_id AND w.user_id = m.user_id) AS watching "
+    "FROM memberships m WHERE m.room_id = ?"
+)

@@ -1,0 +1,157 @@
+"""GraphQL over HTTP straight from the ASGI scope, for the requests that need no framework.
+
+Nearly every request a chat client sends is a POST of a small JSON object whose document the
+server has already parsed and validated (see `validation_memo`). For those, Starlette's routing
+and middleware and Strawberry's request handling cost more than the operation itself.
+`DirectPost` answers them itself: the same context, the same execution
+(`ChatGraphQL.execute_single`, shared history answers included), the same body and headers.
+
+Everything else goes the ordinary way, with the body replayed: another path or method, a
+browser `Origin` (CORS), `application/graphql-response+json`, a body over the size limit or
+without a length, anything but a plain JSON object, and a document not yet validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.http import GraphQLRequestData, process_result
+from strawberry.types.graphql import OperationType
+
+from chatql.auth import bearer_token
+from chatql.context import ChatContext
+from chatql.security.validation_memo import prepared_documents
+
+if TYPE_CHECKING:
+    from chatql.app import ChatGraphQL
+
+DIRECT_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _PostAdapter:
+    """What `execute_single` reads of the request adapter."""
+
+    method = "POST"
+
+
+class DirectPost:
+    """Wraps the application; takes the plain, known POSTs to `path` and passes on the rest."""
+
+    def __init__(self, app: ASGIApp, view: ChatGraphQL, path: str = "/graphql") -> None:
+        self._app = app
+        self._view = view
+        self._path = path
+        settings = view.services.settings
+        self._max_body = settings.max_body_bytes
+        self._check_origin = bool(settings.allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self._path:
+            await self._app(scope, receive, send)
+            return
+        length = -1
+        authorization = None
+        plain_json = False
+        ordinary = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif name == b"content-type":
+                plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
+            elif name == b"authorization" and authorization is None:
+                authorization = value
+            elif name == b"accept":
+                ordinary = ordinary or b"graphql-response+json" in value  # the view's media type
+            elif name == b"origin":
+                ordinary = ordinary or self._check_origin  # CORS answers it
+        if ordinary or not plain_json or length < 0 or (self._max_body and length > self._max_body):
+            await self._app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # gone before the body arrived
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > length or not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        request = self._parse(body) if size == length else None
+        if request is None:
+            await self._app(scope, _replay(body, receive), send)
+            return
+        await self._answer(scope, receive, send, request, authorization)
+
+    def _parse(self, body: bytes) -> GraphQLRequestData | None:
+        """The request when it is a plain JSON object with a known, valid document."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        query = data.get("query")
+        variables = data.get("variables")
+        operation_name = data.get("operationName")
+        extensions = data.get("extensions")
+        if not isinstance(variables, (dict, type(None))) or not isinstance(
+            extensions, (dict, type(None))
+        ):
+            return None
+        memo = prepared_documents(self._view.schema)
+        key = memo.key(query, operation_name, variables)
+        prepared = memo.get(key) if key is not None else None
+        if prepared is None or prepared.errors or prepared.operation_type not in DIRECT_TYPES:
+            return None
+        return GraphQLRequestData(query, variables, operation_name, extensions)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_data: GraphQLRequestData,
+        authorization: bytes | None,
+    ) -> None:
+        view = self._view
+        request = Request(scope, receive)
+        token = bearer_token(authorization.decode("latin-1")) if authorization else None
+        context = ChatContext(
+            services=view.services, request=request, response=None, access_token=token
+        )
+        try:
+            result = await view.execute_single(
+                request, _PostAdapter(), None, context, None, request_data
+            )
+        except HTTPException as exc:  # as ChatGraphQL answers them
+            await _send_json(send, exc.status_code, view.http_error(exc))
+            return
+        await _send_json(send, 200, process_result(result))
+
+
+async def _send_json(send: Send, status: int, data: Any) -> None:
+    body = orjson.dumps(data)
+    headers = [(b"content-length", str(len(body)).encode()), *JSON_HEADERS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    """`receive` that first hands out the body already read."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replayed
