@@ -36,7 +36,7 @@ from chatql import graphiql
 from chatql.auth import bearer_token
 from chatql.config import Settings
 from chatql.context import ChatContext
-from chatql.direct_http import DirectPost
+from chatql.direct_http import GRAPHQL_RESPONSE, DirectPost, graphql_response_status
 from chatql.errors import ChatError
 from chatql.fanout import Fanout, SharedSubscriptionsHandler
 from chatql.history_cache import HistoryCache
@@ -245,13 +245,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         if not getattr(sub_response, "chatql_graphql_response", False):
             return response
         response.headers["content-type"] = GRAPHQL_RESPONSE
-        if (
-            isinstance(response_data, dict)
-            and response_data.get("data") is None
-            and response_data.get("errors")
-            and all("path" not in e for e in response_data["errors"])
-        ):
-            response_data.pop("data", None)
+        if isinstance(response_data, dict) and graphql_response_status(response_data) == 400:
             response.body = self.encode_json(response_data).encode()
             response.headers["content-length"] = str(len(response.body))
             response.status_code = 400
@@ -343,7 +337,6 @@ class ChatApp(Starlette):
         await self._direct(scope, receive, send)
 
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -7,8 +7,8 @@ and middleware and Strawberry's request handling cost more than the operation it
 (`ChatGraphQL.execute_single`, shared history answers included), the same body and headers.
 
 Everything else goes the ordinary way, with the body replayed: another path or method, a
-browser `Origin` (CORS), `application/graphql-response+json`, a body over the size limit or
-without a length, anything but a plain JSON object, and a document not yet validated.
+browser `Origin` (CORS), a body over the size limit or without a length, anything but a plain
+JSON object, and a document not yet validated.
 """
 
 from __future__ import annotations
@@ -31,7 +31,18 @@ if TYPE_CHECKING:
     from chatql.app import ChatGraphQL
 
 DIRECT_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
-JSON_HEADERS = [(b"content-type", b"application/json")]
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def graphql_response_status(data: Any) -> int:
+    """For clients that accept application/graphql-response+json: a request error (the
+    operation never ran: no `data`, no error with a `path`) is a 400, and `data` is dropped."""
+    errors = data.get("errors")
+    if data.get("data") is None and errors and all("path" not in e for e in errors):
+        data.pop("data", None)
+        return 400
+    return 200
 
 
 class _PostAdapter:
@@ -59,6 +70,7 @@ class DirectPost:
         authorization = None
         plain_json = False
         ordinary = False
+        media_type = JSON
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = int(value) if value.isdigit() else -1
@@ -66,8 +78,9 @@ class DirectPost:
                 plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
             elif name == b"authorization" and authorization is None:
                 authorization = value
-            elif name == b"accept":
-                ordinary = ordinary or b"graphql-response+json" in value  # the view's media type
+            elif name == b"accept" and media_type is JSON:
+                if GRAPHQL_RESPONSE.encode() in value:
+                    media_type = GRAPHQL_RESPONSE
             elif name == b"origin":
                 ordinary = ordinary or self._check_origin  # CORS answers it
         if ordinary or not plain_json or length < 0 or (self._max_body and length > self._max_body):
@@ -89,7 +102,7 @@ class DirectPost:
         if request is None:
             await self._app(scope, _replay(body, receive), send)
             return
-        await self._answer(scope, receive, send, request, authorization)
+        await self._answer(scope, receive, send, request, authorization, media_type)
 
     def _parse(self, body: bytes) -> GraphQLRequestData | None:
         """The request when it is a plain JSON object with a known, valid document."""
@@ -121,6 +134,7 @@ class DirectPost:
         send: Send,
         request_data: GraphQLRequestData,
         authorization: bytes | None,
+        media_type: str,
     ) -> None:
         view = self._view
         request = Request(scope, receive)
@@ -133,14 +147,19 @@ class DirectPost:
                 request, _PostAdapter(), None, context, None, request_data
             )
         except HTTPException as exc:  # as ChatGraphQL answers them
-            await _send_json(send, exc.status_code, view.http_error(exc))
+            await _send_json(send, exc.status_code, view.http_error(exc), JSON)
             return
-        await _send_json(send, 200, process_result(result))
+        data = process_result(result)
+        status = graphql_response_status(data) if media_type is GRAPHQL_RESPONSE else 200
+        await _send_json(send, status, data, media_type)
 
 
-async def _send_json(send: Send, status: int, data: Any) -> None:
+async def _send_json(send: Send, status: int, data: Any, media_type: str) -> None:
     body = orjson.dumps(data)
-    headers = [(b"content-length", str(len(body)).encode()), *JSON_HEADERS]
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", media_type.encode()),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
