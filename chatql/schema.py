@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
+from chatql.projection import CompiledRoot, compile_root
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
 from chatql.security.validation_memo import Prepared, prepared_documents
 from chatql.types.scalars import DateTime
@@ -178,8 +179,12 @@ class ChatSchema(strawberry.Schema):
     graphql-core: the same executor, context and error classification as Strawberry's pipeline,
     without parsing, validating and running every extension hook again. That pipeline costs more
     than the chat operation itself. Extensions with per-operation behaviour beyond validation
-    and error codes would need it, so the shortcut is off when one wraps resolvers.
+    and error codes would need it, so the shortcut is off when one wraps resolvers. An
+    operation of one root field returning a Message (sending, editing, deleting, reading one)
+    goes further: its resolver runs and the answer is projected (`projection.CompiledRoot`).
     """
+
+    compile_roots = True  # tests turn it off to compare with the executor
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -233,6 +238,19 @@ class ChatSchema(strawberry.Schema):
         operation_name: str | None,
         operation_extensions: dict[str, Any] | None,
     ) -> ExecutionResult:
+        if prepared.compiled is None:
+            found = compile_root(self, prepared.document, operation_name)
+            prepared.compiled = found or False
+        if self.compile_roots and isinstance(prepared.compiled, CompiledRoot):
+            return await self._execute_compiled(
+                prepared,
+                prepared.compiled,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                operation_extensions,
+            )
         try:
             result = await await_maybe(
                 graphql_execute(
@@ -258,6 +276,36 @@ class ChatSchema(strawberry.Schema):
             errors = self._error_codes.present(errors)
         return ExecutionResult(data=result.data if result else None, errors=errors or None)
 
+    async def _execute_compiled(
+        self,
+        prepared: Prepared,
+        root: CompiledRoot,
+        variable_values: dict[str, Any] | None,
+        context_value: Any,
+        root_value: Any,
+        operation_name: str | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        executor = self.execution_context_class.build(
+            self._schema,
+            prepared.document,
+            root_value=root_value,
+            context_value=context_value,
+            raw_variable_values=variable_values,
+            operation_name=operation_name,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            **self._get_custom_context_kwargs(operation_extensions),
+        )
+        if isinstance(executor, list):  # variables that do not fit: the executor reports them
+            errors = executor
+            data = None
+        else:
+            data, errors = await root.run(executor, _author_of(context_value))
+        if errors:
+            self.process_errors(errors)
+            errors = self._error_codes.present(errors)
+        return ExecutionResult(data=data, errors=errors or None)
+
     def process_errors(
         self,
         errors: list[GraphQLError],
@@ -266,6 +314,17 @@ class ChatSchema(strawberry.Schema):
         for error in errors:
             if is_unexpected(error):
                 super().process_errors([error], execution_context)
+
+
+def _author_of(context: Any) -> Any:
+    """The author of a Message, read as the `author` field reads it (the users cache)."""
+    from chatql.types.user import User
+
+    async def author_of(message: Any) -> Any:
+        record = await context.services.users.get(message.author_id)
+        return User.from_record(record) if record is not None else None
+
+    return author_of
 
 
 def build_schema(

@@ -28,13 +28,15 @@ from strawberry.types.graphql import OperationType
 MAX_ENTRIES = 2000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
-    """A parsed document, its validation errors and the type of the operation that runs."""
+    """A parsed document, its validation errors and the type of the operation that runs;
+    `compiled` is for the executor to keep what it works out once per document."""
 
     document: DocumentNode
     errors: list[GraphQLError]
     operation_type: OperationType | None
+    compiled: Any = None
 
 
 class PreparedDocuments:

@@ -1,0 +1,231 @@
+"""Compiled answers for shared subscription events: the selection read straight off the records.
+
+A shared `onMessageCreated` group executes each event once for all its members (see `fanout`).
+For the plain selections chat clients send (a message's own fields and its author's),
+graphql-core's executor costs more than everything else done per event. `compile_message`
+turns such a selection, once per group, into a function from the event's message and author to
+the response `data`: the values the Strawberry types themselves hold or compute, serialised by
+the schema's own scalars and enums, keyed in selection order. What it does not take (a field
+that loads more, such as `replyTo` or `replyCount`, or a repeated field) it refuses, and the
+group executes as before; a test compares both answers field by field.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    OperationType,
+    SelectionSetNode,
+    get_operation_ast,
+    is_leaf_type,
+    located_error,
+)
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+
+from chatql.errors import NotFound
+
+# Fields computed by a method that reads only the object itself (no info, no arguments).
+PURE_METHODS: dict[str, frozenset[str]] = {
+    "Message": frozenset({"cursor", "isEdited", "isDeleted"}),
+    "User": frozenset(),
+}
+AUTHOR = ("Message", "author")
+
+
+class NotCompiled(Exception):
+    """This event cannot be answered by the projection (e.g. a required value is missing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    key: str
+    read: Callable[[Any], Any]  # the Strawberry object -> the raw value
+    serialize: Callable[[Any], Any] | None  # leaf fields; None for the author object
+    required: bool
+    author: tuple[Step, ...] | None = None
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _obj: value
+
+
+def _steps(
+    strawberry_schema: Any, type_name: str, selection: SelectionSetNode, depth: int
+) -> tuple[Step, ...] | None:
+    graphql_type = strawberry_schema._schema.get_type(type_name)
+    if not isinstance(graphql_type, GraphQLObjectType) or depth > 1:
+        return None
+    steps: list[Step] = []
+    seen: set[str] = set()
+    for node in selection.selections:
+        if not isinstance(node, FieldNode) or node.alias or node.directives or node.arguments:
+            return None
+        name = node.name.value
+        if name in seen:
+            return None
+        seen.add(name)
+        if name == "__typename":
+            steps.append(Step(name, _constant(type_name), None, True))
+            continue
+        definition = graphql_type.fields.get(name)
+        field = strawberry_schema.get_field_for_type(name, type_name)
+        if definition is None or field is None:
+            return None
+        required = isinstance(definition.type, GraphQLNonNull)
+        leaf = definition.type.of_type if required else definition.type
+        if (type_name, name) == AUTHOR:
+            if node.selection_set is None:
+                return None
+            nested = _steps(strawberry_schema, "User", node.selection_set, depth + 1)
+            if nested is None:
+                return None
+            steps.append(Step(name, _constant(None), None, required, nested))
+            continue
+        if not is_leaf_type(leaf) or node.selection_set is not None:
+            return None
+        resolver = field.base_resolver
+        if resolver is None:
+            read: Callable[[Any], Any] = operator.attrgetter(field.python_name)
+        elif name in PURE_METHODS.get(type_name, ()) and not resolver.is_async:
+            read = resolver.wrapped_func
+        else:
+            return None
+        steps.append(Step(name, read, leaf.serialize, required))
+    return tuple(steps)
+
+
+def _project(steps: tuple[Step, ...], obj: Any, author: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for step in steps:
+        if step.author is not None:
+            if author is None:
+                raise NotCompiled("author not found")
+            data[step.key] = _project(step.author, author, None)
+            continue
+        value = step.read(obj)
+        if value is None:
+            if step.required:
+                raise NotCompiled(f"{step.key} is null")
+            data[step.key] = None
+        else:
+            data[step.key] = step.serialize(value) if step.serialize else value
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMessage:
+    """`data` of an `onMessageCreated` event for one selection of `Message`."""
+
+    root_key: str
+    steps: tuple[Step, ...]
+
+    @property
+    def needs_author(self) -> bool:
+        return any(step.author is not None for step in self.steps)
+
+    def data(self, message: Any, author: Any) -> dict[str, Any]:
+        """`message`/`author`: the Strawberry `Message` and `User`; raises NotCompiled."""
+        return {self.root_key: _project(self.steps, message, author)}
+
+
+def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage | None:
+    """The projection of `root` (a root field returning a Message), or None if not plain."""
+    if root.selection_set is None or root.alias:
+        return None
+    steps = _steps(strawberry_schema, "Message", root.selection_set, 0)
+    return CompiledMessage(root.name.value, steps) if steps is not None else None
+
+
+AuthorOf = Callable[[Any], Awaitable[Any]]  # a Strawberry Message -> its author's User, or None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoot:
+    """A query or mutation of one root field that returns a Message (`createMessage`,
+    `getMessage`, ...), answered by calling the field's own resolver (arguments coerced by
+    graphql-core, errors located as the executor locates them) and projecting the Message."""
+
+    node: FieldNode
+    field: GraphQLField
+    parent: GraphQLObjectType
+    required: bool
+    message: CompiledMessage
+
+    async def run(self, executor: Any, author_of: AuthorOf) -> tuple[Any, list[GraphQLError]]:
+        """(data, errors); `executor` is a graphql-core Executor built for the operation."""
+        key = self.message.root_key
+        path = Path(None, key, self.parent.name)
+        try:
+            info = executor.build_resolve_info(self.field, [self.node], self.parent, path)
+            arguments = get_argument_values(self.field, self.node, executor.variable_values)
+            assert self.field.resolve is not None
+            value = self.field.resolve(executor.root_value, info, **arguments)
+            if isawaitable(value):
+                value = await value
+        except Exception as exc:
+            return self._failed(located_error(exc, [self.node], path.as_list()))
+        if value is None:
+            if not self.required:
+                return {key: None}, []
+            return self._failed(
+                located_error(
+                    GraphQLError(
+                        f"Cannot return null for non-nullable field"
+                        f" {self.parent.name}.{self.node.name.value}."
+                    ),
+                    [self.node],
+                    path.as_list(),
+                )
+            )
+        author = await author_of(value) if self.message.needs_author else None
+        try:
+            return self.message.data(value, author), []
+        except NotCompiled:  # as the executor reports a missing author (never deleted, though)
+            return self._failed(
+                located_error(NotFound("User not found"), [self.node], [key, "author"])
+            )
+
+    def _failed(self, error: GraphQLError) -> tuple[Any, list[GraphQLError]]:
+        return (None if self.required else {self.message.root_key: None}), [error]
+
+
+def compile_root(
+    strawberry_schema: Any, document: DocumentNode, operation_name: str | None
+) -> CompiledRoot | None:
+    """The compiled form of the operation, when it is one plain root field returning Message."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation == OperationType.SUBSCRIPTION:
+        return None
+    if operation.directives or len(operation.selection_set.selections) != 1:
+        return None
+    node = operation.selection_set.selections[0]
+    if not isinstance(node, FieldNode) or node.directives or node.name.value.startswith("__"):
+        return None
+    schema = strawberry_schema._schema
+    parent = schema.get_root_type(operation.operation)
+    field = parent.fields.get(node.name.value) if parent is not None else None
+    if parent is None or field is None or field.resolve is None:
+        return None
+    required = isinstance(field.type, GraphQLNonNull)
+    named = field.type.of_type if required else field.type
+    if not isinstance(named, GraphQLObjectType) or named.name != "Message":
+        return None
+    if node.selection_set is None:
+        return None
+    steps = _steps(strawberry_schema, "Message", node.selection_set, 0)
+    if steps is None:
+        return None
+    key = node.alias.value if node.alias else node.name.value
+    return CompiledRoot(node, field, parent, required, CompiledMessage(key, steps))
