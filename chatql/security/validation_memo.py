@@ -14,7 +14,6 @@ Each schema keeps its own memo, since its limits decide the verdicts.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 MAX_ENTRIES = 2000
+Key = tuple[str, str | None, tuple[tuple[str, int], ...]]
 
 
 @dataclass(slots=True)
@@ -42,30 +42,29 @@ class Prepared:
 class PreparedDocuments:
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
-        self._entries: OrderedDict[str, Prepared] = OrderedDict()
+        self._entries: OrderedDict[Key, Prepared] = OrderedDict()
 
     @staticmethod
-    def key(query: object, operation_name: object, variables: object) -> str | None:
+    def key(query: object, operation_name: object, variables: object) -> Key | None:
         if not isinstance(query, str) or not isinstance(operation_name, (str, type(None))):
             return None
         values: Mapping[str, Any] = variables if isinstance(variables, dict) else {}
-        numbers = {
-            name: value
-            for name, value in values.items()
-            if isinstance(value, int) and not isinstance(value, bool)
-        }
-        try:
-            return json.dumps([query, operation_name, numbers], sort_keys=True)
-        except (TypeError, ValueError):  # pragma: no cover - str keys and ints always encode
-            return None
+        numbers = tuple(
+            sorted(
+                (name, value)
+                for name, value in values.items()
+                if type(value) is int  # not bool; what the cost rule reads
+            )
+        )
+        return (query, operation_name, numbers)
 
-    def get(self, key: str) -> Prepared | None:
+    def get(self, key: Key) -> Prepared | None:
         found = self._entries.get(key)
         if found is not None:
             self._entries.move_to_end(key)
         return found
 
-    def put(self, key: str, prepared: Prepared) -> None:
+    def put(self, key: Key, prepared: Prepared) -> None:
         self._entries[key] = prepared
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
