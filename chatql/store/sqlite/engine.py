@@ -9,6 +9,7 @@ committed data. Each call is one hop to a thread, however many statements it run
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -74,6 +75,12 @@ def row_doc(row: sqlite3.Row) -> dict[str, Any]:
             value = bool(value)
         doc[key] = value
     return doc
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: str, columns: tuple[str, ...], or_ignore: bool) -> str:
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def like_pattern(term: str) -> str:
@@ -163,9 +170,8 @@ class SQLiteEngine:
         or_ignore: bool = False,
     ) -> bool:
         """Insert one row; False if `or_ignore` and it already existed."""
-        columns = list(doc)
-        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-        sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        columns = tuple(doc)
+        sql = _insert_sql(table, columns, or_ignore)
         try:
             cursor = conn.execute(sql, [encode(c, doc[c]) for c in columns])
         except sqlite3.IntegrityError as exc:

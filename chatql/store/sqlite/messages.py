@@ -57,8 +57,9 @@ class MessageStore(SQLiteEngine):
                 client_id=client_id,
                 reply_to_id=reply_to_id,
             )
-            self._insert(conn, "messages", message.to_doc())
-            emitted.append(("insert", "messages", message.id, message.to_doc()))
+            doc = message.to_doc()
+            self._insert(conn, "messages", doc)
+            emitted.append(("insert", "messages", message.id, doc))
             emitted.append(("update", "rooms", room_id, room))
             if notify is not None:
                 targets = [
