@@ -102,6 +102,7 @@ def tune_garbage_collector(full_every: float) -> None:
 
 def serve(settings: Settings) -> None:
     from chatql.app import create_app
+    from chatql.transport import LeanWebSocketProtocol
 
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -118,6 +119,7 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
         # Refused by the protocol layer (close 1009) as well as by the app (SizeLimitMiddleware).
         ws_max_size=settings.max_ws_message_bytes or UVICORN_WS_MAX_SIZE,
+        ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, holding less per idle socket
     )
     GracefulServer(config).run()
 

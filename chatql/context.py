@@ -61,8 +61,14 @@ class Loaders:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class ChatContext:
+    """One per HTTP request, or one per WebSocket for as long as it is open.
+
+    `connection_params` is connection_init's payload while `on_ws_connect` reads it; the
+    WebSocket handlers then drop it (it holds the bearer token), so resolvers see None.
+    """
+
     services: Services
     request: Request | WebSocket
     response: Any

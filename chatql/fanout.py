@@ -17,22 +17,28 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import orjson
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLSchema,
+    OperationDefinitionNode,
     OperationType,
     specified_rules,
     validate,
 )
 from graphql.execution import Executor, execute_subscription_event
 from graphql.validation import MaxIntrospectionDepthRule
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as WSMessage,
+)
 
 from chatql.errors import ChatError, Forbidden, SubscriptionOverflow
+from chatql.projection import NotCompiled, compile_message
 from chatql.pubsub import SubscriberOverflow, Subscription, room_channel
 from chatql.security.connections import TransportWSHandler
 from chatql.security.errors import classify
@@ -106,21 +112,56 @@ class Planner:
         return Plan(document, operation_name, variables, room_id, key)
 
 
-Send = Callable[[str], Coroutine[Any, Any, None]]
-
-
-@dataclass(eq=False)
 class Member:
-    """One subscriber in a group: who, which operation id, how to reach its socket."""
+    """One subscriber in a group: who, which operation id, how to reach its socket.
 
-    viewer_id: str
-    operation_id: str
-    send: Send
-    close: Callable[[int, str], Coroutine[Any, Any, None]]
-    done: asyncio.Future[ChatError | None]
-    prefix: str = ""
-    backlog: deque[str] = field(default_factory=deque)
-    draining: bool = False
+    An idle subscriber is only this: no task, no future, no Strawberry `Operation` (the member
+    stands for its operation in the handler's `operations`). The group ends it with `end`, and
+    the handler says goodbye on the socket.
+    """
+
+    __slots__ = (
+        "backlog",
+        "draining",
+        "ended",
+        "group",
+        "handler",
+        "operation_id",
+        "prefix",
+        "viewer_id",
+        "watch",
+        "ws",
+    )
+    task = None  # what Strawberry's shutdown looks for in an operation: a member has no task
+
+    def __init__(
+        self,
+        handler: SharedSubscriptionsHandler,
+        ws: Any,
+        viewer_id: str,
+        operation_id: str,
+        watch: str | None = None,
+    ) -> None:
+        self.handler = handler
+        self.ws = ws  # the Starlette WebSocket
+        self.viewer_id = viewer_id
+        self.operation_id = operation_id
+        self.watch = watch  # the room id this connection's watch was recorded for, if any
+        self.prefix = f'{{"id":{orjson.dumps(operation_id).decode()},"type":"next",'
+        self.group: Group | None = None
+        self.backlog: deque[str] | None = None  # made when the socket first stops draining
+        self.draining = False
+        self.ended = False
+
+    def end(self, error: ChatError | None, *, notify: bool = True) -> None:
+        """Leave the group; with `notify`, tell the client (`error`, then `complete`)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.backlog = None
+        if self.group is not None:
+            self.group.remove(self)
+        self.handler.member_ended(self, error, notify=notify)
 
 
 class Group:
@@ -141,6 +182,15 @@ class Group:
         if isinstance(executor, list):  # the planner checked the variables, so unexpected
             raise RuntimeError(f"cannot build executor: {executor}")
         self._executor = executor
+        operation = plan.document.definitions[0]
+        assert isinstance(operation, OperationDefinitionNode)  # the planner made sure
+        root = operation.selection_set.selections[0]
+        strawberry_schema = getattr(fanout.schema, "_strawberry_schema", None)
+        self._compiled = (
+            compile_message(strawberry_schema, root)
+            if isinstance(root, FieldNode) and strawberry_schema is not None
+            else None
+        )
         self._subscription: Subscription = fanout.services.hub.subscribe(
             room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
         )
@@ -158,9 +208,9 @@ class Group:
         self._subscription.close()
         self._task.cancel()
 
-    def _end(self, member: Member, error: ChatError | None) -> None:
-        if not member.done.done():
-            member.done.set_result(error)
+    @staticmethod
+    def _end(member: Member, error: ChatError | None) -> None:
+        member.end(error)
 
     async def _run(self) -> None:
         try:
@@ -202,13 +252,14 @@ class Group:
 
         record = MessageRecord.from_doc(change.document)
         allowed = await self._fanout.services.members.members(room_id)
-        outcome = execute_subscription_event(
-            self._executor.build_per_event_executor(Message.from_record(record))
-        )
-        result = await outcome if isinstance(outcome, Awaitable) else outcome
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [classify(e).formatted for e in result.errors]
+        message = Message.from_record(record)
+        payload = await self._answer_compiled(message) if self._compiled else None
+        if payload is None:
+            outcome = execute_subscription_event(self._executor.build_per_event_executor(message))
+            result = await outcome if isinstance(outcome, Awaitable) else outcome
+            payload = {"data": result.data}
+            if result.errors:
+                payload["errors"] = [classify(e).formatted for e in result.errors]
         body = orjson.dumps(payload).decode()
         for member in list(self.members):
             if member.viewer_id not in allowed:
@@ -216,15 +267,31 @@ class Group:
                 continue
             self._deliver(member, f'{member.prefix}"payload":{body}}}')
 
+    async def _answer_compiled(self, message: Any) -> dict[str, Any] | None:
+        """The event's payload from the compiled projection; None: execute instead."""
+        from chatql.types.user import User
+
+        assert self._compiled is not None
+        author = None
+        if self._compiled.needs_author:
+            record = await self._fanout.services.users.get(message.author_id)
+            author = User.from_record(record) if record is not None else None
+        try:
+            return {"data": self._compiled.data(message, author)}
+        except NotCompiled:
+            return None
+
     def _deliver(self, member: Member, frame: str) -> None:
         """Write now when the socket takes it; otherwise queue (bounded) behind a drain task."""
         if member.draining:
+            if member.backlog is None:  # ended meanwhile
+                return
             if len(member.backlog) >= self._fanout.queue_size:
                 self._slow(member)
             else:
                 member.backlog.append(frame)
             return
-        coroutine = member.send(frame)
+        coroutine = member.ws.send_text(frame)
         try:
             coroutine.send(None)
         except StopIteration:
@@ -235,22 +302,24 @@ class Group:
         # The transport is paused and nothing was written yet: finish in a task.
         coroutine.close()
         member.draining = True
-        member.backlog.append(frame)
-        asyncio.get_running_loop().create_task(self._drain(member))
+        member.backlog = deque((frame,))
+        self._fanout.keep(asyncio.get_running_loop().create_task(self._drain(member)))
 
     async def _drain(self, member: Member) -> None:
         try:
             while member.backlog:
-                await member.send(member.backlog.popleft())
+                await member.ws.send_text(member.backlog.popleft())
         except Exception:
             self._end(member, None)
         finally:
             member.draining = False
+            member.backlog = None
 
     def _slow(self, member: Member) -> None:
-        member.backlog.clear()
         self._end(member, None)
-        task = asyncio.get_running_loop().create_task(member.close(*SLOW_CONSUMER_CLOSE))
+        code, reason = SLOW_CONSUMER_CLOSE
+        close = member.ws.close(code=code, reason=reason)
+        task = asyncio.get_running_loop().create_task(close)
         self._fanout.keep(task)
 
 
@@ -274,6 +343,7 @@ class Fanout:
         if group is None:
             group = self._groups[plan.key] = Group(self, plan, context)
         group.add(member)
+        member.group = group
         return group
 
     def drop(self, group: Group) -> None:
@@ -284,14 +354,21 @@ class Fanout:
     def stop(self) -> None:
         for group in list(self._groups.values()):
             for member in list(group.members):
-                if not member.done.done():
-                    member.done.set_result(None)
+                member.end(None)
             group.stop()
         self._groups.clear()
 
 
 class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
-    """graphql-transport-ws where shareable onMessageCreated operations join a group."""
+    """graphql-transport-ws where shareable onMessageCreated operations join a group.
+
+    Joining runs in Strawberry's operation task, which then ends: the member waits in its group
+    with nothing of its own running. When the group ends it (FORBIDDEN, overflow, a dead
+    socket, shutdown), or the client completes it, or the socket closes, a short task removes
+    the room watch and, unless the client asked, sends the error and `complete`.
+    """
+
+    _goodbyes: set[asyncio.Task[None]] | None = None  # per socket, made when first needed
 
     async def run_operation(self, operation: Any) -> None:
         fanout: Fanout | None = getattr(self.view, "fanout", None)
@@ -311,44 +388,75 @@ class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
         except ChatError as exc:
             await self._fail(operation, exc)
             return
-        websocket = self.websocket.ws  # type: ignore[attr-defined]
-        member = Member(
-            viewer_id=viewer.id,
-            operation_id=operation.id,
-            send=websocket.send_text,
-            close=lambda code, reason: websocket.close(code=code, reason=reason),
-            done=asyncio.get_running_loop().create_future(),
-            prefix=f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next",',
-        )
+        watch = None
         connection_id = getattr(context, "connection_id", None)
         if connection_id is not None:
-            await services.store.add_room_watch(connection_id, room.id, viewer.id)
-        group = fanout.join(plan, member, context)
-        try:
-            error = await member.done
-        finally:
-            group.remove(member)
-            if connection_id is not None:
+            try:
+                await services.store.add_room_watch(connection_id, room.id, viewer.id)
+            except asyncio.CancelledError:  # completed by the client meanwhile
                 with contextlib.suppress(Exception):
                     await services.store.remove_room_watch(connection_id, room.id)
-        if error is not None:
-            await self._fail(operation, error)
-        else:
-            with contextlib.suppress(Exception):
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+                raise
+            watch = room.id
+        websocket = self.websocket.ws  # type: ignore[attr-defined]
+        member = Member(self, websocket, viewer.id, operation.id, watch)
+        operations: dict[str, Any] = self.operations
+        operations[operation.id] = member  # the member stands for the operation from now on
+        fanout.join(plan, member, context)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.operations.get(operation_id)
+        if isinstance(member, Member):  # `complete` from the client, or the socket closed
+            del self.operations[operation_id]
+            member.end(None, notify=False)
+            return
+        await super().cleanup_operation(operation_id)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        while self._goodbyes:  # let the room watches go before the connection does
+            task = self._goodbyes.pop()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+
+    def member_ended(self, member: Member, error: ChatError | None, *, notify: bool) -> None:
+        """Called once per member, when it has left its group."""
+        task = asyncio.get_running_loop().create_task(self._goodbye(member, error, notify))
+        if self._goodbyes is None:
+            self._goodbyes = set()
+        self._goodbyes.add(task)
+        task.add_done_callback(self._goodbyes.discard)
+
+    async def _goodbye(self, member: Member, error: ChatError | None, notify: bool) -> None:
+        connection_id = getattr(self.context, "connection_id", None)
+        if member.watch is not None and connection_id is not None:
+            with contextlib.suppress(Exception):  # the store may be closing at shutdown
+                store = cast(Any, self.view).services.store
+                await store.remove_room_watch(connection_id, member.watch)
+        if not notify:
+            return
+        operation_id = member.operation_id
+        operations: dict[str, Any] = self.operations
+        with contextlib.suppress(Exception):  # the socket may be gone
+            if error is not None:
+                if operations.get(operation_id) is not member:
+                    return  # the client completed it meanwhile
+                await self.send_message(_error_message(operation_id, error))
+            if operations.get(operation_id) is member:
+                del operations[operation_id]
+                await self.send_message(cast(WSMessage, {"id": operation_id, "type": "complete"}))
 
     async def _fail(self, operation: Any, error: ChatError) -> None:
         """As the ordinary path reports a resolver error: one `next` with it, then `complete`."""
-        formatted = {"message": error.message, "extensions": error.as_extensions()}
         with contextlib.suppress(Exception):
-            await operation.send_operation_message(
-                {
-                    "id": operation.id,
-                    "type": "next",
-                    "payload": {"data": None, "errors": [formatted]},
-                }
-            )
+            await operation.send_operation_message(_error_message(operation.id, error))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+
+def _error_message(operation_id: str, error: ChatError) -> WSMessage:
+    formatted = {"message": error.message, "extensions": error.as_extensions()}
+    payload = {"data": None, "errors": [formatted]}
+    return cast(WSMessage, {"id": operation_id, "type": "next", "payload": payload})
 
 
 __all__ = [

@@ -18,6 +18,7 @@ import websockets
 from chatql.app import create_app
 from chatql.config import Settings
 from chatql.store.base import Store
+from chatql.transport import LeanWebSocketProtocol
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -42,7 +43,9 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings, store: Store | None = None) -> AsyncIterator[Server]:
+async def running_server(
+    settings: Settings, store: Store | None = None, **uvicorn_options: Any
+) -> AsyncIterator[Server]:
     """uvicorn serving a fresh app on a free loopback port, in this event loop."""
     port = free_port()
     config = uvicorn.Config(
@@ -51,7 +54,8 @@ async def running_server(settings: Settings, store: Store | None = None) -> Asyn
         port=port,
         log_level="warning",
         lifespan="on",
-        ws="websockets-sansio",
+        ws=LeanWebSocketProtocol,  # what `chatql serve` runs (uvicorn's websockets-sansio, leaner)
+        **uvicorn_options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

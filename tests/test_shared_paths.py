@@ -61,6 +61,35 @@ async def test_viewer_dependent_selections_are_not_shared(client: Client) -> Non
     assert theirs["messagesByRoom"]["items"][0]["reactions"][0]["reactedByMe"] is False
 
 
+async def test_shared_and_ordinary_subscribers_get_the_same_payload(
+    server: Server, client: Client
+) -> None:
+    """The shared group answers from a compiled projection; a resuming subscriber (`after`)
+    takes the executor. Every field either can read must come out the same."""
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, "r", members=[bob.id])
+    first = await client.send(alice, room, "before")
+    cursor = first["cursor"]
+    selection = (
+        "subscription($r: ID!, $a: String) { onMessageCreated(chatRoomId: $r, after: $a) { "
+        "__typename id chatRoomId content messageType seq clientId createdAt updatedAt "
+        "editedAt deletedAt isEdited isDeleted replyToId cursor "
+        "author { __typename id username displayName avatarUrl createdAt role } } }"
+    )
+    shared, ordinary = [await Socket.connect(server, TRANSPORT_WS, bob.token) for _ in "ab"]
+    for sock in (shared, ordinary):
+        await sock.ack()
+    await shared.subscribe(selection, {"r": room})
+    await ordinary.subscribe(selection, {"r": room, "a": cursor})
+    await asyncio.sleep(0.2)
+    await client.send(alice, room, "after", client_id="c-1")
+    live = (await shared.next_payload())["data"]["onMessageCreated"]
+    resumed = (await ordinary.next_payload())["data"]["onMessageCreated"]
+    assert live == resumed and live["content"] == "after" and live["id"] != first["id"]
+    for sock in (shared, ordinary):
+        await sock.close()
+
+
 async def test_shared_subscribers_get_identical_frames(server: Server, client: Client) -> None:
     alice, bob, carol = [await client.register(n) for n in ("alice", "bob", "carol")]
     room = await client.create_room(alice, "r", members=[bob.id, carol.id])

@@ -17,15 +17,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
     Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from chatql.transport import WheelTimer, timer_wheel
+
 TOO_MANY_CONNECTIONS = (4429, "Too many connections")
 INIT_TIMEOUT = (4408, "Connection initialisation timeout")
-_SCOPE_KEY = "chatql.counted_user"
+_background: set[asyncio.Task[None]] = set()  # timer-started work in flight (strong references)
 
 
 class TooManyConnections(Exception):
@@ -33,11 +36,17 @@ class TooManyConnections(Exception):
 
 
 class ConnectionLimiter:
-    """Counts each user's authenticated sockets here, so one account cannot hoard sockets."""
+    """Counts each user's authenticated sockets here, so one account cannot hoard sockets.
+
+    A counted socket is remembered by its scope's identity, not by a key added to the scope: a
+    scope is a big dict already, and one more key can double its table (for every socket).
+    `release` must be called once the socket has ended, while the scope is still alive.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._open: Counter[str] = Counter()
+        self._counted: dict[int, str] = {}  # id(scope) -> user id
 
     def admit(self, scope: MutableMapping[str, Any], user_id: str) -> None:
         """Count this socket for the user, or raise TooManyConnections; 0 = no limit."""
@@ -47,11 +56,11 @@ class ConnectionLimiter:
         if self._open[user_id] >= self.limit:
             raise TooManyConnections
         self._open[user_id] += 1
-        scope[_SCOPE_KEY] = user_id
+        self._counted[id(scope)] = user_id
 
     def release(self, scope: MutableMapping[str, Any]) -> None:
         """Forget the socket once it has ended (safe to call for any scope, any number of times)."""
-        user_id = scope.pop(_SCOPE_KEY, None)
+        user_id = self._counted.pop(id(scope), None)
         if user_id is not None:
             self._open[user_id] -= 1
             if self._open[user_id] <= 0:
@@ -69,14 +78,71 @@ def subscription_limit_error(limit: int) -> dict[str, Any]:
     }
 
 
+def forget_connection_params(context: Any) -> None:
+    """connection_init's payload (the bearer token) is read once, by on_ws_connect; a context
+    that lives as long as its socket need not keep it."""
+    if getattr(context, "connection_params", None) is not None:
+        context.connection_params = None
+
+
+def forget_message(message: Any) -> None:
+    """Empty a handled frame in place: the receive loop's locals (Strawberry's and the JSON
+    adapter's) keep the last frame until the next arrives, which for an idle subscriber is its
+    `subscribe` (query, variables, payload). What handlers kept of it they took out already."""
+    if isinstance(message, dict):
+        message.clear()
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
-    """graphql-transport-ws with ChatQL's refusals: 4429 over the per-user limit, coded errors."""
+    """graphql-transport-ws with ChatQL's refusals: 4429 over the per-user limit, coded errors.
+
+    The connection_init timeout is a timer on the process's wheel (`chatql.transport`), not
+    Strawberry's task per socket (which, once cancelled, lingered with its traceback).
+    """
+
+    _init_timer: WheelTimer | None = None
+
+    def on_request_accepted(self) -> None:
+        delay = self.connection_init_wait_timeout.total_seconds()
+        self._init_timer = timer_wheel().call_later(delay, self._init_timed_out)
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if self.connection_init_received or self.connection_timed_out:
+            return
+        self.connection_timed_out = True
+        # As Strawberry's timeout task: shutdown waits for it, handle_connection_init cancels it.
+        task = asyncio.get_running_loop().create_task(self._close_timed_out())
+        self.connection_init_timeout_task = task
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _close_timed_out(self) -> None:
+        try:
+            await self.websocket.close(*INIT_TIMEOUT)
+        except Exception as error:
+            await self.handle_task_exception(error)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().handle_connection_init(message)
+        forget_connection_params(self.context)
+
+    async def shutdown(self) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().shutdown()
 
     async def handle_message(self, message: Message) -> None:
         try:
             await super().handle_message(message)
         except TooManyConnections:
             await self.websocket.close(*TOO_MANY_CONNECTIONS)
+        finally:
+            forget_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: Any = message.get("payload")
@@ -103,27 +169,73 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
 
 
 class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
-    """graphql-ws (legacy) with the limits graphql-transport-ws has: init timeout 4408, 4429."""
+    """graphql-ws (legacy) with the limits graphql-transport-ws has: init timeout 4408, 4429.
+
+    The init timeout and the keep-alive (`ka` every interval) are timers on the process's
+    wheel (`chatql.transport`), not a task per socket each.
+    """
 
     _init_seen = False
+    _init_timer: WheelTimer | None = None
+    _init_close: asyncio.Task[None] | None = None
+    _ka_timer: WheelTimer | None = None
+    _ended = False
 
     async def handle(self) -> None:
-        timer = asyncio.create_task(self._close_unless_initialised())
+        delay = self.view.connection_init_wait_timeout.total_seconds()
+        self._init_timer = timer_wheel().call_later(delay, self._init_timed_out)
         try:
             await super().handle()
         finally:
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
+            self._ended = True  # a keep-alive in flight sets no new timer
+            for timer in (self._init_timer, self._ka_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._init_timer = self._ka_timer = None
+            if self._init_close is not None:
+                self._init_close.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._init_close
 
-    async def _close_unless_initialised(self) -> None:
-        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
         if not self._init_seen:
-            with contextlib.suppress(Exception):  # the client may be gone already
-                await self.websocket.close(*INIT_TIMEOUT)
+            self._init_close = asyncio.get_running_loop().create_task(self._close_uninitialised())
+
+    async def _close_uninitialised(self) -> None:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.websocket.close(*INIT_TIMEOUT)
+
+    async def handle_keep_alive(self) -> None:
+        """Strawberry's keep-alive loop (send `ka`, sleep) is a task per socket: this sends the
+        first `ka` in that task, which then ends, and leaves the next ones to a timer."""
+        self.keep_alive_task = None  # a finished task: nothing to cancel at the end
+        await self._send_keep_alive()
+
+    async def _send_keep_alive(self) -> None:
+        if self._ended:
+            return
+        try:
+            await self.send_message(cast(OperationMessage, {"type": "ka"}))
+        except Exception:  # the socket is gone: as Strawberry's loop, stop
+            return
+        if self._ended:
+            return
+        interval = self.keep_alive_interval or 1
+        self._ka_timer = timer_wheel().call_later(interval, self._keep_alive_due)
+
+    def _keep_alive_due(self) -> None:
+        self._ka_timer = None
+        task = asyncio.get_running_loop().create_task(self._send_keep_alive())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def handle_message(self, message: OperationMessage) -> None:
-        self._init_seen = self._init_seen or message.get("type") == "connection_init"
+        initialising = message.get("type") == "connection_init"
+        self._init_seen = self._init_seen or initialising
+        if initialising and self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
         try:
             await super().handle_message(message)
         except TooManyConnections:
@@ -132,6 +244,10 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
                 cast(OperationMessage, {"type": "connection_error", "payload": {"message": reason}})
             )
             await self.websocket.close(code, reason)
+        finally:
+            if initialising:
+                forget_connection_params(self.context)
+            forget_message(message)
 
     async def handle_start(self, message: StartMessage) -> None:
         payload = message.get("payload")

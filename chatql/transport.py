@@ -1,0 +1,281 @@
+"""The WebSocket transport `chatql serve` gives uvicorn: its websockets-sansio protocol, leaner.
+
+An idle subscriber is mostly transport state, so the per-socket pieces uvicorn keeps for the
+whole life of a connection are trimmed here, with the same behaviour:
+
+* the receive queue is a small inbox (an `asyncio.Queue` is four deques, ~3 KB, per socket);
+* the "transport is writable" flag is a small gate instead of an `asyncio.Event` (a deque);
+* the handshake's request and response headers are let go once the ASGI scope has its copy;
+* some attributes live in slots, so the instance dict stays small (see the class);
+* keep-alive pings and pong deadlines share one loop timer per tick (`TimerWheel`) instead of
+  holding a timer handle per socket.
+
+`TimerWheel` also serves the GraphQL protocol handlers' per-socket timers (connection_init
+timeout, legacy graphql-ws keep-alive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import struct
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+WHEEL_RESOLUTION = 1.0  # seconds: timers longer than a few ticks may fire up to this much late
+
+
+class WheelTimer:
+    """A timer on a `TimerWheel`; like asyncio's TimerHandle, it can be cancelled."""
+
+    __slots__ = ("callback", "handle")
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self.callback: Callable[[], object] | None = callback
+        self.handle: asyncio.TimerHandle | None = None  # a short timer's own loop timer
+
+    def cancel(self) -> None:
+        self.callback = None  # a wheel timer is skipped at its tick; it holds nothing until then
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def cancelled(self) -> bool:
+        return self.callback is None
+
+
+class TimerWheel:
+    """Many long timers of one event loop share one loop timer per tick of `resolution`.
+
+    Timers up to a few ticks long take an ordinary loop timer (exact, and short-lived anyway);
+    longer ones fire at the end of their tick, at most `resolution` seconds late. A tick's
+    timers run in the order they were set.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, resolution: float | None = None) -> None:
+        self._loop = loop
+        self._resolution = WHEEL_RESOLUTION if resolution is None else resolution
+        self._buckets: dict[int, list[WheelTimer]] = {}
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> WheelTimer:
+        timer = WheelTimer(callback)
+        if delay < 4 * self._resolution:
+            timer.handle = self._loop.call_later(delay, self._run, timer)
+            return timer
+        tick = math.ceil((self._loop.time() + delay) / self._resolution)
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            bucket = self._buckets[tick] = []
+            self._loop.call_at(tick * self._resolution, self._fire, tick)
+        bucket.append(timer)
+        return timer
+
+    def pending(self) -> int:
+        """Wheel timers set and neither fired nor cancelled (for tests and diagnostics)."""
+        return sum(not t.cancelled() for b in self._buckets.values() for t in b)
+
+    def _fire(self, tick: int) -> None:
+        for timer in self._buckets.pop(tick, ()):
+            self._run(timer)
+
+    def _run(self, timer: WheelTimer) -> None:
+        callback, timer.callback, timer.handle = timer.callback, None, None
+        if callback is None:
+            return
+        try:
+            callback()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # as the loop reports a failing callback, then carry on
+            self._loop.call_exception_handler(
+                {"message": "Exception in a timer-wheel callback", "exception": exc}
+            )
+
+
+_wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TimerWheel] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def timer_wheel(loop: asyncio.AbstractEventLoop | None = None) -> TimerWheel:
+    """The wheel of `loop` (default: the running loop), made on first use."""
+    loop = loop if loop is not None else asyncio.get_running_loop()
+    wheel = _wheels.get(loop)
+    if wheel is None:
+        wheel = _wheels[loop] = TimerWheel(loop)
+    return wheel
+
+
+class Inbox:
+    """What uvicorn needs of its receive queue (`put_nowait`, `get`, `empty`), unbounded as
+    before, without an `asyncio.Queue`'s four deques per socket."""
+
+    __slots__ = ("_items", "_loop", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: list[Any] = []
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiters = self._waiters
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break  # one item, one getter (as asyncio.Queue)
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = self._loop.create_future()
+            if self._waiters is None:
+                self._waiters = [waiter]
+            else:
+                self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                self._forget(waiter)
+                if self._items and not waiter.cancelled():  # woken, then cancelled: pass it on
+                    self._wake_next()
+                raise
+            self._forget(waiter)
+        return self._items.pop(0)
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiters
+        if waiters is not None:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters = None
+
+    def _wake_next(self) -> None:
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+class Gate:
+    """An `asyncio.Event` for uvicorn's writable flag (`set`, `clear`, `is_set`, `wait`), with
+    no deque per socket: waiters are kept only while the transport is paused."""
+
+    __slots__ = ("_open", "_waiters")
+
+    def __init__(self) -> None:
+        self._open = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> bool:
+        if self._open:
+            return True  # no suspension: a write to a writable socket completes at once
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, keeping less per open socket (see module doc)."""
+
+    # uvicorn sets ~37 attributes per socket; past 30, Python gives each instance a full dict
+    # table (~1.6 KB) instead of a slim one sharing its keys with the others. Holding these
+    # in slots keeps the rest under that limit (~0.4 KB together).
+    __slots__ = (
+        "curr_msg_data_type",
+        "frames",
+        "last_ping_rtt",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "request",
+        "response",
+        "writable",
+    )
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.queue = Inbox(self.loop)  # type: ignore[assignment]
+        self.writable = Gate()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        # The ASGI scope has its own copy of the headers. The request would otherwise live as
+        # long as the socket (uvicorn's attribute, and a local of websockets' parser).
+        self.request = None  # type: ignore[assignment]
+        event.headers.clear()
+
+    def start_keepalive(self) -> None:
+        # Called once the handshake response is written: nothing reads it again.
+        self.response = None  # type: ignore[assignment]
+        super().start_keepalive()
+
+    def schedule_ping(self) -> None:
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        self.ping_timer = timer_wheel(self.loop).call_later(  # type: ignore[assignment]
+            delay, self.send_keepalive_ping
+        )
+
+    def send_keepalive_ping(self) -> None:
+        """uvicorn's, with the pong deadline on the wheel as well."""
+        self.ping_timer = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.pending_ping_payload = struct.pack("!I", random.getrandbits(32))
+        self.ping_sent_at = self.loop.time()
+        self.conn.send_ping(self.pending_ping_payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        if self.ping_timeout is not None:
+            self.pong_timer = timer_wheel(self.loop).call_later(  # type: ignore[assignment]
+                self.ping_timeout, self.keepalive_timeout
+            )
+        else:
+            self.schedule_ping()
+
+
+__all__ = ["Gate", "Inbox", "LeanWebSocketProtocol", "TimerWheel", "WheelTimer", "timer_wheel"]
