@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -169,6 +170,17 @@ class Subscription:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One execution's inputs, as `ChatSchema.execute` received them."""
+
+    variables: dict[str, Any] | None
+    context: Any
+    root: Any
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
 class ChatSchema(strawberry.Schema):
     """Logs only unexpected errors; expected ones (ChatError, bad queries) are not news.
 
@@ -211,14 +223,10 @@ class ChatSchema(strawberry.Schema):
             key = memo.key(query, operation_name, variable_values)
             prepared = memo.get(key) if key is not None else None
             if prepared is not None and not prepared.errors and prepared.operation_type in allowed:
-                return await self._execute_prepared(
-                    prepared,
-                    variable_values,
-                    context_value,
-                    root_value,
-                    operation_name,
-                    operation_extensions,
+                call = _Call(
+                    variable_values, context_value, root_value, operation_name, operation_extensions
                 )
+                return await self._execute_prepared(prepared, call)
         return await super().execute(
             query,
             variable_values,
@@ -229,78 +237,53 @@ class ChatSchema(strawberry.Schema):
             operation_extensions,
         )
 
-    async def _execute_prepared(
-        self,
-        prepared: Prepared,
-        variable_values: dict[str, Any] | None,
-        context_value: Any,
-        root_value: Any,
-        operation_name: str | None,
-        operation_extensions: dict[str, Any] | None,
-    ) -> ExecutionResult:
+    async def _execute_prepared(self, prepared: Prepared, call: _Call) -> ExecutionResult:
         if prepared.compiled is None:
-            found = compile_root(self, prepared.document, operation_name)
+            found = compile_root(self, prepared.document, call.operation_name)
             prepared.compiled = found or False
         if self.compile_roots and isinstance(prepared.compiled, CompiledRoot):
-            return await self._execute_compiled(
-                prepared,
-                prepared.compiled,
-                variable_values,
-                context_value,
-                root_value,
-                operation_name,
-                operation_extensions,
-            )
+            return await self._execute_compiled(prepared, prepared.compiled, call)
         try:
             result = await await_maybe(
                 graphql_execute(
                     self._schema,
                     prepared.document,
-                    root_value=root_value,
-                    context_value=context_value,
-                    variable_values=variable_values,
-                    operation_name=operation_name,
+                    root_value=call.root,
+                    context_value=call.context,
+                    variable_values=call.variables,
+                    operation_name=call.operation_name,
                     is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
                     executor_class=self.execution_context_class,
-                    **self._get_custom_context_kwargs(operation_extensions),
+                    **self._get_custom_context_kwargs(call.extensions),
                 )
             )
-            errors = result.errors
         except Exception as exc:  # as Strawberry's pipeline: the error, not a crash
-            result = None
-            errors = [
+            error = (
                 exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
-            ]
-        if errors:
-            self.process_errors(errors)
-            errors = self._error_codes.present(errors)
-        return ExecutionResult(data=result.data if result else None, errors=errors or None)
+            )
+            return self._result(None, [error])
+        return self._result(result.data, result.errors)
 
     async def _execute_compiled(
-        self,
-        prepared: Prepared,
-        root: CompiledRoot,
-        variable_values: dict[str, Any] | None,
-        context_value: Any,
-        root_value: Any,
-        operation_name: str | None,
-        operation_extensions: dict[str, Any] | None,
+        self, prepared: Prepared, root: CompiledRoot, call: _Call
     ) -> ExecutionResult:
         executor = self.execution_context_class.build(
             self._schema,
             prepared.document,
-            root_value=root_value,
-            context_value=context_value,
-            raw_variable_values=variable_values,
-            operation_name=operation_name,
+            root_value=call.root,
+            context_value=call.context,
+            raw_variable_values=call.variables,
+            operation_name=call.operation_name,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            **self._get_custom_context_kwargs(operation_extensions),
+            **self._get_custom_context_kwargs(call.extensions),
         )
         if isinstance(executor, list):  # variables that do not fit: the executor reports them
-            errors = executor
-            data = None
-        else:
-            data, errors = await root.run(executor, _author_of(context_value))
+            return self._result(None, executor)
+        data, errors = await root.run(executor, _author_of(call.context))
+        return self._result(data, errors)
+
+    def _result(self, data: Any, errors: list[GraphQLError] | None) -> ExecutionResult:
+        """Errors logged (unexpected ones) and classified, as Strawberry's pipeline does."""
         if errors:
             self.process_errors(errors)
             errors = self._error_codes.present(errors)

@@ -111,6 +111,16 @@ def timer_wheel(loop: asyncio.AbstractEventLoop | None = None) -> TimerWheel:
     return wheel
 
 
+def _enlisted(
+    waiters: list[asyncio.Future[None]] | None, waiter: asyncio.Future[None]
+) -> list[asyncio.Future[None]]:
+    """Waiter lists exist only while someone waits: most sockets never need one."""
+    if waiters is None:
+        return [waiter]
+    waiters.append(waiter)
+    return waiters
+
+
 class Inbox:
     """What uvicorn needs of its receive queue (`put_nowait`, `get`, `empty`), unbounded as
     before, without an `asyncio.Queue`'s four deques per socket."""
@@ -140,10 +150,7 @@ class Inbox:
     async def get(self) -> Any:
         while not self._items:
             waiter = self._loop.create_future()
-            if self._waiters is None:
-                self._waiters = [waiter]
-            else:
-                self._waiters.append(waiter)
+            self._waiters = _enlisted(self._waiters, waiter)
             try:
                 await waiter
             except BaseException:
@@ -197,10 +204,7 @@ class Gate:
         if self._open:
             return True  # no suspension: a write to a writable socket completes at once
         waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = [waiter]
-        else:
-            self._waiters.append(waiter)
+        self._waiters = _enlisted(self._waiters, waiter)
         try:
             await waiter
             return True
