@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -269,17 +270,16 @@ class Group:
 
     async def _answer_compiled(self, message: Any) -> dict[str, Any] | None:
         """The event's payload from the compiled projection; None: execute instead."""
-        from chatql.types.user import User
+        from chatql.types.message import cached_author  # types import Strawberry; keep it lazy
 
         assert self._compiled is not None
-        author = None
-        if self._compiled.needs_author:
-            record = await self._fanout.services.users.get(message.author_id)
-            author = User.from_record(record) if record is not None else None
         try:
-            return {"data": self._compiled.data(message, author)}
+            data = await self._compiled.answer(
+                message, partial(cached_author, self._fanout.services)
+            )
         except NotCompiled:
             return None
+        return {"data": data}
 
     def _deliver(self, member: Member, frame: str) -> None:
         """Write now when the socket takes it; otherwise queue (bounded) behind a drain task."""

@@ -124,6 +124,9 @@ def _project(steps: tuple[Step, ...], obj: Any, author: Any) -> dict[str, Any]:
     return data
 
 
+AuthorOf = Callable[[Any], Awaitable[Any]]  # a Strawberry Message -> its author's User, or None
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledMessage:
     """`data` of an `onMessageCreated` event for one selection of `Message`."""
@@ -139,6 +142,11 @@ class CompiledMessage:
         """`message`/`author`: the Strawberry `Message` and `User`; raises NotCompiled."""
         return {self.root_key: _project(self.steps, message, author)}
 
+    async def answer(self, message: Any, author_of: AuthorOf) -> dict[str, Any]:
+        """`data`, with the author looked up only when the selection reads it."""
+        author = await author_of(message) if self.needs_author else None
+        return self.data(message, author)
+
 
 def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage | None:
     """The projection of `root` (a root field returning a Message), or None if not plain."""
@@ -146,9 +154,6 @@ def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage 
         return None
     steps = _steps(strawberry_schema, "Message", root.selection_set, 0)
     return CompiledMessage(root.name.value, steps) if steps is not None else None
-
-
-AuthorOf = Callable[[Any], Awaitable[Any]]  # a Strawberry Message -> its author's User, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +194,8 @@ class CompiledRoot:
                     path.as_list(),
                 )
             )
-        author = await author_of(value) if self.message.needs_author else None
         try:
-            return self.message.data(value, author), []
+            return await self.message.answer(value, author_of), []
         except NotCompiled:  # as the executor reports a missing author (never deleted, though)
             return self._failed(
                 located_error(NotFound("User not found"), [self.node], [key, "author"])

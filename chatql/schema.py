@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -23,6 +24,7 @@ from strawberry.utils.await_maybe import await_maybe
 from chatql.projection import CompiledRoot, compile_root
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
 from chatql.security.validation_memo import Prepared, prepared_documents
+from chatql.types.message import cached_author
 from chatql.types.scalars import DateTime
 from resolvers import mutations, queries, subscriptions
 
@@ -279,7 +281,7 @@ class ChatSchema(strawberry.Schema):
         )
         if isinstance(executor, list):  # variables that do not fit: the executor reports them
             return self._result(None, executor)
-        data, errors = await root.run(executor, _author_of(call.context))
+        data, errors = await root.run(executor, partial(cached_author, call.context.services))
         return self._result(data, errors)
 
     def _result(self, data: Any, errors: list[GraphQLError] | None) -> ExecutionResult:
@@ -297,17 +299,6 @@ class ChatSchema(strawberry.Schema):
         for error in errors:
             if is_unexpected(error):
                 super().process_errors([error], execution_context)
-
-
-def _author_of(context: Any) -> Any:
-    """The author of a Message, read as the `author` field reads it (the users cache)."""
-    from chatql.types.user import User
-
-    async def author_of(message: Any) -> Any:
-        record = await context.services.users.get(message.author_id)
-        return User.from_record(record) if record is not None else None
-
-    return author_of
 
 
 def build_schema(

@@ -18,6 +18,7 @@ from chatql.types.enums import MessageType
 from chatql.types.user import User
 
 if TYPE_CHECKING:
+    from chatql.services.registry import Services
     from chatql.types.room import ChatRoom
 
 Info = strawberry.Info[ChatContext, None]
@@ -28,6 +29,13 @@ async def load_user(info: Info, user_id: str) -> User:
     if user is None:  # pragma: no cover - users are never deleted
         raise NotFound("User not found")
     return User.from_record(user)
+
+
+async def cached_author(services: Services, message: Message) -> User | None:
+    """A message's author as its `author` field shows it, from the users cache (no loader):
+    for answers computed once and shared (see `projection`)."""
+    record = await services.users.get(message.author_id)
+    return User.from_record(record) if record is not None else None
 
 
 @strawberry.type
