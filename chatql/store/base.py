@@ -126,6 +126,33 @@ class MessageRecord(Record):
     deleted_at: datetime | None = None
     deleted_by: str | None = None
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        room_id: str,
+        author_id: str,
+        content: str,
+        message_type: str,
+        seq: int,
+        client_id: str | None,
+        reply_to_id: str | None,
+        now: datetime,
+    ) -> MessageRecord:
+        """A message about to be stored at `seq` (every store takes the seq its own way)."""
+        return cls(
+            id=new_id(),
+            room_id=room_id,
+            author_id=author_id,
+            content=content,
+            message_type=message_type,
+            seq=seq,
+            created_at=now,
+            updated_at=now,
+            client_id=client_id,
+            reply_to_id=reply_to_id,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ReactionRecord(Record):

@@ -15,7 +15,6 @@ from chatql.store.base import (
     NotificationRecord,
     NotificationRule,
     SortDirection,
-    new_id,
     now_utc,
 )
 from chatql.store.mongo.documents import (
@@ -68,17 +67,15 @@ class MessageStore(MongoEngine):
         )
         if room is None:
             raise StoreConflict("room")
-        message = MessageRecord(
-            id=new_id(),
+        message = MessageRecord.new(
             room_id=room_id,
             author_id=author_id,
             content=content,
             message_type=message_type,
             seq=int(room["last_seq"]),
-            created_at=now,
-            updated_at=now,
             client_id=client_id,
             reply_to_id=reply_to_id,
+            now=now,
         )
         try:
             await self._messages.insert_one(to_doc(message))

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import MessageRecord, NotificationRule, SortDirection, new_id, now_utc
+from chatql.store.base import MessageRecord, NotificationRule, SortDirection, now_utc
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
-from chatql.store.sqlite.presence import TARGETS_SQL
+from chatql.store.sqlite.presence import read_notification_targets
 from chatql.store.sqlite.worker import Emitted
 
 
@@ -45,27 +45,22 @@ class MessageStore(SQLiteEngine):
             )
             if room is None:
                 raise StoreConflict("room")
-            message = MessageRecord(
-                id=new_id(),
+            message = MessageRecord.new(
                 room_id=room_id,
                 author_id=author_id,
                 content=content,
                 message_type=message_type,
                 seq=int(room["last_seq"]),
-                created_at=now,
-                updated_at=now,
                 client_id=client_id,
                 reply_to_id=reply_to_id,
+                now=now,
             )
             doc = message.to_doc()
             self._insert(conn, "messages", doc)
             emitted.append(("insert", "messages", message.id, doc))
             emitted.append(("update", "rooms", room_id, room))
             if notify is not None:
-                targets = [
-                    (row[0], bool(row[1]), bool(row[2]))
-                    for row in conn.execute(TARGETS_SQL, (room_id,))
-                ]
+                targets = read_notification_targets(conn, room_id)
                 insert_notification_rows(conn, notify(message, targets), emitted)
             return message, True
 
