@@ -50,7 +50,7 @@ class Rooms:
         room = await self._records.get(validation.entity_id(room_id, "roomId"))
         if room is None:
             raise NotFound(ROOM_NOT_FOUND)
-        if room.is_private and await self._store.get_membership(room.id, viewer.id) is None:
+        if room.is_private and await self._members.membership(room.id, viewer.id) is None:
             raise NotFound(ROOM_NOT_FOUND)
         return room
 
@@ -85,7 +85,7 @@ class Rooms:
         return MembershipRecord(room_id, user_id, role, now_utc(), muted_until=muted_until)
 
     async def role_of(self, room_id: str, user_id: str) -> str | None:
-        membership = await self._store.get_membership(room_id, user_id)
+        membership = await self._members.membership(room_id, user_id)
         return membership.role if membership else None
 
     # ------------------------------------------------------------ creating
@@ -189,7 +189,7 @@ class Rooms:
 
     async def leave_room(self, viewer: UserRecord, room_id: str) -> bool:
         room = await self.visible_room(viewer, room_id)
-        membership = await self._store.get_membership(room.id, viewer.id)
+        membership = await self._members.membership(room.id, viewer.id)
         if membership is None:
             return False
         if not room.is_direct and membership.role == "OWNER":
@@ -317,6 +317,7 @@ class Rooms:
         seq = pagination.parse_message_cursor(cursor, room.id, "cursor")
         if seq > room.last_seq:
             raise BadUserInput("cursor is past the newest message", field="cursor")
+        # the stored marker, not the cached one: another process may have moved it further
         membership = await self._store.get_membership(room.id, viewer.id)
         if membership is not None and seq > membership.last_read_seq:
             await self._store.update_membership(room.id, viewer.id, {"last_read_seq": seq})
