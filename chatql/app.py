@@ -38,7 +38,7 @@ from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.direct_http import GRAPHQL_RESPONSE, DirectPost, graphql_response_status
 from chatql.errors import ChatError
-from chatql.fanout import Fanout, SharedSubscriptionsHandler
+from chatql.fanout import Fanout
 from chatql.history_cache import HistoryCache
 from chatql.loop_lag import LoopLagMonitor
 from chatql.metrics import metrics_endpoint
@@ -50,6 +50,7 @@ from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.security.validation_memo import ValidationMemo
 from chatql.services.registry import Services
+from chatql.shared_subscriptions import SharedSubscriptionsHandler
 from chatql.store import create_store
 from chatql.store.base import ChangeEvent, Store
 
