@@ -46,6 +46,7 @@ from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
 from chatql.security.connections import ConnectionLimiter, LegacyWSLimits
+from chatql.security.headers import HTML_HEADERS
 from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.security.validation_memo import ValidationMemo
@@ -53,6 +54,7 @@ from chatql.services.registry import Services
 from chatql.shared_subscriptions import SharedSubscriptionsHandler
 from chatql.store import create_store
 from chatql.store.base import ChangeEvent, Store
+from chatql.webapp import WebAppRoute
 
 log = logging.getLogger("chatql.app")
 
@@ -304,6 +306,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
     ]
+    if settings.web_app:  # last: it answers every GET the routes above leave
+        routes.append(WebAppRoute.from_settings(settings, before=routes))
     middleware = []
     if settings.allowed_origins:
         middleware.append(
@@ -336,14 +340,6 @@ class ChatApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._direct(scope, receive, send)
-
-
-HTML_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 
 
 class GraphQLEndpoint:

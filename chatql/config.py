@@ -121,6 +121,8 @@ class Settings:
     metrics: bool | None = setting(
         None, _parse_bool, "serve GET /metrics: event-loop lag, RSS (dev only, no auth)"
     )
+    web_app: bool = setting(True, _parse_bool, "serve the web app at /")
+    web_dir: str = setting("", _str, "directory of the built web app (default: chatql/static/app)")
     log_level: str = setting(
         "info", _choice("debug", "info", "warning", "error"), "server log level"
     )
