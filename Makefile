@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench bench-compare lock clean
+.PHONY: install run test lint typecheck unit bench bench-compare lock clean web web-lint web-unit web-dev web-audit browser
+WEB     := web/app
+WEB_OUT := chatql/static/app/index.html
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f -not -path '*/src/gql/*' 2>/dev/null) \
+           $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/codegen.ts $(WEB)/tsconfig.json schema.graphql
 
 $(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py tests/audit/package-lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "ChatQL needs Python 3.13 (pyenv: see .python-version)"'
@@ -16,7 +20,25 @@ $(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/
 	-cd tests/audit && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web app: npm ci from the lock, typed documents from schema.graphql, then the Vite build
+# into chatql/static/app (served at /).
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_OUT): $(WEB)/node_modules/.installed $(WEB_SRC)
+	cd $(WEB) && npm run --silent build
+
+web: $(WEB_OUT)
+
+# Debian's Chromium for the browser tests (Playwright's own download does not work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and this user cannot apt-get it: browser tests will be skipped"; fi; }
+
+install: $(STAMP) web browser
 
 run: install
 	$(BIN)/python -m chatql
@@ -31,7 +53,27 @@ typecheck: install
 unit: install
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck unit
+web-lint: web
+	cd $(WEB) && npx eslint . && npx tsc -p .
+
+web-unit: web
+	cd $(WEB) && npx vitest run
+
+test: lint typecheck web-lint web-unit unit
+
+# Vite's dev server with hot reload on http://127.0.0.1:5173, proxying /graphql (HTTP and
+# WebSocket) to a ChatQL started separately (`make run`; WEB_DEV_BACKEND overrides the target).
+web-dev: $(WEB)/node_modules/.installed
+	cd $(WEB) && npm run codegen && npx vite --host 127.0.0.1
+
+# Lighthouse scores and the initial JavaScript size of the built app, against a fresh ChatQL.
+web-audit: install
+	@db=$$(mktemp -d); port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
+	CHATQL_DATABASE_URL=sqlite:///$$db/audit.db CHATQL_PORT=$$port $(BIN)/python -m chatql >$$db/server.log 2>&1 & pid=$$!; \
+	for i in $$(seq 100); do curl -fs http://127.0.0.1:$$port/readyz >/dev/null && break; sleep 0.1; done; \
+	CHATQL_URL=http://127.0.0.1:$$port node $(WEB)/e2e/audit.mjs; status=$$?; \
+	CHATQL_URL=http://127.0.0.1:$$port node $(WEB)/e2e/audit.mjs --desktop | tail -n +4; \
+	kill $$pid; rm -rf $$db; exit $$status
 
 # Regenerate the pinned versions from pyproject's lower bounds (needs the package index).
 lock:
@@ -42,7 +84,7 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(WEB)/node_modules chatql/static/app
 
 # Benchmarks against ../shared/peer-bench's load generator (README "Benchmarking"). Options come
 # from the environment, e.g. `make bench BENCH_SCENARIOS=fanout,query BENCH_QUICK=1`.

@@ -7,7 +7,9 @@ import contextlib
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_ready(
+    port: int,
+    process: subprocess.Popen[bytes],
+    output: Callable[[], str] = lambda: "",
+    timeout: float = 20,
+) -> None:
+    """Poll a `python -m chatql` process's /readyz; `output` tells what it said if it fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"ChatQL exited early:\n{output()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"ChatQL did not become ready:\n{output()}")
 
 
 @dataclass

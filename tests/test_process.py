@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests import helpers
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, free_port
 
 SECRET = "process-test-secret-0123456789abcdef"
@@ -37,19 +36,11 @@ def start(db: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            out = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"server exited early: {out}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become ready")
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    def output() -> str:
+        return process.stdout.read().decode() if process.stdout else ""
+
+    helpers.wait_ready(port, process, output)
 
 
 @pytest.fixture

@@ -1,0 +1,149 @@
+"""The web app in a real browser: `node --test web/app/e2e/` against a real `python -m chatql`.
+
+ChatQL serves the built app (chatql/static/app) at `/`; Debian's Chromium, driven by
+playwright-core, plays two or three people in separate browser contexts (web/app/e2e/*.test.mjs).
+Screenshots, and the pages of a failed test, land in web/app/e2e/artifacts (git-ignored).
+
+Skipped without Chromium, Node, web/app's node_modules or the built app, except under CI
+(`CI` set), where missing tools fail the test: CI must never skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port, wait_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web" / "app"
+E2E = WEB / "e2e"
+ARTIFACTS = E2E / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+BUILT_APP = ROOT / "chatql" / "static" / "app" / "index.html"
+SECRET = "web-app-e2e-secret-0123456789abcdef01234"  # 40 characters
+NODE_TIMEOUT = 300.0
+
+
+def missing_tools() -> list[str]:
+    """What the browser tests need and this machine lacks, as reasons."""
+    missing = []
+    if not CHROMIUM.is_file():
+        missing.append(f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)")
+    if shutil.which("node") is None:
+        missing.append("node is not on PATH")
+    if not (WEB / "node_modules" / "playwright-core").is_dir():
+        missing.append("web/app/node_modules/playwright-core is missing (`make web`)")
+    if not BUILT_APP.is_file():
+        missing.append("chatql/static/app/index.html is missing: the app is not built (`make web`)")
+    return missing
+
+
+@pytest.fixture
+def tools() -> None:
+    missing = missing_tools()
+    if not missing:
+        return
+    reason = "browser tests cannot run: " + "; ".join(missing)
+    if os.environ.get("CI"):
+        pytest.fail(reason + " (CI must run them, never skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chatql(tmp_path: Path, tools: None) -> Iterator[tuple[str, Path]]:
+    """A real `python -m chatql` on a free loopback port: its URL and its log file."""
+    port = free_port()
+    log = tmp_path / "chatql.log"
+    env = {
+        **os.environ,
+        "CHATQL_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "CHATQL_PORT": str(port),
+        "CHATQL_HOST": "127.0.0.1",
+        "CHATQL_RATE_LIMIT_AUTH": "off",
+        "CHATQL_RATE_LIMIT_MESSAGES": "off",
+        "CHATQL_ARGON2_TIME_COST": "1",
+        "CHATQL_ARGON2_MEMORY_COST": "1024",
+        "CHATQL_JWT_SECRET": SECRET,
+        "CHATQL_PRESENCE_GRACE": "0.2",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chatql"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_ready(port, process, lambda: log.read_text(errors="replace"), timeout=30)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def run_node(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run node with a deadline: its exit code and output (stdout and stderr together)."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its own process group: killing it takes the browsers too
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
+    except TimeoutError:
+        kill_group(process.pid)
+        out, _ = await process.communicate()
+        text = out.decode(errors="replace")
+        raise AssertionError(f"node --test ran over {NODE_TIMEOUT:.0f} s:\n{text}") from None
+    finally:
+        if process.returncode is None:  # cancelled
+            kill_group(process.pid)
+            await process.wait()
+    return await process.wait(), out.decode(errors="replace")
+
+
+async def test_the_web_app_in_a_real_browser(chatql: tuple[str, Path]) -> None:
+    url, log = chatql
+    index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
+    assert index.status_code == 200 and '<div id="root">' in index.text, index.text[:500]
+
+    # The test files, listed here: `node --test <directory>` means different things across
+    # Node versions (a directory to search in 20, a glob pattern from 21 on).
+    files = sorted(str(path.relative_to(ROOT)) for path in E2E.glob("*.test.mjs"))
+    assert files, f"no browser tests in {E2E}"
+    env = {**os.environ, "CHATQL_URL": url, "E2E_ARTIFACTS": str(ARTIFACTS), "FORCE_COLOR": "0"}
+    args = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *files]
+    code, output = await run_node(args, env)
+    if code != 0:
+        server = log.read_text(errors="replace")[-20_000:]
+        pytest.fail(
+            f"the browser tests failed (exit {code}); screenshots of the failing pages are in "
+            f"{ARTIFACTS}\n--- node ---\n{output}\n--- ChatQL log (end) ---\n{server}",
+            pytrace=False,
+        )

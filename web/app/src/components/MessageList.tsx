@@ -1,0 +1,155 @@
+import { useMutation } from "@apollo/client/react";
+import { forwardRef, useEffect, useMemo, useRef, useState, useSyncExternalStore, type HTMLAttributes } from "react";
+import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
+import { MarkRoomReadDocument, type RoomRole } from "../gql/graphql";
+import { dayKey, formatDay } from "../lib/format";
+import { pendingIn, subscribePending, type PendingMessage } from "../lib/pending";
+import type { SessionUser } from "../lib/session";
+import type { HistoryMessage, useRoomLive } from "../lib/useRoomLive";
+import { useSend } from "../lib/useSend";
+import { MessageItem, PendingItem } from "./MessageItem";
+
+type Row = { kind: "message"; key: string; message: HistoryMessage } | { kind: "pending"; key: string; pending: PendingMessage };
+
+const BASE_INDEX = 10_000_000;
+
+const List = forwardRef<HTMLDivElement, HTMLAttributes<HTMLDivElement>>(function List(props, ref) {
+  return <div {...props} ref={ref} className="message-rows" />;
+});
+
+/** The virtualised log: older pages load on scrolling up; follows new messages at the bottom. */
+export function MessageList({
+  roomId,
+  me,
+  live,
+  myRole,
+  lastReadCursor,
+  onOpenThread,
+}: {
+  roomId: string;
+  me: SessionUser;
+  live: ReturnType<typeof useRoomLive>;
+  myRole: RoomRole;
+  lastReadCursor: string | null;
+  onOpenThread: (messageId: string) => void;
+}) {
+  const pending = useSyncExternalStore(subscribePending, () => pendingIn(roomId));
+  const { retry } = useSend(roomId);
+  const virtuoso = useRef<VirtuosoHandle>(null);
+  const [atBottom, setAtBottom] = useState(true);
+  const [markRead] = useMutation(MarkRoomReadDocument);
+  // The read marker when the room was opened: a "New" line goes after it.
+  const [readMarkerAtOpen] = useState(lastReadCursor);
+
+  const rows = useMemo<Row[]>(() => {
+    const messages = live.items.filter((m) => !m.replyToId);
+    const rows: Row[] = [];
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const message = messages[i];
+      if (message) rows.push({ kind: "message", key: message.id, message });
+    }
+    const confirmed = new Set(live.items.map((m) => m.clientId).filter(Boolean));
+    for (const p of pending) {
+      if (!p.replyToId && !confirmed.has(p.clientId)) rows.push({ kind: "pending", key: `p-${p.clientId}`, pending: p });
+    }
+    return rows;
+  }, [live.items, pending]);
+
+  // firstItemIndex must only move back when older rows are prepended.
+  const anchor = useRef<string | null>(null);
+  if (anchor.current === null && rows[0]) anchor.current = rows[0].key;
+  const anchorIndex = Math.max(0, rows.findIndex((r) => r.key === anchor.current));
+  const firstItemIndex = BASE_INDEX - anchorIndex;
+
+  const newest = live.items[0];
+  const newestCursor = newest?.cursor;
+  useEffect(() => {
+    if (!newestCursor || !atBottom || document.hidden) return;
+    const timer = setTimeout(
+      () => void markRead({ variables: { chatRoomId: roomId, cursor: newestCursor } }).catch(() => undefined),
+      400,
+    );
+    return () => clearTimeout(timer);
+  }, [newestCursor, atBottom, roomId, markRead]);
+
+  const announce = live.lastLive && live.lastLive.author.id !== me.id ? live.lastLive : null;
+  const readSeq = readMarkerAtOpen ? live.items.find((m) => m.cursor === readMarkerAtOpen)?.seq : undefined;
+
+  return (
+    <div className="log-wrap">
+      <div role="log" aria-label="Messages" aria-live="off" className="log">
+        {!live.loaded ? (
+          <p className="muted empty">Loading messages…</p>
+        ) : rows.length === 0 ? (
+          <p className="muted empty">No messages yet. Say hello!</p>
+        ) : (
+          <Virtuoso
+            ref={virtuoso}
+            className="scroller"
+            data={rows}
+            firstItemIndex={firstItemIndex}
+            initialTopMostItemIndex={{ index: "LAST", align: "end" }}
+            computeItemKey={(_index, row) => row.key}
+            startReached={() => void live.loadOlder()}
+            followOutput={(bottom) => (bottom ? "auto" : false)}
+            atBottomStateChange={setAtBottom}
+            atBottomThreshold={80}
+            increaseViewportBy={{ top: 400, bottom: 200 }}
+            components={{
+              List,
+              Header: () =>
+                live.hasOlder ? <p className="muted history-edge">Loading older messages…</p> : <p className="muted history-edge">This is the beginning of the conversation.</p>,
+            }}
+            itemContent={(index, row) => {
+              const previous = rows[index - firstItemIndex - 1];
+              const created = row.kind === "message" ? row.message.createdAt : row.pending.createdAt;
+              const prevCreated = previous
+                ? previous.kind === "message"
+                  ? previous.message.createdAt
+                  : previous.pending.createdAt
+                : null;
+              const newDay = !prevCreated || dayKey(prevCreated) !== dayKey(created);
+              const unreadLine =
+                row.kind === "message" &&
+                readSeq !== undefined &&
+                row.message.seq > readSeq &&
+                previous?.kind === "message" &&
+                previous.message.seq <= readSeq;
+              return (
+                <div className="row">
+                  {newDay && (
+                    <div className="day" role="separator" aria-label={formatDay(created)}>
+                      <span>{formatDay(created)}</span>
+                    </div>
+                  )}
+                  {unreadLine && (
+                    <div className="unread-line" role="separator" aria-label="New messages">
+                      <span>New</span>
+                    </div>
+                  )}
+                  {row.kind === "message" ? (
+                    <MessageItem message={row.message} me={me} myRole={myRole} onOpenThread={onOpenThread} />
+                  ) : (
+                    <PendingItem pending={row.pending} me={me} onRetry={retry} />
+                  )}
+                </div>
+              );
+            }}
+          />
+        )}
+      </div>
+      {!atBottom && rows.length > 0 && (
+        <button
+          type="button"
+          className="jump"
+          onClick={() => virtuoso.current?.scrollToIndex({ index: "LAST", behavior: "smooth" })}
+        >
+          Jump to latest ↓
+        </button>
+      )}
+      <div className="visually-hidden" aria-live="polite">
+        {announce && `${announce.author.displayName || announce.author.username}: ${announce.content}`}
+      </div>
+    </div>
+  );
+}

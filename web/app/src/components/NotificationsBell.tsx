@@ -1,0 +1,123 @@
+import { Icon } from "./Icon";
+import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
+import { useEffect, useRef, useState } from "react";
+import {
+  MarkAllNotificationsReadDocument,
+  MarkNotificationReadDocument,
+  NotificationsDocument,
+  OnNotificationDocument,
+} from "../gql/graphql";
+import { formatTime } from "../lib/format";
+import { navigate, roomPath } from "../lib/router";
+
+const LABEL = { MESSAGE: "New message", MENTION: "Mentioned you", ROOM_INVITE: "Added you to a room" } as const;
+
+/** Unread count, the list, mark read; desktop notifications when the tab is hidden. */
+export function NotificationsBell() {
+  const [open, setOpen] = useState(false);
+  const { data, refetch } = useQuery(NotificationsDocument, { fetchPolicy: "cache-and-network" });
+  const [markRead] = useMutation(MarkNotificationReadDocument);
+  const [markAll] = useMutation(MarkAllNotificationsReadDocument);
+  const [permission, setPermission] = useState(() =>
+    typeof Notification === "undefined" ? "unsupported" : Notification.permission,
+  );
+  const panelRef = useRef<HTMLDivElement>(null);
+
+  useSubscription(OnNotificationDocument, {
+    onData: ({ data: event }) => {
+      const note = event.data?.onNotificationReceived;
+      if (!note) return;
+      void refetch().catch(() => undefined);
+      if (document.hidden && permission === "granted") {
+        const who = note.actor ? note.actor.displayName || note.actor.username : "ChatQL";
+        const shown = new Notification(`${who}: ${LABEL[note.type]}`, {
+          body: note.message?.content ?? note.chatRoom?.name ?? "",
+          tag: note.id,
+        });
+        shown.onclick = () => {
+          window.focus();
+          if (note.chatRoomId) navigate(roomPath(note.chatRoomId));
+        };
+      }
+    },
+  });
+
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    const outside = (e: MouseEvent) => {
+      if (panelRef.current && !panelRef.current.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener("keydown", close);
+    document.addEventListener("mousedown", outside);
+    return () => {
+      document.removeEventListener("keydown", close);
+      document.removeEventListener("mousedown", outside);
+    };
+  }, [open]);
+
+  const items = data?.listNotifications.items ?? [];
+  const unread = items.filter((n) => !n.isRead).length;
+  return (
+    <div className="bell" ref={panelRef}>
+      <button
+        type="button"
+        aria-expanded={open}
+        aria-controls="notifications-panel"
+        aria-label={unread ? `Notifications, ${unread} unread` : "Notifications"}
+        onClick={() => setOpen(!open)}
+      >
+        <Icon name="bell" />
+        {unread > 0 && (
+          <span className="badge" aria-hidden="true">
+            {unread > 99 ? "99+" : unread}
+          </span>
+        )}
+      </button>
+      {open && (
+        <div id="notifications-panel" className="popover" role="region" aria-label="Notifications">
+          <div className="popover-head">
+            <h2>Notifications</h2>
+            <button type="button" className="link" disabled={!unread} onClick={() => void markAll().then(() => refetch())}>
+              Mark all read
+            </button>
+          </div>
+          {permission === "default" && (
+            <button
+              type="button"
+              className="link"
+              onClick={() => void Notification.requestPermission().then((p) => setPermission(p))}
+            >
+              Enable desktop notifications
+            </button>
+          )}
+          {items.length === 0 && <p className="muted">Nothing yet.</p>}
+          <ul>
+            {items.map((note) => (
+              <li key={note.id} className={note.isRead ? "note" : "note unread"}>
+                <button
+                  type="button"
+                  className="result"
+                  onClick={() => {
+                    if (!note.isRead) void markRead({ variables: { id: note.id } });
+                    setOpen(false);
+                    if (note.chatRoomId) navigate(roomPath(note.chatRoomId));
+                  }}
+                >
+                  <span>
+                    <strong>{note.actor ? note.actor.displayName || note.actor.username : "ChatQL"}</strong>{" "}
+                    {LABEL[note.type]}
+                    {note.chatRoom && !note.chatRoom.isDirect && <> in {note.chatRoom.name}</>}
+                    {!note.isRead && <span className="visually-hidden"> (unread)</span>}
+                  </span>
+                  {note.message && <span className="note-text">{note.message.content}</span>}
+                  <time className="muted">{formatTime(note.createdAt)}</time>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}

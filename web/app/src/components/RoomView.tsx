@@ -1,0 +1,176 @@
+import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
+import { useEffect, useState } from "react";
+import {
+  LeaveRoomDocument,
+  OnRoomJoinedDocument,
+  OnRoomLeftDocument,
+  RoomDocument,
+  RoomMembersDocument,
+  SetRoomMutedDocument,
+} from "../gql/graphql";
+import { describeError } from "../lib/errors";
+import { roomTitle } from "../lib/format";
+import { navigate } from "../lib/router";
+import type { SessionUser } from "../lib/session";
+import { useRoomLive } from "../lib/useRoomLive";
+import { Composer } from "./Composer";
+import { MembersPanel } from "./MembersPanel";
+import { MessageList } from "./MessageList";
+import { RoomSettingsDialog } from "./RoomSettingsDialog";
+import { ThreadPanel } from "./ThreadPanel";
+import { TypingLine } from "./TypingLine";
+
+/** One room: header, the message log, the composer, and the thread or members beside it. */
+export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
+  const room = useQuery(RoomDocument, { variables: { id: roomId } });
+  const members = useQuery(RoomMembersDocument, { variables: { id: roomId } });
+  const live = useRoomLive(roomId, me.id);
+  const [side, setSide] = useState<{ kind: "thread"; messageId: string } | { kind: "members" } | null>(null);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [leave] = useMutation(LeaveRoomDocument, { refetchQueries: ["MyRooms"] });
+  const [setMuted] = useMutation(SetRoomMutedDocument);
+  const [error, setError] = useState<string | null>(null);
+
+  const refreshMembers = () => {
+    void members.refetch().catch(() => undefined);
+    void room.refetch().catch(() => undefined);
+  };
+  useSubscription(OnRoomJoinedDocument, { variables: { roomId }, onData: refreshMembers });
+  useSubscription(OnRoomLeftDocument, { variables: { roomId }, onData: refreshMembers });
+
+  const info = room.data?.getChatRoom;
+  const memberList = members.data?.getChatRoom?.members.items ?? [];
+  const title = info ? roomTitle({ ...info, members: { items: memberList } }, me.id) : "";
+
+  useEffect(() => {
+    document.title = title ? `${title} · ChatQL` : "ChatQL";
+    return () => {
+      document.title = "ChatQL";
+    };
+  }, [title]);
+
+  if (room.loading && !room.data) return <p className="muted pad">Loading…</p>;
+  if (!info) {
+    return (
+      <div className="pad">
+        <h2>Room not found</h2>
+        <p>It may have been deleted, or it is private and you are not a member.</p>
+      </div>
+    );
+  }
+  if (!info.myRole) {
+    return (
+      <div className="pad">
+        <h2>{info.name}</h2>
+        {info.description && <p>{info.description}</p>}
+        <p>You are not a member of this room.</p>
+      </div>
+    );
+  }
+
+  const canManage = info.myRole === "OWNER" || info.myRole === "ADMIN";
+  const other = info.isDirect ? memberList.find((m) => m.id !== me.id) : undefined;
+
+  async function leaveRoom() {
+    setError(null);
+    try {
+      await leave({ variables: { roomId } });
+      navigate("/");
+    } catch (err) {
+      setError(describeError(err));
+    }
+  }
+
+  return (
+    <div className={side ? "room with-side" : "room"}>
+      <section className="room-main" aria-label={title}>
+        <header className="room-head">
+          <button type="button" className="icon back" aria-label="Back to rooms" onClick={() => navigate("/")}>
+            ‹
+          </button>
+          <div className="room-head-text">
+            <h1>{title}</h1>
+            <p className="muted">
+              {other ? (
+                <>
+                  @{other.username} · {other.status.toLowerCase()}
+                </>
+              ) : (
+                <>
+                  {info.isPrivate ? "Private" : "Public"} · {info.memberCount} members
+                  {info.description ? ` · ${info.description}` : ""}
+                </>
+              )}
+            </p>
+          </div>
+          <div className="room-actions">
+            <button
+              type="button"
+              aria-pressed={info.isMuted}
+              onClick={() => void setMuted({ variables: { roomId, muted: !info.isMuted } })}
+            >
+              {info.isMuted ? "Unmute" : "Mute"}
+              <span className="visually-hidden"> notifications</span>
+            </button>
+            {!info.isDirect && (
+              <button
+                type="button"
+                aria-pressed={side?.kind === "members"}
+                onClick={() => setSide(side?.kind === "members" ? null : { kind: "members" })}
+              >
+                Members
+              </button>
+            )}
+            {canManage && !info.isDirect && (
+              <button type="button" onClick={() => setSettingsOpen(true)}>
+                Settings
+              </button>
+            )}
+            {!info.isDirect && (
+              <button type="button" onClick={() => void leaveRoom()}>
+                Leave
+              </button>
+            )}
+          </div>
+        </header>
+        {error && (
+          <p className="form-error pad" role="alert">
+            {error}
+          </p>
+        )}
+        <MessageList
+          roomId={roomId}
+          me={me}
+          live={live}
+          myRole={info.myRole}
+          lastReadCursor={info.lastReadCursor}
+          onOpenThread={(messageId) => setSide({ kind: "thread", messageId })}
+        />
+        <TypingLine typists={live.typists} />
+        <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" />
+      </section>
+      {side?.kind === "thread" && (
+        <ThreadPanel roomId={roomId} messageId={side.messageId} me={me} members={memberList} onClose={() => setSide(null)} />
+      )}
+      {side?.kind === "members" && (
+        <MembersPanel
+          roomId={roomId}
+          me={me}
+          myRole={info.myRole}
+          ownerId={info.owner.id}
+          isPrivate={info.isPrivate}
+          members={memberList}
+          onChanged={refreshMembers}
+          onClose={() => setSide(null)}
+        />
+      )}
+      {settingsOpen && (
+        <RoomSettingsDialog
+          room={info}
+          canDelete={info.myRole === "OWNER" || me.role === "ADMIN"}
+          onClose={() => setSettingsOpen(false)}
+        />
+      )}
+    </div>
+  );
+}

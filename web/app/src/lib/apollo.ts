@@ -1,0 +1,148 @@
+/**
+ * The Apollo Client: queries and mutations over HTTP, subscriptions over graphql-ws
+ * (graphql-transport-ws), one normalised cache.
+ *
+ * The WebSocket authenticates in connection_init with a fresh access token on every (re)connect,
+ * retries forever with backoff while the browser is online, and reports its state for the
+ * status line. A reconnect bumps the connection epoch so that live views resume from their last
+ * cursor (see useRoomMessages).
+ */
+import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache } from "@apollo/client";
+import { SetContextLink } from "@apollo/client/link/context";
+import { ErrorLink } from "@apollo/client/link/error";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { getMainDefinition } from "@apollo/client/utilities";
+import { OperationTypeNode } from "graphql";
+import { createClient, type Client } from "graphql-ws";
+import { from, mergeMap } from "rxjs";
+import { bumpEpoch, setConnectionState } from "./connection";
+import { mergeMessagePages } from "./messageCache";
+import { accessToken, getSession, refresh, setSession } from "./session";
+
+const GRAPHQL_PATH = "/graphql";
+
+function wsUrl(): string {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${window.location.host}${GRAPHQL_PATH}`;
+}
+
+/** Close codes after which retrying with the same credentials cannot help. */
+const FATAL_CLOSE_CODES = new Set([4400, 4406]);
+
+export function createWsClient(): Client {
+  let connectedOnce = false;
+  let wasClosed = false;
+  const client = createClient({
+    url: wsUrl(),
+    lazy: true,
+    lazyCloseTimeout: 3_000,
+    keepAlive: 10_000,
+    retryAttempts: Number.POSITIVE_INFINITY,
+    shouldRetry: (event) => {
+      const code = (event as { code?: number } | null)?.code;
+      return !(code !== undefined && FATAL_CLOSE_CODES.has(code));
+    },
+    retryWait: async (retries) => {
+      // 0.5 s, 1 s, 2 s ... capped at 10 s, with jitter; waits for the network when offline.
+      const delay = Math.min(10_000, 500 * 2 ** Math.min(retries, 5)) * (0.75 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (!navigator.onLine) await waitForOnline();
+    },
+    connectionParams: async () => {
+      const token = await accessToken();
+      return token ? { authorization: `Bearer ${token}` } : {};
+    },
+    on: {
+      connecting: () => setConnectionState(navigator.onLine ? (connectedOnce ? "reconnecting" : "connecting") : "offline"),
+      connected: () => {
+        setConnectionState("online");
+        if (connectedOnce && wasClosed) bumpEpoch();
+        connectedOnce = true;
+        wasClosed = false;
+      },
+      closed: (event) => {
+        wasClosed = true;
+        const code = (event as { code?: number } | null)?.code;
+        if (code === 4403 || code === 4401 || code === 4001) {
+          // The token was refused or the session revoked: refresh (or end the session) first.
+          void refresh();
+        }
+        setConnectionState(navigator.onLine ? "reconnecting" : "offline");
+      },
+    },
+  });
+  window.addEventListener("offline", () => {
+    setConnectionState("offline");
+    client.terminate(); // sockets can linger when the network is gone; start over on return
+  });
+  window.addEventListener("online", () => {
+    setConnectionState("reconnecting");
+    client.terminate();
+  });
+  return client;
+}
+
+function waitForOnline(): Promise<void> {
+  return new Promise((resolve) => window.addEventListener("online", () => resolve(), { once: true }));
+}
+
+function hasCode(error: unknown, code: string): boolean {
+  return CombinedGraphQLErrors.is(error) && error.errors.some((e) => e.extensions?.["code"] === code);
+}
+
+export function createApolloClient(ws: Client): ApolloClient {
+  const auth = new SetContextLink(async (prev) => {
+    const token = await accessToken();
+    return token ? { headers: { ...prev["headers"], authorization: `Bearer ${token}` } } : {};
+  });
+
+  // An access token the server refuses (expired early, server restarted with a new secret):
+  // rotate once and retry; a second refusal ends the session.
+  const retryOnUnauthenticated = new ErrorLink(({ error, operation, forward }) => {
+    if (!hasCode(error, "UNAUTHENTICATED") || !getSession()) return;
+    const context = operation.getContext();
+    if (context["retriedAuth"]) {
+      setSession(null);
+      return;
+    }
+    operation.setContext({ retriedAuth: true });
+    return from(refresh()).pipe(mergeMap(() => forward(operation)));
+  });
+
+  const http = new HttpLink({ uri: GRAPHQL_PATH });
+  const link = ApolloLink.split(
+    ({ query }) => {
+      const definition = getMainDefinition(query);
+      return definition.kind === "OperationDefinition" && definition.operation === OperationTypeNode.SUBSCRIPTION;
+    },
+    new GraphQLWsLink(ws),
+    ApolloLink.from([retryOnUnauthenticated, auth, http]),
+  );
+
+  return new ApolloClient({
+    link,
+    cache: new InMemoryCache({
+      typePolicies: {
+        Query: {
+          fields: {
+            messagesByRoom: { keyArgs: ["chatRoomId"], merge: mergeMessagePages },
+            listChatRooms: { keyArgs: false, merge: (_existing, incoming: unknown) => incoming },
+          },
+        },
+        ChatRoom: { fields: { members: { keyArgs: false, merge: (_e, incoming: unknown) => incoming } } },
+        Message: {
+          fields: {
+            reactions: { merge: (_existing, incoming: unknown) => incoming },
+            replies: { keyArgs: false },
+          },
+        },
+        ReactionGroup: { keyFields: false },
+        TypingIndicator: { keyFields: false },
+        UserPresence: { keyFields: ["userId"] },
+        RoomMembershipEvent: { keyFields: false },
+        MyRoomsEvent: { keyFields: false },
+      },
+    }),
+    defaultOptions: { watchQuery: { fetchPolicy: "cache-and-network" } },
+  });
+}

@@ -1,0 +1,25 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
+
+// The build lands where ChatQL serves it (chatql/webapp.py); `npm run dev` proxies the API.
+const server = process.env.WEB_DEV_BACKEND ?? "http://127.0.0.1:8000";
+
+export default defineConfig({
+  plugins: [react()],
+  build: {
+    outDir: "../../chatql/static/app",
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: false,
+    chunkSizeWarningLimit: 300,
+  },
+  server: {
+    proxy: {
+      "/graphql": { target: server, ws: true, changeOrigin: false },
+    },
+  },
+  test: {
+    environment: "jsdom",
+    include: ["src/**/*.test.{ts,tsx}"],
+  },
+});
