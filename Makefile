@@ -72,7 +72,7 @@ web-audit: install
 	CHATQL_DATABASE_URL=sqlite:///$$db/audit.db CHATQL_PORT=$$port $(BIN)/python -m chatql >$$db/server.log 2>&1 & pid=$$!; \
 	for i in $$(seq 100); do curl -fs http://127.0.0.1:$$port/readyz >/dev/null && break; sleep 0.1; done; \
 	CHATQL_URL=http://127.0.0.1:$$port node $(WEB)/e2e/audit.mjs; status=$$?; \
-	CHATQL_URL=http://127.0.0.1:$$port node $(WEB)/e2e/audit.mjs --desktop | tail -n +4; \
+	CHATQL_URL=http://127.0.0.1:$$port node $(WEB)/e2e/audit.mjs --desktop; \
 	kill $$pid; rm -rf $$db; exit $$status
 
 # Regenerate the pinned versions from pyproject's lower bounds (needs the package index).
