@@ -121,6 +121,33 @@ async def test_resubscribing_with_after_gets_every_missed_message_exactly_once(
     await sock.close()
 
 
+async def test_a_client_that_found_the_room_empty_resumes_from_its_start_cursor(
+    server: Server, client: Client
+) -> None:
+    """Messages sent between reading an empty history and subscribing are not lost."""
+    alice = await client.register("alice")
+    bob = await client.register("bob")
+    room = await client.create_room(alice, "fresh", members=[bob.id])
+    seen = await client.data(
+        "query($r: ID!) { getChatRoom(id: $r) { startCursor }"
+        " messagesByRoom(chatRoomId: $r) { items { id } } }",
+        {"r": room},
+        bob.token,
+    )
+    assert seen["messagesByRoom"]["items"] == []
+    for i in (1, 2):  # the gap: after bob's read, before his subscription
+        await client.send(alice, room, f"m{i}")
+    sock = await Socket.connect(server, TRANSPORT_WS, bob.token)
+    await sock.ack()
+    await sock.subscribe(ON_MESSAGE, {"r": room, "a": seen["getChatRoom"]["startCursor"]})
+    await asyncio.sleep(0.2)
+    await client.send(alice, room, "m3")
+    got = await sock.messages(3)
+    await sock.nothing_within(0.3)
+    assert [m["content"] for m in got] == ["m1", "m2", "m3"]
+    await sock.close()
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_member_who_leaves_stops_receiving(
     server: Server, client: Client, protocol: str

@@ -32,6 +32,14 @@ class ChatRoom:
     updated_at: datetime
     record: strawberry.Private[RoomRecord]
 
+    @strawberry.field(
+        description="A cursor before the room's first message: `onMessageCreated(after: "
+        "startCursor)` delivers the room from its beginning, so a client that found the room "
+        "empty misses nothing sent before its subscription began"
+    )
+    def start_cursor(self) -> str:
+        return message_cursor(self.record.id, 0)
+
     @strawberry.field
     async def created_by(self, info: Info) -> User:
         return await load_user(info, self.record.created_by)
