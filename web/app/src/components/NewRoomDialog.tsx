@@ -1,28 +1,18 @@
 import { useMutation } from "@apollo/client/react";
-import { useId, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { CreateRoomDocument } from "../gql/graphql";
-import { useUserSearch } from "../lib/useUserSearch";
 import { describeError } from "../lib/errors";
 import { navigate, roomPath } from "../lib/router";
 import { Dialog } from "./Dialog";
-
-interface Invitee {
-  id: string;
-  username: string;
-  displayName: string;
-}
+import { RoomFields } from "./RoomFields";
+import { UserPicker, type PickedUser } from "./UserPicker";
 
 /** Create a public or private room and invite people to it. */
 export function NewRoomDialog({ meId, onClose }: { meId: string; onClose: () => void }) {
-  const [name, setName] = useState("");
-  const [description, setDescription] = useState("");
-  const [isPrivate, setPrivate] = useState(false);
-  const [invitees, setInvitees] = useState<Invitee[]>([]);
-  const [term, setTerm] = useState("");
+  const [fields, setFields] = useState({ name: "", description: "", isPrivate: false });
+  const [invitees, setInvitees] = useState<PickedUser[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const { results } = useUserSearch(term);
   const [create, { loading }] = useMutation(CreateRoomDocument, { refetchQueries: ["MyRooms"] });
-  const ids = { name: useId(), desc: useId(), priv: useId(), invite: useId() };
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -31,9 +21,9 @@ export function NewRoomDialog({ meId, onClose }: { meId: string; onClose: () => 
       const result = await create({
         variables: {
           input: {
-            name: name.trim(),
-            description: description.trim() || null,
-            isPrivate,
+            name: fields.name.trim(),
+            description: fields.description.trim() || null,
+            isPrivate: fields.isPrivate,
             memberIds: invitees.map((i) => i.id),
           },
         },
@@ -48,38 +38,16 @@ export function NewRoomDialog({ meId, onClose }: { meId: string; onClose: () => 
     }
   }
 
-  const candidates = results.filter((u) => u.id !== meId && !invitees.some((i) => i.id === u.id));
   return (
     <Dialog title="New room" onClose={onClose}>
       <form onSubmit={submit} className="stack">
-        <label htmlFor={ids.name}>Room name</label>
-        <input id={ids.name} required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
-        <label htmlFor={ids.desc}>Description</label>
-        <textarea id={ids.desc} rows={2} maxLength={500} value={description} onChange={(e) => setDescription(e.target.value)} />
-        <label className="check">
-          <input id={ids.priv} type="checkbox" checked={isPrivate} onChange={(e) => setPrivate(e.target.checked)} />
-          Private (only invited members can see it)
-        </label>
-        <label htmlFor={ids.invite}>Invite people</label>
-        <input id={ids.invite} type="search" value={term} onChange={(e) => setTerm(e.target.value)} autoComplete="off" />
-        {candidates.length > 0 && (
-          <ul className="search-results">
-            {candidates.map((u) => (
-              <li key={u.id}>
-                <button
-                  type="button"
-                  className="result"
-                  onClick={() => {
-                    setInvitees([...invitees, u]);
-                    setTerm("");
-                  }}
-                >
-                  Invite {u.displayName} <span className="muted">@{u.username}</span>
-                </button>
-              </li>
-            ))}
-          </ul>
-        )}
+        <RoomFields value={fields} onChange={setFields} privateHint="Private (only invited members can see it)" />
+        <UserPicker
+          label="Invite people"
+          verb="Invite"
+          exclude={(u) => u.id === meId || invitees.some((i) => i.id === u.id)}
+          onPick={(u) => setInvitees([...invitees, u])}
+        />
         {invitees.length > 0 && (
           <ul className="chips" aria-label="Invited">
             {invitees.map((u) => (
@@ -106,7 +74,7 @@ export function NewRoomDialog({ meId, onClose }: { meId: string; onClose: () => 
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={loading || !name.trim()}>
+          <button type="submit" className="primary" disabled={loading || !fields.name.trim()}>
             Create room
           </button>
         </div>
