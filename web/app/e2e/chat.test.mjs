@@ -99,6 +99,29 @@ test("two people chat directly and in a group room, live", { timeout: 90_000 }, 
     await bobTwo.click();
     await expectAttribute(await visible(bobChip), "aria-pressed", "false");
     await expectAttribute(await visible(annChip), "aria-pressed", "true");
+    // ... and gives it again: the same reaction, added a second time, counts again.
+    await bobChip.click();
+    await expectAttribute(await visible(bobTwo), "aria-pressed", "true");
+    await expectAttribute(await visible(annTwo), "aria-pressed", "true");
+
+    // Thread: Ann replies to Bob's message; both see one reply, and Bob reads it in the panel.
+    await (await messageAction(a, "I am typing this", "Reply in thread")).click();
+    const annThread = a.getByRole("complementary", { name: "Thread" });
+    await annThread.getByRole("textbox", { name: "Reply" }).fill("A reply in the thread");
+    await annThread.getByRole("textbox", { name: "Reply" }).press("Enter");
+    await visible(annThread.getByRole("log", { name: "Replies" }).getByText("A reply in the thread"));
+    await visible(message(a, "I am typing this").getByRole("button", { name: "1 reply", exact: true }));
+    await visible(message(b, "I am typing this").getByRole("button", { name: "1 reply", exact: true }));
+    await expectCount(articles(b, "A reply in the thread"), 0, "a reply in the main log");
+    await message(b, "I am typing this").getByRole("button", { name: "1 reply", exact: true }).click();
+    const bobThread = b.getByRole("complementary", { name: "Thread" });
+    await visible(bobThread.getByText("A reply in the thread"));
+    await bobThread.getByRole("textbox", { name: "Reply" }).fill("Bob answers in the thread");
+    await bobThread.getByRole("textbox", { name: "Reply" }).press("Enter");
+    await visible(annThread.getByText("Bob answers in the thread"));
+    await visible(message(a, "I am typing this").getByRole("button", { name: "2 replies", exact: true }));
+    await visible(message(b, "I am typing this").getByRole("button", { name: "2 replies", exact: true }));
+    await bobThread.getByRole("button", { name: "Close thread" }).click();
 
     // Delete: Bob deletes his message; both see the tombstone instead of the text.
     await (await messageAction(b, "Thanks for the invite", "Delete message")).click();

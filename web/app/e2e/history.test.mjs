@@ -34,6 +34,9 @@ test("5 000 messages stay a bounded DOM while paging back", { timeout: 120_000 }
       );
     }
 
+    // The room was made over HTTP, possibly before the page's live feed was up: open the app
+    // afresh, as someone coming back to a long conversation would.
+    await page.reload();
     await openRoom(page, "archive");
     await visible(log(page).getByText(`archived #${TOTAL}`, { exact: true }));
     const scroller = log(page).locator("[data-virtuoso-scroller]");

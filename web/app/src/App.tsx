@@ -1,29 +1,37 @@
 import { ApolloProvider } from "@apollo/client/react";
-import { useEffect, useMemo, useState } from "react";
+import type { ApolloClient } from "@apollo/client";
+import { useLayoutEffect, useState } from "react";
 import { AuthScreen } from "./components/AuthScreen";
 import { Shell } from "./components/Shell";
 import { createApolloClient, createWsClient } from "./lib/apollo";
+import { clearPending } from "./lib/pending";
 import { getSession, onSessionChange, type Session } from "./lib/session";
 
-/** One Apollo client per signed-in user: signing out drops the cache and the socket. */
+/**
+ * One Apollo client and socket per signed-in user: signing out (or in as someone else) drops
+ * the cache, the socket and the unsent messages. They are made in an effect, not during render,
+ * so that React may mount, unmount and mount again (StrictMode) without reusing a closed client.
+ */
 export function App() {
   const [session, setSessionState] = useState<Session | null>(getSession);
-  useEffect(() => onSessionChange(setSessionState), []);
+  useLayoutEffect(() => onSessionChange(setSessionState), []);
   const userId = session?.user.id ?? null;
-  const { client, ws } = useMemo(() => {
-    const ws = createWsClient();
-    return { ws, client: createApolloClient(ws) };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- a new client per user
-  }, [userId]);
-  useEffect(
-    () => () => {
+  const [current, setCurrent] = useState<{ userId: string | null; client: ApolloClient } | null>(null);
+  useLayoutEffect(() => {
+    const controller = new AbortController();
+    const ws = createWsClient(controller.signal);
+    const client = createApolloClient(ws);
+    setCurrent({ userId, client });
+    return () => {
+      controller.abort();
       void ws.dispose();
       client.stop();
-    },
-    [client, ws],
-  );
+      clearPending();
+    };
+  }, [userId]);
+  if (!current || current.userId !== userId) return null;
   return (
-    <ApolloProvider client={client}>
+    <ApolloProvider client={current.client}>
       {session ? <Shell me={session.user} /> : <AuthScreen />}
     </ApolloProvider>
   );

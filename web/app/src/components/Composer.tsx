@@ -29,7 +29,7 @@ export function Composer({
 }) {
   const [text, setText] = useState("");
   const [caret, setCaret] = useState(0);
-  const [active, setActive] = useState(0);
+  const [activeIndex, setActive] = useState(0);
   const { send } = useSend(roomId);
   const [startTyping] = useMutation(StartTypingDocument);
   const [stopTyping] = useMutation(StopTypingDocument);
@@ -49,6 +49,7 @@ export function Composer({
         .slice(0, 6)
     : [];
   const open = suggestions.length > 0;
+  const active = Math.min(activeIndex, Math.max(0, suggestions.length - 1)); // the list may shrink
 
   function typing(now: string) {
     if (!now.trim()) return stopped();

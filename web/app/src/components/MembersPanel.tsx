@@ -1,6 +1,6 @@
 import { Icon } from "./Icon";
 import { useMutation } from "@apollo/client/react";
-import { useId, useState } from "react";
+import { useState } from "react";
 import {
   AddMemberDocument,
   BanMemberDocument,
@@ -12,9 +12,9 @@ import {
 } from "../gql/graphql";
 import { describeError } from "../lib/errors";
 import { nameOf } from "../lib/format";
-import { useUserSearch } from "../lib/useUserSearch";
 import type { SessionUser } from "../lib/session";
 import { Avatar, PresenceLabel } from "./Avatar";
+import { UserPicker } from "./UserPicker";
 
 interface Member {
   id: string;
@@ -53,9 +53,6 @@ export function MembersPanel({
   const [mute] = useMutation(MuteMemberDocument);
   const [unmute] = useMutation(UnmuteMemberDocument);
   const [add] = useMutation(AddMemberDocument);
-  const [term, setTerm] = useState("");
-  const { results } = useUserSearch(term);
-  const inviteId = useId();
 
   const moderator = myRole === "OWNER" || myRole === "ADMIN" || me.role === "ADMIN" || me.role === "MODERATOR";
   const canInvite = myRole === "OWNER" || myRole === "ADMIN" || !isPrivate;
@@ -72,8 +69,6 @@ export function MembersPanel({
       setError(describeError(err));
     }
   }
-
-  const candidates = results.filter((u) => !members.some((m) => m.id === u.id));
 
   return (
     <aside className="side" aria-label="Members">
@@ -93,26 +88,12 @@ export function MembersPanel({
       </p>
       {canInvite && (
         <div className="pad">
-          <label htmlFor={inviteId}>Add someone</label>
-          <input id={inviteId} type="search" value={term} onChange={(e) => setTerm(e.target.value)} autoComplete="off" />
-          {candidates.length > 0 && (
-            <ul className="search-results">
-              {candidates.map((u) => (
-                <li key={u.id}>
-                  <button
-                    type="button"
-                    className="result"
-                    onClick={() => {
-                      setTerm("");
-                      void act(`${nameOf(u)} added`, () => add({ variables: { roomId, userId: u.id } }));
-                    }}
-                  >
-                    Add {u.displayName} <span className="muted">@{u.username}</span>
-                  </button>
-                </li>
-              ))}
-            </ul>
-          )}
+          <UserPicker
+            label="Add someone"
+            verb="Add"
+            exclude={(u) => members.some((m) => m.id === u.id)}
+            onPick={(u) => void act(`${nameOf(u)} added`, () => add({ variables: { roomId, userId: u.id } }))}
+          />
         </div>
       )}
       <ul className="members">
@@ -132,15 +113,15 @@ export function MembersPanel({
                 <div className="menu-wrap">
                   <button
                     type="button"
-                    aria-haspopup="true"
                     aria-expanded={menuFor === member.id}
+                    aria-controls={menuFor === member.id ? `moderate-${member.id}` : undefined}
                     aria-label={`Moderate ${name}`}
                     onClick={() => setMenuFor(menuFor === member.id ? null : member.id)}
                   >
                     <Icon name="more" />
                   </button>
                   {menuFor === member.id && (
-                    <div className="menu" role="group" aria-label={`Moderation for ${name}`}>
+                    <div id={`moderate-${member.id}`} className="menu" role="group" aria-label={`Moderation for ${name}`}>
                       {myRole === "OWNER" && (
                         <>
                           <button type="button" onClick={() => void act(`${name} is now an admin`, () => setRole({ variables: { roomId, userId: member.id, role: "ADMIN" } }))}>

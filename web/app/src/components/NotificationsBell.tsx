@@ -1,5 +1,5 @@
 import { Icon } from "./Icon";
-import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
+import { useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useRef, useState } from "react";
 import {
   MarkAllNotificationsReadDocument,
@@ -9,6 +9,7 @@ import {
 } from "../gql/graphql";
 import { formatTime } from "../lib/format";
 import { navigate, roomPath } from "../lib/router";
+import { useLive } from "../lib/useLive";
 
 const LABEL = { MESSAGE: "New message", MENTION: "Mentioned you", ROOM_INVITE: "Added you to a room" } as const;
 
@@ -23,10 +24,9 @@ export function NotificationsBell() {
   );
   const panelRef = useRef<HTMLDivElement>(null);
 
-  useSubscription(OnNotificationDocument, {
-    onData: ({ data: event }) => {
-      const note = event.data?.onNotificationReceived;
-      if (!note) return;
+  useLive(OnNotificationDocument, {
+    onData: (event) => {
+      const note = event.onNotificationReceived;
       void refetch().catch(() => undefined);
       if (document.hidden && permission === "granted") {
         const who = note.actor ? note.actor.displayName || note.actor.username : "ChatQL";

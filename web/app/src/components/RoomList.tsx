@@ -1,23 +1,17 @@
 import { Icon } from "./Icon";
-import { useQuery, useSubscription } from "@apollo/client/react";
-import { useEffect } from "react";
+import { useQuery } from "@apollo/client/react";
 import { MyRoomsDocument, OnNotificationDocument } from "../gql/graphql";
 import { formatTime, roomTitle } from "../lib/format";
 import { navigate, roomPath } from "../lib/router";
+import { useLive } from "../lib/useLive";
 import { Avatar } from "./Avatar";
 
 /** My rooms, most recent first, with unread badges and the last message. */
 export function RoomList({ meId, activeRoomId }: { meId: string; activeRoomId: string | null }) {
   const { data, loading, error, refetch } = useQuery(MyRoomsDocument, { fetchPolicy: "cache-and-network" });
   // Any new message elsewhere arrives as a notification: refresh badges and previews.
-  useSubscription(OnNotificationDocument, {
-    onData: () => void refetch().catch(() => undefined),
-  });
-  useEffect(() => {
-    const again = () => void refetch().catch(() => undefined);
-    window.addEventListener("online", again);
-    return () => window.removeEventListener("online", again);
-  }, [refetch]);
+  // (After a network drop the Shell refetches every active query, this list included.)
+  useLive(OnNotificationDocument, { onData: () => void refetch().catch(() => undefined) });
 
   const rooms = [...(data?.listChatRooms.items ?? [])].sort((a, b) => b.lastActivity.localeCompare(a.lastActivity));
   return (

@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
+import { useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import {
   LeaveRoomDocument,
@@ -12,6 +12,7 @@ import { describeError } from "../lib/errors";
 import { roomTitle } from "../lib/format";
 import { navigate } from "../lib/router";
 import type { SessionUser } from "../lib/session";
+import { useLive } from "../lib/useLive";
 import { useRoomLive } from "../lib/useRoomLive";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
@@ -24,7 +25,7 @@ import { TypingLine } from "./TypingLine";
 export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
   const room = useQuery(RoomDocument, { variables: { id: roomId } });
   const members = useQuery(RoomMembersDocument, { variables: { id: roomId } });
-  const live = useRoomLive(roomId, me.id);
+  const live = useRoomLive(roomId, me.id, room.data?.getChatRoom?.startCursor ?? null);
   const [side, setSide] = useState<{ kind: "thread"; messageId: string } | { kind: "members" } | null>(null);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [leave] = useMutation(LeaveRoomDocument, { refetchQueries: ["MyRooms"] });
@@ -35,8 +36,9 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
     void members.refetch().catch(() => undefined);
     void room.refetch().catch(() => undefined);
   };
-  useSubscription(OnRoomJoinedDocument, { variables: { roomId }, onData: refreshMembers });
-  useSubscription(OnRoomLeftDocument, { variables: { roomId }, onData: refreshMembers });
+  const isMember = Boolean(room.data?.getChatRoom?.myRole);
+  useLive(OnRoomJoinedDocument, { variables: { roomId }, onData: refreshMembers, skip: !isMember });
+  useLive(OnRoomLeftDocument, { variables: { roomId }, onData: refreshMembers, skip: !isMember });
 
   const info = room.data?.getChatRoom;
   const memberList = members.data?.getChatRoom?.members.items ?? [];
@@ -68,7 +70,8 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
     );
   }
 
-  const canManage = info.myRole === "OWNER" || info.myRole === "ADMIN";
+  // Room settings are the owner's (or a global admin's); moderation menus are in MembersPanel.
+  const canManage = info.myRole === "OWNER" || me.role === "ADMIN";
   const other = info.isDirect ? memberList.find((m) => m.id !== me.id) : undefined;
 
   async function leaveRoom() {
@@ -167,7 +170,6 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
       {settingsOpen && (
         <RoomSettingsDialog
           room={info}
-          canDelete={info.myRole === "OWNER" || me.role === "ADMIN"}
           onClose={() => setSettingsOpen(false)}
         />
       )}

@@ -1,8 +1,10 @@
-import { useApolloClient, useMutation, useSubscription } from "@apollo/client/react";
+import { useApolloClient, useMutation } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { LogoutDocument, OnMyRoomsChangedDocument, OnPresenceDocument, UpdatePresenceDocument } from "../gql/graphql";
+import { onReconnect } from "../lib/connection";
 import { navigate, useRoute } from "../lib/router";
 import { getSession, setSession, type SessionUser } from "../lib/session";
+import { useLive } from "../lib/useLive";
 import { ConnectionStatus } from "./ConnectionStatus";
 import { NewRoomDialog } from "./NewRoomDialog";
 import { NotificationsBell } from "./NotificationsBell";
@@ -21,16 +23,21 @@ export function Shell({ me }: { me: SessionUser }) {
   const [logout] = useMutation(LogoutDocument);
 
   // Presence of people who share a room with me: updates their `status` everywhere in the cache.
-  useSubscription(OnPresenceDocument);
+  useLive(OnPresenceDocument);
   // Added to a room, removed, or a room deleted: the rooms list follows.
-  useSubscription(OnMyRoomsChangedDocument, {
-    onData: ({ data }) => {
-      const event = data.data?.onMyRoomsChanged;
-      if (!event) return;
+  useLive(OnMyRoomsChangedDocument, {
+    onData: (data) => {
+      const event = data.onMyRoomsChanged;
       void client.refetchQueries({ include: ["MyRooms"] });
       if (event.type !== "ADDED" && event.chatRoomId === roomId) navigate("/");
     },
   });
+  // Back after a network drop: whatever is on screen may have changed (edits, deletions,
+  // reactions, unread counts); new messages themselves resume from their cursors.
+  useEffect(
+    () => onReconnect(() => void client.refetchQueries({ include: "active" }).catch(() => undefined)),
+    [client],
+  );
 
   useEffect(() => {
     const report = () =>

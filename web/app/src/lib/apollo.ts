@@ -4,8 +4,8 @@
  *
  * The WebSocket authenticates in connection_init with a fresh access token on every (re)connect,
  * retries forever with backoff while the browser is online, and reports its state for the
- * status line. A reconnect bumps the connection epoch so that live views resume from their last
- * cursor (see useRoomMessages).
+ * status line. A drop bumps the connection epoch so that live views resubscribe from their last
+ * cursor (see useLive), and the return announces a reconnect so that views refetch.
  */
 import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
@@ -15,7 +15,7 @@ import { getMainDefinition } from "@apollo/client/utilities";
 import { OperationTypeNode } from "graphql";
 import { createClient, type Client } from "graphql-ws";
 import { from, mergeMap } from "rxjs";
-import { bumpEpoch, setConnectionState } from "./connection";
+import { announceReconnect, bumpEpoch, setConnectionState } from "./connection";
 import { mergeMessagePages } from "./messageCache";
 import { accessToken, getSession, refresh, setSession } from "./session";
 
@@ -29,8 +29,10 @@ function wsUrl(): string {
 /** Close codes after which retrying with the same credentials cannot help. */
 const FATAL_CLOSE_CODES = new Set([4400, 4406]);
 
-export function createWsClient(): Client {
+/** The socket client; `signal` ends its browser listeners when the user's session ends. */
+export function createWsClient(signal: AbortSignal): Client {
   let connectedOnce = false;
+  let open = false;
   let wasClosed = false;
   const client = createClient({
     url: wsUrl(),
@@ -56,12 +58,17 @@ export function createWsClient(): Client {
       connecting: () => setConnectionState(navigator.onLine ? (connectedOnce ? "reconnecting" : "connecting") : "offline"),
       connected: () => {
         setConnectionState("online");
-        if (connectedOnce && wasClosed) bumpEpoch();
+        if (connectedOnce && wasClosed) announceReconnect();
         connectedOnce = true;
+        open = true;
         wasClosed = false;
       },
       closed: (event) => {
         wasClosed = true;
+        if (open) {
+          open = false;
+          bumpEpoch();
+        }
         const code = (event as { code?: number } | null)?.code;
         if (code === 4403 || code === 4401 || code === 4001) {
           // The token was refused or the session revoked: refresh (or end the session) first.
@@ -71,14 +78,22 @@ export function createWsClient(): Client {
       },
     },
   });
-  window.addEventListener("offline", () => {
-    setConnectionState("offline");
-    client.terminate(); // sockets can linger when the network is gone; start over on return
-  });
-  window.addEventListener("online", () => {
-    setConnectionState("reconnecting");
-    client.terminate();
-  });
+  window.addEventListener(
+    "offline",
+    () => {
+      setConnectionState("offline");
+      client.terminate(); // sockets can linger when the network is gone; start over on return
+    },
+    { signal },
+  );
+  window.addEventListener(
+    "online",
+    () => {
+      setConnectionState("reconnecting");
+      client.terminate();
+    },
+    { signal },
+  );
   return client;
 }
 
@@ -88,6 +103,32 @@ function waitForOnline(): Promise<void> {
 
 function hasCode(error: unknown, code: string): boolean {
   return CombinedGraphQLErrors.is(error) && error.errors.some((e) => e.extensions?.["code"] === code);
+}
+
+/** The normalised cache: one history list per room, messages by id. */
+export function createCache(): InMemoryCache {
+  return new InMemoryCache({
+    typePolicies: {
+      Query: {
+        fields: {
+          messagesByRoom: { keyArgs: ["chatRoomId"], merge: mergeMessagePages },
+          listChatRooms: { keyArgs: false, merge: (_existing, incoming: unknown) => incoming },
+        },
+      },
+      ChatRoom: { fields: { members: { keyArgs: ["limit"], merge: (_e, incoming: unknown) => incoming } } },
+      Message: {
+        fields: {
+          reactions: { merge: (_existing, incoming: unknown) => incoming },
+          replies: { keyArgs: false },
+        },
+      },
+      ReactionGroup: { keyFields: false },
+      TypingIndicator: { keyFields: false },
+      UserPresence: { keyFields: ["userId"] },
+      RoomMembershipEvent: { keyFields: false },
+      MyRoomsEvent: { keyFields: false },
+    },
+  });
 }
 
 export function createApolloClient(ws: Client): ApolloClient {
@@ -121,28 +162,7 @@ export function createApolloClient(ws: Client): ApolloClient {
 
   return new ApolloClient({
     link,
-    cache: new InMemoryCache({
-      typePolicies: {
-        Query: {
-          fields: {
-            messagesByRoom: { keyArgs: ["chatRoomId"], merge: mergeMessagePages },
-            listChatRooms: { keyArgs: false, merge: (_existing, incoming: unknown) => incoming },
-          },
-        },
-        ChatRoom: { fields: { members: { keyArgs: false, merge: (_e, incoming: unknown) => incoming } } },
-        Message: {
-          fields: {
-            reactions: { merge: (_existing, incoming: unknown) => incoming },
-            replies: { keyArgs: false },
-          },
-        },
-        ReactionGroup: { keyFields: false },
-        TypingIndicator: { keyFields: false },
-        UserPresence: { keyFields: ["userId"] },
-        RoomMembershipEvent: { keyFields: false },
-        MyRoomsEvent: { keyFields: false },
-      },
-    }),
+    cache: createCache(),
     defaultOptions: { watchQuery: { fetchPolicy: "cache-and-network" } },
   });
 }

@@ -25,7 +25,11 @@ export function onConnectionState(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** Bumped on every reconnection (not the first connection): resume points restart from here. */
+/**
+ * Bumped whenever an open socket closes. Live subscriptions restart on it, so that what they
+ * send when the socket is back carries the latest resume cursor (graphql-ws would otherwise
+ * resend the payload of the first subscribe, with a stale `after`).
+ */
 export function connectionEpoch(): number {
   return epoch;
 }
@@ -38,4 +42,16 @@ export function bumpEpoch(): void {
 export function onEpoch(listener: (epoch: number) => void): () => void {
   epochListeners.add(listener);
   return () => epochListeners.delete(listener);
+}
+
+const reconnectListeners = new Set<() => void>();
+
+/** The socket is back after a drop: views refetch what may have changed meanwhile. */
+export function announceReconnect(): void {
+  for (const listener of reconnectListeners) listener();
+}
+
+export function onReconnect(listener: () => void): () => void {
+  reconnectListeners.add(listener);
+  return () => reconnectListeners.delete(listener);
 }

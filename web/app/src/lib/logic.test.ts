@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { mentionQuery, roomTitle } from "./format";
 import { mergeMessagePages } from "./messageCache";
 import { addPending, confirmPending, pendingIn, updatePending } from "./pending";
-import { addReaction, removeReaction, type Group } from "./reactions";
+import { addReaction, ReactionLedger, removeReaction, type Group } from "./reactions";
+import { restartDelay } from "./useLive";
 
 const seqs: Record<string, number> = { "Message:a": 1, "Message:b": 2, "Message:c": 3, "Message:d": 4 };
 const ref = (id: string): Reference => ({ __ref: `Message:${id}` });
@@ -36,6 +37,26 @@ describe("reactions", () => {
     expect(groups[0]).toMatchObject({ count: 1, reactedByMe: false });
     groups = removeReaction(groups, "👍", false);
     expect(groups).toEqual([]);
+  });
+});
+
+describe("ReactionLedger", () => {
+  it("applies add, remove and add again, but not a repeated event", () => {
+    const ledger = new ReactionLedger();
+    expect(ledger.accept("r:m:u:👍", true)).toBe(true);
+    expect(ledger.accept("r:m:u:👍", true)).toBe(false);
+    expect(ledger.accept("r:m:u:👍", false)).toBe(true);
+    expect(ledger.accept("r:m:u:👍", true)).toBe(true);
+    expect(ledger.accept("r:m:v:👍", true)).toBe(true);
+  });
+});
+
+describe("restartDelay", () => {
+  it("backs off from about a second to at most half a minute", () => {
+    expect(restartDelay(0, 0.5)).toBe(1_000);
+    expect(restartDelay(3, 0.5)).toBe(8_000);
+    expect(restartDelay(40, 1)).toBe(37_500);
+    expect(restartDelay(40, 0)).toBeLessThanOrEqual(30_000);
   });
 });
 

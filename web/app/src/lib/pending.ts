@@ -53,3 +53,9 @@ export function confirmPending(roomId: string, clientId: string): void {
   );
   emit();
 }
+
+/** Signed out: nothing of the last user's stays behind. */
+export function clearPending(): void {
+  byRoom.clear();
+  emit();
+}

@@ -1,7 +1,9 @@
 /**
  * Live reaction events applied to a message's grouped reactions. Events carry the reaction's
- * id, so one seen twice (a resubscription) is applied once; a history refetch replaces the
- * groups wholesale and is the truth.
+ * id (stable per message, user and emoji), so the ledger remembers whether each one was last
+ * added or removed and an event that repeats that state (a resubscription) is applied once,
+ * while add, remove, add again all count. A history refetch replaces the groups wholesale and
+ * is the truth.
  */
 export interface Group {
   __typename: "ReactionGroup";
@@ -25,6 +27,17 @@ export function removeReaction(groups: readonly Group[], emoji: string, mine: bo
   return groups
     .map((g) => (g.emoji === emoji ? { ...g, count: g.count - 1, reactedByMe: mine ? false : g.reactedByMe } : g))
     .filter((g) => g.count > 0);
+}
+
+export class ReactionLedger {
+  private readonly state = new Map<string, boolean>();
+
+  /** True when this event changes what was last applied for its reaction. */
+  accept(reactionId: string, added: boolean): boolean {
+    if (this.state.get(reactionId) === added) return false;
+    this.state.set(reactionId, added);
+    return true;
+  }
 }
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"] as const;

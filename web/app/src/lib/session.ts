@@ -104,6 +104,7 @@ export function isFresh(session: Session, now = Date.now()): boolean {
 
 /** A valid access token, refreshing first when it is about to expire; null when signed out. */
 export async function accessToken(): Promise<string | null> {
+  if (inFlight) await inFlight.catch(() => undefined); // the token being replaced is spent
   const session = current;
   if (!session) return null;
   if (isFresh(session)) return session.accessToken;
@@ -125,7 +126,35 @@ async function withLock<T>(work: () => Promise<T>): Promise<T> {
   if (typeof navigator !== "undefined" && navigator.locks) {
     return navigator.locks.request("chatql.refresh", work);
   }
-  return work();
+  return withLease(work);
+}
+
+const LEASE_KEY = "chatql.refresh-lease";
+const LEASE_MS = 10_000;
+
+/**
+ * Without Web Locks (older browsers, some embedded views): a lease in localStorage. A tab takes
+ * it when it is free or stale, checks after a moment that it still holds it (two tabs writing
+ * at once: the later write wins), and gives it back when done.
+ */
+async function withLease<T>(work: () => Promise<T>): Promise<T> {
+  const me = Math.random().toString(36).slice(2);
+  for (let tries = 0; tries < 100; tries++) {
+    const [holder, until] = (localStorage.getItem(LEASE_KEY) ?? "").split("@");
+    if (!holder || Number(until) < Date.now()) {
+      localStorage.setItem(LEASE_KEY, `${me}@${Date.now() + LEASE_MS}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (localStorage.getItem(LEASE_KEY)?.startsWith(`${me}@`)) {
+        try {
+          return await work();
+        } finally {
+          if (localStorage.getItem(LEASE_KEY)?.startsWith(`${me}@`)) localStorage.removeItem(LEASE_KEY);
+        }
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 100));
+  }
+  return work(); // a lease that never frees (a stuck tab): better one stray refresh than none
 }
 
 export class SessionEnded extends Error {}

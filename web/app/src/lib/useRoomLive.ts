@@ -1,14 +1,15 @@
 /**
  * A room's live state: history pages from the cache, new messages from `onMessageCreated`
  * resumed with `after` (the newest cursor seen) whenever the socket comes back, and edits,
- * deletions, reactions and typing from their own subscriptions.
+ * deletions, reactions and typing from their own subscriptions. After a drop the history's
+ * newest page is refetched (see Shell), which brings edits, deletions and reactions missed.
  *
  * Nothing is lost or doubled across a network drop: the server replays everything after the
  * cursor, and the cache keeps each message once (by id, ordered by seq).
  */
-import { gql, type ApolloCache } from "@apollo/client";
-import { useApolloClient, useQuery, useSubscription } from "@apollo/client/react";
-import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import type { ApolloCache } from "@apollo/client";
+import { useApolloClient, useQuery } from "@apollo/client/react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import {
   OnMessageCreatedDocument,
   OnMessageDeletedDocument,
@@ -22,23 +23,34 @@ import {
   type OnMessageCreatedSubscription,
   type RoomHistoryQuery,
 } from "../gql/graphql";
-import { connectionEpoch, onEpoch } from "./connection";
 import { confirmPending } from "./pending";
-import { addReaction, removeReaction, type Group } from "./reactions";
+import { addReaction, ReactionLedger, removeReaction, type Group } from "./reactions";
+import { useLive } from "./useLive";
 
 export type HistoryMessage = RoomHistoryQuery["messagesByRoom"]["items"][number];
 type LiveMessage = OnMessageCreatedSubscription["onMessageCreated"];
 
-/** Put a message into its room's history (and its thread), once. */
+/** Ids of messages already put into each cache, so that a reply is counted once on its parent. */
+const stored = new WeakMap<ApolloCache, Set<string>>();
+
+/**
+ * Put a message into its room's history (and its thread), once: the mutation's answer and the
+ * live feed both bring one's own messages, and a resubscription replays. A message already in
+ * the list is left as it is (its reactions and edits may be newer than this copy).
+ */
 export function storeMessage(cache: ApolloCache, message: LiveMessage): void {
+  let seen = stored.get(cache);
+  if (!seen) stored.set(cache, (seen = new Set()));
+  const known = seen.has(message.id);
+  seen.add(message.id);
   const id = cache.identify({ __typename: "Message", id: message.id });
-  const known = id ? cache.readFragment({ id, fragment: KNOWN, fragmentName: "Known" }) : null;
-  const full: HistoryMessage = { ...message, reactions: [] };
-  cache.updateQuery({ query: RoomHistoryDocument, variables: { chatRoomId: message.chatRoomId } }, (data) =>
-    data
-      ? { messagesByRoom: { ...data.messagesByRoom, items: [full, ...data.messagesByRoom.items] } }
-      : undefined,
-  );
+  let inHistory = false;
+  cache.updateQuery({ query: RoomHistoryDocument, variables: { chatRoomId: message.chatRoomId } }, (data) => {
+    inHistory = data?.messagesByRoom.items.some((m) => m.id === message.id) ?? false;
+    if (!data || inHistory) return undefined;
+    const full: HistoryMessage = { ...message, reactions: [] };
+    return { messagesByRoom: { ...data.messagesByRoom, items: [full, ...data.messagesByRoom.items] } };
+  });
   if (message.clientId) confirmPending(message.chatRoomId, message.clientId);
   // The rooms list shows the newest top-level message and sorts by activity.
   const room = cache.identify({ __typename: "ChatRoom", id: message.chatRoomId });
@@ -55,26 +67,18 @@ export function storeMessage(cache: ApolloCache, message: LiveMessage): void {
       },
     });
   }
-  if (message.replyToId && !known) {
-    const parent = cache.identify({ __typename: "Message", id: message.replyToId });
-    if (parent) cache.modify({ id: parent, fields: { replyCount: (n: number) => n + 1 } });
+  if (message.replyToId) {
+    let inThread = false;
     cache.updateQuery({ query: ThreadDocument, variables: { id: message.replyToId } }, (data) => {
       if (!data?.getMessage) return undefined;
       const replies = data.getMessage.replies;
-      if (replies.items.some((r) => r.id === message.id)) return undefined;
+      inThread = replies.items.some((r) => r.id === message.id);
+      if (inThread) return undefined;
       return { getMessage: { ...data.getMessage, replies: { ...replies, items: [...replies.items, message] } } };
     });
+    const parent = cache.identify({ __typename: "Message", id: message.replyToId });
+    if (parent && !known && !inHistory && !inThread) cache.modify({ id: parent, fields: { replyCount: (n: number) => n + 1 } });
   }
-}
-
-const KNOWN = gql`
-  fragment Known on Message {
-    id
-  }
-`;
-
-export function useConnectionEpoch(): number {
-  return useSyncExternalStore(onEpoch, connectionEpoch);
 }
 
 export interface Typist {
@@ -83,53 +87,38 @@ export interface Typist {
   until: number;
 }
 
-export function useRoomLive(roomId: string, meId: string) {
+export function useRoomLive(roomId: string, meId: string, startCursor: string | null) {
   const client = useApolloClient();
-  const epoch = useConnectionEpoch();
   const history = useQuery(RoomHistoryDocument, {
     variables: { chatRoomId: roomId },
     fetchPolicy: "cache-and-network",
     nextFetchPolicy: "cache-first",
   });
   const items = history.data?.messagesByRoom.items;
-  const newestCursor = useRef<string | null>(null);
-  newestCursor.current = items?.[0]?.cursor ?? newestCursor.current;
   const loaded = history.data !== undefined || (history.error !== undefined && !history.loading);
   const [lastLive, setLastLive] = useState<LiveMessage | null>(null);
 
-  // New messages: resume after the newest cursor on first load and after every reconnect.
-  useEffect(() => {
-    if (!loaded) return;
-    const subscription = client
-      .subscribe({ query: OnMessageCreatedDocument, variables: { chatRoomId: roomId, after: newestCursor.current } })
-      .subscribe({
-        next: (result) => {
-          const message = result.data?.onMessageCreated;
-          if (!message) return;
-          storeMessage(client.cache, message);
-          newestCursor.current = message.cursor;
-          setLastLive(message);
-        },
-        error: () => undefined, // the socket retries; the next epoch resubscribes
-      });
-    return () => subscription.unsubscribe();
-  }, [client, roomId, loaded, epoch]);
+  // New messages: after the newest one this view holds (an empty room resumes from its start),
+  // read afresh each time the subscription is (re)sent.
+  const resumeFrom = useRef<string | null>(null);
+  resumeFrom.current = items?.[0]?.cursor ?? startCursor;
+  useLive(OnMessageCreatedDocument, {
+    variables: { chatRoomId: roomId },
+    latest: () => ({ after: resumeFrom.current }),
+    skip: !loaded || startCursor === null,
+    onData: (data) => {
+      storeMessage(client.cache, data.onMessageCreated);
+      setLastLive(data.onMessageCreated);
+    },
+  });
 
-  // Edits, deletions and reactions missed while away come back with the newest page.
-  const refetchHistory = history.refetch;
-  useEffect(() => {
-    if (epoch > 0) void refetchHistory().catch(() => undefined);
-  }, [epoch, refetchHistory]);
+  useLive(OnMessageUpdatedDocument, { variables: { chatRoomId: roomId } });
+  useLive(OnMessageDeletedDocument, { variables: { chatRoomId: roomId } });
 
-  useSubscription(OnMessageUpdatedDocument, { variables: { chatRoomId: roomId } });
-  useSubscription(OnMessageDeletedDocument, { variables: { chatRoomId: roomId } });
-
-  const seenReactions = useRef(new Set<string>());
+  const ledger = useRef(new ReactionLedger());
   const applyReaction = useCallback(
     (event: { id: string; messageId: string; emoji: string; userId: string }, added: boolean) => {
-      const key = `${added ? "+" : "-"}${event.id}`;
-      if (seenReactions.current.has(key)) return;
-      seenReactions.current.add(key);
+      if (!ledger.current.accept(event.id, added)) return;
       const id = client.cache.identify({ __typename: "Message", id: event.messageId });
       if (!id) return;
       const mine = event.userId === meId;
@@ -145,32 +134,32 @@ export function useRoomLive(roomId: string, meId: string) {
     },
     [client, meId],
   );
-  useSubscription(OnReactionAddedDocument, {
+  useLive(OnReactionAddedDocument, {
     variables: { chatRoomId: roomId },
-    onData: ({ data }) => data.data && applyReaction(data.data.onReactionAdded, true),
+    onData: (data) => applyReaction(data.onReactionAdded, true),
   });
-  useSubscription(OnReactionRemovedDocument, {
+  useLive(OnReactionRemovedDocument, {
     variables: { chatRoomId: roomId },
-    onData: ({ data }) => data.data && applyReaction(data.data.onReactionRemoved, false),
+    onData: (data) => applyReaction(data.onReactionRemoved, false),
   });
 
   const [typists, setTypists] = useState<Typist[]>([]);
-  useSubscription(OnTypingStartedDocument, {
+  useLive(OnTypingStartedDocument, {
     variables: { chatRoomId: roomId },
-    onData: ({ data }) => {
-      const t = data.data?.onTypingStarted;
-      if (!t || t.userId === meId) return;
+    onData: (data) => {
+      const t = data.onTypingStarted;
+      if (t.userId === meId) return;
       setTypists((list) => [
         ...list.filter((x) => x.userId !== t.userId),
         { userId: t.userId, userName: t.userName, until: Date.now() + 10_000 },
       ]);
     },
   });
-  useSubscription(OnTypingEndedDocument, {
+  useLive(OnTypingEndedDocument, {
     variables: { chatRoomId: roomId },
-    onData: ({ data }) => {
-      const t = data.data?.onTypingEnded;
-      if (t) setTypists((list) => list.filter((x) => x.userId !== t.userId));
+    onData: (data) => {
+      const t = data.onTypingEnded;
+      setTypists((list) => list.filter((x) => x.userId !== t.userId));
     },
   });
   useEffect(() => {
