@@ -90,6 +90,7 @@ clean:
 # from the environment, e.g. `make bench BENCH_SCENARIOS=fanout,query BENCH_QUICK=1`.
 bench: install
 	$(BIN)/python benchmarks/run.py --target chatql
+	$(BIN)/python benchmarks/files.py
 
 bench-compare: install
 	$(BIN)/python benchmarks/run.py --target both

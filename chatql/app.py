@@ -39,6 +39,7 @@ from chatql.context import ChatContext
 from chatql.direct_http import GRAPHQL_RESPONSE, DirectPost, graphql_response_status
 from chatql.errors import ChatError
 from chatql.fanout import Fanout
+from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.history_cache import HistoryCache
 from chatql.loop_lag import LoopLagMonitor
 from chatql.metrics import metrics_endpoint
@@ -305,6 +306,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
+        *file_routes(services.files),
     ]
     if settings.web_app:  # last: it answers every GET the routes above leave
         routes.append(WebAppRoute.from_settings(settings, before=routes))
@@ -324,6 +326,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             SizeLimitMiddleware,
             max_body_bytes=settings.max_body_bytes,
             max_ws_message_bytes=settings.max_ws_message_bytes,
+            unlimited_prefix=UPLOAD_PREFIX,  # uploads are limited by their own declared size
         )
     )
     app = ChatApp(graphql_view, routes=routes, middleware=middleware, lifespan=lifespan)

@@ -88,6 +88,26 @@ def _rate(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _files_url(name: str, raw: str) -> str:
+    from chatql.blobs import open_blob_store
+
+    try:
+        open_blob_store(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return raw.strip()
+
+
+def _upload_types(name: str, raw: str) -> str:
+    from chatql.services.media import parse_allowed_types
+
+    try:
+        parse_allowed_types(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
 def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
     return field(default=default, metadata={"parse": parse, "doc": doc})
@@ -172,6 +192,25 @@ class Settings:
     sqlite_synchronous: str = setting(
         "normal", _choice("normal", "full"), "normal: survives crashes; full: power loss too"
     )
+    # Files: attachments and avatars (chatql/services/files.py, chatql/blobs).
+    files_url: str = setting(
+        "file:./files", _files_url, "file:./dir, or s3://bucket/prefix?endpoint_url=…&region=…"
+    )
+    max_upload_bytes: int = setting(25 * 1024 * 1024, _int(1, 2**40), "bytes per uploaded file")
+    upload_types: str = setting(
+        "", _upload_types, "allowed MIME types, comma-separated, type/* allowed (default: list)"
+    )
+    file_url_ttl: int = setting(3600, _int(10, 7 * 86400), "seconds a signed file URL is valid")
+    upload_ttl: int = setting(
+        86400, _int(10, 30 * 86400), "seconds an upload may stay incomplete or unattached"
+    )
+    file_delete_grace: int = setting(
+        600, _int(0, 30 * 86400), "seconds before a deleted message's files are removed"
+    )
+    max_image_pixels: int = setting(
+        50_000_000, _int(1, 2**31), "pixels an image may have (bigger: refused as a bomb)"
+    )
+    rate_limit_uploads: str = setting("30/60", _rate, "createUpload per user, or off")
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")

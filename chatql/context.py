@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from chatql.errors import Unauthenticated
 from chatql.services.registry import Services
-from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UserRecord
+from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
 
 
 class Loaders:
@@ -51,11 +51,16 @@ class Loaders:
             found = await store.read_states((await viewer()).id, list(ids))
             return [found.get(i) for i in ids]
 
+        async def attachments(ids: Sequence[str]) -> list[list[UploadRecord]]:
+            found = await services.files.attachments(list(ids))
+            return [found.get(i, []) for i in ids]
+
         self.users: DataLoader[str, UserRecord | None] = DataLoader(users, cache=cache)
         self.rooms: DataLoader[str, RoomRecord | None] = DataLoader(rooms, cache=cache)
         self.messages: DataLoader[str, MessageRecord | None] = DataLoader(messages, cache=cache)
         self.reply_counts: DataLoader[str, int] = DataLoader(reply_counts, cache=cache)
         self.reactions: DataLoader[str, list[ReactionGroup]] = DataLoader(reactions, cache=cache)
+        self.attachments: DataLoader[str, list[UploadRecord]] = DataLoader(attachments, cache=cache)
         self.read_states: DataLoader[str, tuple[int, int] | None] = DataLoader(
             read_states, cache=cache
         )

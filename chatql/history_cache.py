@@ -21,6 +21,7 @@ from chatql.shapes import (
     PlanCache,
     argument_value,
     reads_mutable_user_fields,
+    reads_signed_urls,
     shareable,
     single_root_field,
 )
@@ -96,6 +97,8 @@ def _make_plan(
     if field.name.value != "messagesByRoom" or field.selection_set is None:
         return None
     if not shareable(field.selection_set, "MessageConnection"):
+        return None
+    if reads_signed_urls(field.selection_set, "MessageConnection"):
         return None
     arguments = {a.name.value: a.value for a in field.arguments or ()}
     room_id = argument_value(arguments.get("chatRoomId"), variables)

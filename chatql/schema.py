@@ -86,6 +86,14 @@ class Mutation:
     leave_room = strawberry.mutation(resolver=mutations.leave_room)
     add_room_member = strawberry.mutation(resolver=mutations.add_room_member)
     create_message = strawberry.mutation(resolver=mutations.create_message)
+    create_upload = strawberry.mutation(
+        resolver=mutations.create_upload,
+        description="Start an upload: send the bytes as the ticket says, then completeUpload",
+    )
+    complete_upload = strawberry.mutation(
+        resolver=mutations.complete_upload,
+        description="Check an upload's bytes (size, type, images) and make it attachable",
+    )
     update_message = strawberry.mutation(
         resolver=mutations.update_message, description="Edit your own message"
     )

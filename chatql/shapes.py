@@ -49,15 +49,21 @@ MESSAGE_FIELDS = frozenset(
         "replyCount",
         "author",
         "replyTo",
+        "attachments",
     }
+)
+ATTACHMENT_FIELDS = frozenset(
+    {"id", "name", "mimeType", "size", "width", "height", "url", "thumbnailUrl", "createdAt"}
 )
 VIEWER_INDEPENDENT: Mapping[str, frozenset[str]] = {
     "Message": MESSAGE_FIELDS,
     "MessageConnection": frozenset({"items", "nextToken"}),
     "User": USER_FIELDS,
+    "Attachment": ATTACHMENT_FIELDS,
 }
 CHILD_TYPES: Mapping[tuple[str, str], str] = {
     ("Message", "author"): "User",
+    ("Message", "attachments"): "Attachment",
     ("Message", "replyTo"): "Message",
     ("MessageConnection", "items"): "Message",
 }
@@ -82,6 +88,20 @@ def shareable(selection: SelectionSetNode, type_name: str, depth: int = 0) -> bo
         elif node.selection_set is not None:
             return False
     return True
+
+
+def reads_signed_urls(selection: SelectionSetNode, type_name: str) -> bool:
+    """Whether the answer holds file URLs, which expire: fine to share at once (the fan-out),
+    not to keep (a cached history page would outlive its URLs)."""
+    for node in selection.selections:
+        if not isinstance(node, FieldNode):
+            return True
+        child = CHILD_TYPES.get((type_name, node.name.value))
+        if child == "Attachment":
+            return True
+        if child and node.selection_set and reads_signed_urls(node.selection_set, child):
+            return True
+    return False
 
 
 def reads_mutable_user_fields(selection: SelectionSetNode, type_name: str) -> bool:

@@ -33,6 +33,7 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
+from chatql.blobs import upload_origins
 from chatql.config import Settings
 from chatql.security.headers import HTML_HEADERS
 
@@ -119,18 +120,20 @@ _COMPRESSORS: Final[dict[str, Callable[[bytes], bytes] | None]] = {
 }
 
 
-def content_security_policy(host: str, secure: bool) -> str:
+def content_security_policy(host: str, secure: bool, upload_origins: Sequence[str] = ()) -> str:
     """The app's policy: nothing inline, nothing evaluated, sockets only to this host.
 
     `connect-src 'self'` covers same-origin ws:/wss: in current browsers only, so the socket
     URL is listed as well, from the Host header (when it is a plausible host). wss: is always
-    allowed, for a TLS proxy that does not tell this process the scheme.
+    allowed, for a TLS proxy that does not tell this process the scheme. `upload_origins` are
+    where the browser PUTs files itself (an S3 endpoint's presigned URLs).
     """
+    uploads = "".join(f" {origin}" for origin in upload_origins)
     host = host.lower()
     if not _HOST.fullmatch(host):
-        return _CSP_START + _CSP_END
+        return _CSP_START + uploads + _CSP_END
     sockets = f" wss://{host}" if secure else f" ws://{host} wss://{host}"
-    return _CSP_START + sockets + _CSP_END
+    return _CSP_START + sockets + uploads + _CSP_END
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +253,14 @@ def _toggle_slash(path: str) -> str:
 class WebAppRoute(BaseRoute):
     """The last route: GET and HEAD of every path the others leave; other methods get 405."""
 
-    def __init__(self, directory: Path, before: Sequence[BaseRoute] = ()) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        before: Sequence[BaseRoute] = (),
+        upload_origins: Sequence[str] = (),
+    ) -> None:
         self._directory = str(directory)
+        self._upload_origins = tuple(upload_origins)
         # Starlette redirects /graphql/ to /graphql when no route matches: keep it that way.
         self._before = tuple(before)
         self._files: dict[str, _File] = {}
@@ -261,7 +270,8 @@ class WebAppRoute(BaseRoute):
 
     @classmethod
     def from_settings(cls, settings: Settings, before: Sequence[BaseRoute] = ()) -> WebAppRoute:
-        return cls(Path(settings.web_dir) if settings.web_dir else DEFAULT_DIR, before)
+        directory = Path(settings.web_dir) if settings.web_dir else DEFAULT_DIR
+        return cls(directory, before, upload_origins(settings.files_url))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -277,7 +287,7 @@ class WebAppRoute(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = _Request(scope, receive)
+        request = _Request(scope, receive, self._upload_origins)
         if scope["method"] not in ("GET", "HEAD"):
             await request.error(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
@@ -369,9 +379,10 @@ class WebAppRoute(BaseRoute):
 class _Request:
     """The few request headers this module reads, and the way it answers."""
 
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive, upload_origins: tuple[str, ...]) -> None:
         self.scope = scope
         self.receive = receive
+        self.upload_origins = upload_origins
         self.head = scope["method"] == "HEAD"
         self.host = ""
         self.accept_encoding: list[str] = []
@@ -393,7 +404,7 @@ class _Request:
 
     def security_headers(self) -> list[tuple[bytes, bytes]]:
         secure = self.scope.get("scheme") == "https"
-        csp = content_security_policy(self.host, secure).encode()
+        csp = content_security_policy(self.host, secure, self.upload_origins).encode()
         return [*_SECURITY_HEADERS, (b"content-security-policy", csp)]
 
     async def respond(

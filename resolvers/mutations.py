@@ -11,6 +11,7 @@ from chatql.services.accounts import Session
 from chatql.types.activity import UserPresence
 from chatql.types.args import given, given_list
 from chatql.types.enums import PresenceStatus, Role, RoomRole
+from chatql.types.file import Attachment, CreateUploadInput, UploadTicket
 from chatql.types.message import (
     CreateMessageInput,
     CreateReactionInput,
@@ -76,6 +77,7 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> User:
         given(input.display_name),
         avatar or None,
         clear_avatar=avatar == "",
+        avatar_upload_id=_optional_id(given(input.avatar_upload_id)),
     )
     return User.from_record(updated)
 
@@ -123,8 +125,23 @@ async def create_message(info: Info, input: CreateMessageInput) -> Message:
         input.message_type.value,
         given(input.client_id),
         _optional_id(given(input.reply_to_id)),
+        given_list(input.attachment_ids),
     )
     return Message.from_record(message)
+
+
+async def create_upload(info: Info, input: CreateUploadInput) -> UploadTicket:
+    viewer = await info.context.viewer()
+    ticket = await info.context.services.files.create_upload(
+        viewer, input.filename, input.mime_type, input.size
+    )
+    return UploadTicket.from_ticket(ticket)
+
+
+async def complete_upload(info: Info, upload_id: strawberry.ID) -> Attachment:
+    viewer = await info.context.viewer()
+    upload = await info.context.services.files.complete(viewer, str(upload_id))
+    return Attachment.from_record(upload)
 
 
 async def update_message(info: Info, input: UpdateMessageInput) -> Message:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,12 @@ from chatql.config import Settings
 from chatql.store.base import Store
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import Client, Server, running_server
+from tests.s3_server import aws_env, moto_endpoint, s3_files_url
+
+__all__ = ["aws_env", "moto_endpoint", "s3_files_url"]  # fixtures, for every test module
 
 REAL_MONGO = os.environ.get("CHATQL_TEST_MONGO_URL")
+FILES_ROOT = Path(tempfile.gettempdir()) / f"chatql-test-files-{os.getpid()}"
 STORE_KINDS = ["sqlite", "mongoeco"] + (["mongodb"] if REAL_MONGO else [])
 
 
@@ -29,6 +36,8 @@ def fast_settings(**overrides: Any) -> Settings:
         rate_limit_messages="off",
         rate_limit_auth="off",
         presence_grace=0.2,
+        # every app gets a folder of its own for files, made only if it starts
+        files_url=f"file:{FILES_ROOT}/{uuid.uuid4().hex}",
     )
     return replace(base, **overrides)
 
@@ -52,7 +61,6 @@ def make_store(kind: str, tmp_path: Path, shared: Any = None) -> Store:
     if kind == "mongoeco":
         return MongoStore("mongodb://localhost/chatql_test", client=shared or mongoeco_client())
     assert REAL_MONGO
-    import uuid
 
     return MongoStore(REAL_MONGO, database=f"chatql_test_{uuid.uuid4().hex[:8]}")
 
@@ -86,3 +94,10 @@ async def client(server: Server) -> AsyncIterator[Client]:
 
 
 ClientFactory = Callable[[Server], Client]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_files() -> Iterator[None]:
+    """The folders the apps of this run kept files in go with the run."""
+    yield
+    shutil.rmtree(FILES_ROOT, ignore_errors=True)

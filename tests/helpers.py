@@ -58,6 +58,7 @@ def wait_ready(
 class Server:
     url: str
     settings: Settings
+    app: Any = None
 
     @property
     def ws_url(self) -> str:
@@ -70,8 +71,9 @@ async def running_server(
 ) -> AsyncIterator[Server]:
     """uvicorn serving a fresh app on a free loopback port, in this event loop."""
     port = free_port()
+    app = create_app(settings, store=store)
     config = uvicorn.Config(
-        create_app(settings, store=store),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -86,7 +88,7 @@ async def running_server(
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield Server(url=f"http://127.0.0.1:{port}/graphql", settings=settings)
+        yield Server(url=f"http://127.0.0.1:{port}/graphql", settings=settings, app=app)
     finally:
         server.should_exit = True
         await task

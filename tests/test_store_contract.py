@@ -10,6 +10,9 @@ import pytest
 
 from chatql.errors import StoreConflict
 from chatql.store.base import (
+    UPLOAD_ATTACHED,
+    UPLOAD_COMPLETE,
+    UPLOAD_PENDING,
     BanRecord,
     ChangeEvent,
     ConnectionRecord,
@@ -20,6 +23,7 @@ from chatql.store.base import (
     RefreshTokenRecord,
     RoomRecord,
     Store,
+    UploadRecord,
     UserRecord,
     membership_id,
     new_id,
@@ -586,3 +590,128 @@ async def test_feed_positions_are_saved_per_process_name(store: Store) -> None:
     assert await store.load_feed_position("p1") == event.token
     await store.save_feed_position("p1", event.token)  # overwrite, not duplicate
     assert await store.load_feed_position("p1") == event.token
+
+
+def upload(owner: UserRecord, *, expires_in: float = 3600, name: str = "a.png") -> UploadRecord:
+    now = now_utc()
+    upload_id = new_id()
+    return UploadRecord(
+        id=upload_id,
+        owner_id=owner.id,
+        filename=name,
+        declared_type="image/png",
+        declared_size=10,
+        object_key=f"files/{upload_id}",
+        created_at=now,
+        expires_at=now + timedelta(seconds=expires_in),
+    )
+
+
+async def complete(store: Store, u: UploadRecord) -> UploadRecord:
+    done = await store.update_upload(
+        u.id,
+        {
+            "status": UPLOAD_COMPLETE,
+            "mime_type": "image/png",
+            "size": 10,
+            "completed_at": now_utc(),
+        },
+        status=UPLOAD_PENDING,
+    )
+    assert done is not None
+    return done
+
+
+async def test_uploads_complete_once_and_attach_to_one_message(store: Store) -> None:
+    ann, bob = await make_users(store, "ann", "bob")
+    r = await make_room(store, ann, bob)
+    first, second, bobs = upload(ann), upload(ann), upload(bob)
+    for u in (first, second, bobs):
+        await store.insert_upload(u)
+    assert (await store.get_upload(first.id)) == first
+    await complete(store, first)
+    # Completing is a compare-and-set: a second completion finds it no longer PENDING.
+    assert await store.update_upload(first.id, {"size": 11}, status=UPLOAD_PENDING) is None
+    await complete(store, second)
+    await complete(store, bobs)
+
+    message, created = await store.insert_message(
+        room_id=r.id,
+        author_id=ann.id,
+        content="",
+        message_type="IMAGE",
+        client_id=None,
+        attachment_ids=[second.id, first.id],
+    )
+    assert created and message.attachment_count == 2
+    found = await store.message_attachments([message.id, "missing"])
+    assert [u.id for u in found[message.id]] == [second.id, first.id]
+    assert found["missing"] == []
+    assert all(u.status == UPLOAD_ATTACHED and u.used_for == "MESSAGE" for u in found[message.id])
+
+    # Attached once: a second message cannot take it, nor can someone else's upload be used;
+    # and a refused claim stores nothing (the room's seq and count are untouched).
+    before = await store.get_room(r.id)
+    for ids, author in (([first.id], ann), ([bobs.id], ann), ([new_id()], ann)):
+        with pytest.raises(StoreConflict) as info:
+            await store.insert_message(
+                room_id=r.id,
+                author_id=author.id,
+                content="again",
+                message_type="TEXT",
+                client_id=None,
+                attachment_ids=ids,
+            )
+        assert info.value.constraint == "attachments"
+    after = await store.get_room(r.id)
+    assert before is not None and after is not None
+    assert after.message_count == before.message_count
+    assert (await store.get_upload(bobs.id)).status == UPLOAD_COMPLETE  # type: ignore[union-attr]
+    assert len(await store.list_messages(r.id, limit=10, direction="ASC")) == 1
+
+    # Removing a room's files takes those of its messages with files, and only those.
+    other = await make_room(store, ann)
+    assert await store.remove_room_uploads(other.id, now_utc()) == 0
+
+    # Deleting the message makes its files unreachable at once and purgeable after the grace.
+    when = now_utc()
+    assert await store.remove_message_uploads(message.id, when) == 2
+    assert (await store.message_attachments([message.id]))[message.id] == []
+    assert await store.uploads_to_purge(when, when - timedelta(seconds=1), 10) == []
+    purge = await store.uploads_to_purge(when, when + timedelta(seconds=1), 10)
+    assert {u.id for u in purge} == {first.id, second.id}
+    assert await store.delete_upload(first.id)
+    assert not await store.delete_upload(first.id)
+    assert await store.get_upload(first.id) is None
+
+
+async def test_uploads_never_completed_or_attached_expire(store: Store) -> None:
+    (ann,) = await make_users(store, "ann")
+    stale, fresh, done = upload(ann, expires_in=-5), upload(ann), upload(ann, expires_in=-5)
+    for u in (stale, fresh, done):
+        await store.insert_upload(u)
+    await complete(store, done)  # completed but never attached: its expiry still applies
+    now = now_utc()
+    purge = await store.uploads_to_purge(now, now - timedelta(days=1), 10)
+    assert {u.id for u in purge} == {stale.id, done.id}
+    assert len(await store.uploads_to_purge(now, now - timedelta(days=1), 1)) == 1
+
+
+async def test_a_rooms_files_are_removed_with_it(store: Store) -> None:
+    (ann,) = await make_users(store, "ann")
+    r = await make_room(store, ann)
+    u = upload(ann)
+    await store.insert_upload(u)
+    await complete(store, u)
+    message, _ = await store.insert_message(
+        room_id=r.id,
+        author_id=ann.id,
+        content="",
+        message_type="FILE",
+        client_id=None,
+        attachment_ids=[u.id],
+    )
+    await send(store, r, ann, "no files")
+    assert await store.remove_room_uploads(r.id, now_utc()) == 1
+    assert await store.remove_room_uploads(r.id, now_utc()) == 0  # once
+    assert (await store.message_attachments([message.id]))[message.id] == []

@@ -24,13 +24,24 @@ class _BodyTooLarge(Exception):
 class SizeLimitMiddleware:
     """Refuses HTTP bodies over `max_body_bytes` and WebSocket messages over `max_ws_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_ws_message_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_ws_message_bytes: int,
+        unlimited_prefix: str | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_ws_message_bytes = max_ws_message_bytes
+        self.unlimited_prefix = unlimited_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.max_body_bytes:
+        if (
+            scope["type"] == "http"
+            and self.max_body_bytes
+            and not (self.unlimited_prefix and scope["path"].startswith(self.unlimited_prefix))
+        ):
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket" and self.max_ws_message_bytes:
             await self._websocket(scope, receive, send)

@@ -2,10 +2,11 @@
 
 Rules: a scalar or enum field costs 1, an object field 2 plus its selection. A list multiplies
 its selection by its `limit` argument (literal, variable or schema default); the `items` list of
-a connection field (one with `limit` but not itself a list) uses that field's `limit`; any other
-list counts as `DEFAULT_LIST_SIZE` items. Fragments cost what they contain at every use, but each
-is walked once (memoised), so the analysis is linear in the document even when a chain of
-fragments would expand exponentially; a fragment cycle costs nothing instead of looping.
+a connection field (one with `limit` but not itself a list) uses that field's `limit`; a list the
+schema bounds counts its bound (`BOUNDED_LISTS`); any other list counts as `DEFAULT_LIST_SIZE`.
+Fragments cost what they contain at every use, but each is walked once (memoised), so the
+analysis is linear in the document even when a chain of fragments would expand exponentially;
+a fragment cycle costs nothing instead of looping.
 Introspection fields count like any other field, but their lists (sized by the fixed schema, not
 by the client) count once: GraphiQL's schema query must fit; graphql-core's
 MaxIntrospectionDepthRule, added with the other limits, stops nested introspection.
@@ -41,6 +42,8 @@ from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 LEAF_COST = 1
 OBJECT_COST = 2
 DEFAULT_LIST_SIZE = 20
+# Lists whose length the schema's own rules bound (a message carries at most 10 files).
+BOUNDED_LISTS = {("Message", "attachments"): 10}
 SATURATED = 2**53 - 1  # JSON-safe; sums and products stop growing here
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # GraphQL Int
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
@@ -136,7 +139,7 @@ class CostAnalyser:
             elif own is not None or inherited is not None:
                 size = own if own is not None else inherited or 0
             else:
-                size = DEFAULT_LIST_SIZE
+                size = BOUNDED_LISTS.get((parent.name, node.name.value), DEFAULT_LIST_SIZE)
             each = self.selection_cost(node.selection_set, child, None)
             return min(OBJECT_COST + size * each, SATURATED)
         return min(OBJECT_COST + self.selection_cost(node.selection_set, child, own), SATURATED)

@@ -19,6 +19,7 @@ from chatql.config import Settings
 from chatql.errors import BadUserInput, Conflict, StoreConflict, Unauthenticated
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, validation
+from chatql.services.files import Files
 from chatql.services.pagination import Page
 from chatql.services.record_cache import RecordCache
 from chatql.store.base import RefreshTokenRecord, Store, UserRecord, new_id, now_utc
@@ -43,8 +44,10 @@ class Accounts:
         tokens: AccessTokens,
         auth_limit: RateLimiter,
         users: RecordCache[UserRecord],
+        files: Files,
     ) -> None:
         self._users = users
+        self._files = files
         self._store = store
         self._auth_limit = auth_limit
         self._passwords = passwords
@@ -179,18 +182,27 @@ class Accounts:
         avatar_url: str | None,
         *,
         clear_avatar: bool = False,
+        avatar_upload_id: str | None = None,
     ) -> UserRecord:
+        """`avatar_upload_id` (a completed image upload) wins over `avatar_url`; either one,
+        or clearing, makes a previous uploaded avatar unreachable."""
         changes: dict[str, object] = {}
         if display_name is not None:
             changes["display_name"] = validation.required_text(
                 display_name, "displayName", validation.MAX_DISPLAY_NAME
             )
+        if avatar_upload_id is not None and (avatar_url is not None or clear_avatar):
+            raise BadUserInput("Give avatarUploadId or avatarUrl, not both", field="avatarUrl")
         if avatar_url is not None:
             changes["avatar_url"] = validation.url(avatar_url, "avatarUrl")
         elif clear_avatar:
             changes["avatar_url"] = None
-        if not changes:
+        if not changes and avatar_upload_id is None:
             raise BadUserInput("Nothing to update", field="input")
+        if avatar_upload_id is not None:
+            changes["avatar_url"] = await self._files.avatar(viewer, avatar_upload_id)
+        elif "avatar_url" in changes:
+            await self._files.avatar_replaced(viewer)
         updated = await self._store.update_user(viewer.id, changes)
         self._users.forget(viewer.id)
         if updated is None:

@@ -7,11 +7,14 @@ stays in history as a tombstone (no content, `deleted_at` set) so cursors and th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, permissions, validation
+from chatql.services.files import Files
+from chatql.services.media import RASTER_IMAGES
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
@@ -25,11 +28,13 @@ class Messages:
         rooms: Rooms,
         notifications: Notifications,
         send_limit: RateLimiter,
+        files: Files,
     ) -> None:
         self._store = store
         self._rooms = rooms
         self._notifications = notifications
         self._send_limit = send_limit
+        self._files = files
 
     async def send(
         self,
@@ -39,9 +44,19 @@ class Messages:
         message_type: str = "TEXT",
         client_id: str | None = None,
         reply_to_id: str | None = None,
+        attachment_ids: Sequence[str] | None = None,
     ) -> MessageRecord:
-        clean = validation.required_text(content, "content", validation.MAX_CONTENT)
+        files = await self._files.attachable(viewer, attachment_ids)
+        if files:  # the files say it all: the text may be empty
+            clean = (
+                validation.text(content, "content", validation.MAX_CONTENT, required=False) or ""
+            )
+        else:
+            clean = validation.required_text(content, "content", validation.MAX_CONTENT)
         kind = validation.message_type(message_type)
+        if files and kind == "TEXT":
+            images = all(u.mime_type in RASTER_IMAGES for u in files)
+            kind = "IMAGE" if images else "FILE"
         idempotency_key = validation.client_id(client_id)
         parent_id = (
             validation.entity_id(reply_to_id, "replyToId") if reply_to_id is not None else None
@@ -64,10 +79,13 @@ class Messages:
                 client_id=idempotency_key,
                 reply_to_id=parent_id,
                 notify=await self._notifications.rule_for(clean),
+                attachment_ids=[u.id for u in files],
             )
         except StoreConflict as exc:
             if exc.constraint == "room":
                 raise NotFound("Chat room not found") from None
+            if exc.constraint == "attachments":
+                raise BadUserInput("An attachment is used already", field="attachmentIds") from None
             raise
         return message
 
@@ -112,6 +130,8 @@ class Messages:
         )
         if updated is None:  # pragma: no cover
             raise NotFound("Message not found")
+        if message.attachment_count:
+            await self._files.message_deleted(message.id)
         return updated
 
     async def history(

@@ -90,6 +90,8 @@ class Moderation:
 
     async def delete_room(self, actor: UserRecord, room_id: str) -> bool:
         room = await self._owned_room(actor, room_id)
+        # Its files become unreachable at once; the garbage collector removes their bytes.
+        await self._store.remove_room_uploads(room.id, now_utc())
         deleted = await self._store.delete_room(room.id)
         self._rooms.forget(room.id)
         return deleted

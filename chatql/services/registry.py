@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from broadcaster import Event
 
 from chatql.auth import AccessTokens, PasswordHashing
+from chatql.blobs import open_blob_store
 from chatql.config import Settings
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
 from chatql.security.rate_limit import Rate, RateLimiter
 from chatql.services.accounts import Accounts
+from chatql.services.file_urls import FileUrls
+from chatql.services.files import Files
 from chatql.services.live import LiveStreams
 from chatql.services.membership_cache import MembershipCache
 from chatql.services.messages import Messages
@@ -45,6 +48,7 @@ class Services:
     users: RecordCache[UserRecord]
     room_records: RecordCache[RoomRecord]
     live: LiveStreams
+    files: Files
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -71,8 +75,18 @@ class Services:
         passwords = PasswordHashing(settings)
         notifications = Notifications(store)
         rooms = Rooms(store, notifications, rooms_cache, members)
+        files = Files(
+            store,
+            open_blob_store(settings.files_url),
+            settings,
+            FileUrls(settings.jwt_secret, settings.file_url_ttl),
+        )
         messages = Messages(
-            store, rooms, notifications, RateLimiter(Rate.parse(settings.rate_limit_messages))
+            store,
+            rooms,
+            notifications,
+            RateLimiter(Rate.parse(settings.rate_limit_messages)),
+            files,
         )
         accounts = Accounts(
             store,
@@ -81,6 +95,7 @@ class Services:
             AccessTokens(settings),
             RateLimiter(Rate.parse(settings.rate_limit_auth)),
             users,
+            files,
         )
         return cls(
             settings=settings,
@@ -101,9 +116,11 @@ class Services:
             users=users,
             room_records=rooms_cache,
             live=LiveStreams(store, hub, rooms, members, settings.subscription_queue_size),
+            files=files,
         )
 
     async def start(self) -> None:
+        await self.files.start()
         await self.hub.start()
         await self.typing_tracker.start()
         await self.presence.start()
@@ -114,4 +131,5 @@ class Services:
         await self.presence.stop()
         await self.typing_tracker.stop()
         await self.hub.stop()
+        await self.files.stop()
         self.passwords.close()

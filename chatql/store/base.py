@@ -125,6 +125,7 @@ class MessageRecord(Record):
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     deleted_by: str | None = None
+    attachment_count: int = 0
 
     @classmethod
     def new(
@@ -138,6 +139,7 @@ class MessageRecord(Record):
         client_id: str | None,
         reply_to_id: str | None,
         now: datetime,
+        attachment_count: int = 0,
     ) -> MessageRecord:
         """A message about to be stored at `seq` (every store takes the seq its own way)."""
         return cls(
@@ -151,7 +153,43 @@ class MessageRecord(Record):
             updated_at=now,
             client_id=client_id,
             reply_to_id=reply_to_id,
+            attachment_count=attachment_count,
         )
+
+
+UPLOAD_PENDING = "PENDING"  # a ticket was issued; the bytes may be on their way
+UPLOAD_COMPLETE = "COMPLETE"  # checked and processed; may be attached once
+UPLOAD_ATTACHED = "ATTACHED"  # part of a message or a user's avatar
+UPLOAD_USES = ("MESSAGE", "AVATAR")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord(Record):
+    """One file: its ticket, then what checking its bytes found, then where it is used.
+
+    `expires_at` is when an upload still PENDING or COMPLETE (never attached) is removed;
+    `removed_at` makes an attached file unreachable at once (its message was deleted, or the
+    avatar replaced); its bytes go after a grace period."""
+
+    id: str
+    owner_id: str
+    filename: str
+    declared_type: str
+    declared_size: int
+    object_key: str
+    created_at: datetime
+    expires_at: datetime
+    status: str = UPLOAD_PENDING
+    mime_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    thumb_key: str | None = None
+    completed_at: datetime | None = None
+    used_for: str | None = None
+    message_id: str | None = None
+    position: int = 0
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +395,13 @@ class Store(Protocol):
         client_id: str | None,
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
+        attachment_ids: Sequence[str] = (),
     ) -> tuple[MessageRecord, bool]:
         """Assign the room's next seq and store the message durably; return (message, created).
+
+        `attachment_ids` are claimed with the message: each must be a COMPLETE upload of the
+        author's, not yet attached; it becomes ATTACHED to this message at its position. If
+        any cannot be claimed, nothing is stored and StoreConflict("attachments") is raised.
 
         With a client_id already used by that author in that room, return the original
         message and False instead of storing a duplicate. With `notify`, a new message's
@@ -368,6 +411,33 @@ class Store(Protocol):
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]: ...
+
+    # ------------------------------------------------------------ uploads
+    async def insert_upload(self, upload: UploadRecord) -> None: ...
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+    async def update_upload(
+        self, upload_id: str, changes: Mapping[str, Any], *, status: str | None = None
+    ) -> UploadRecord | None:
+        """Apply `changes`; with `status`, only while the upload is in that status (else None)."""
+
+    async def message_attachments(
+        self, message_ids: Sequence[str]
+    ) -> dict[str, list[UploadRecord]]:
+        """Each message's reachable attachments (not removed), in position order."""
+
+    async def remove_message_uploads(self, message_id: str, when: datetime) -> int:
+        """Make a message's attachments unreachable now; their bytes go after the grace."""
+
+    async def remove_room_uploads(self, room_id: str, when: datetime) -> int:
+        """The same for every message of a room (before the room is deleted)."""
+
+    async def uploads_to_purge(
+        self, now: datetime, removed_before: datetime, limit: int
+    ) -> list[UploadRecord]:
+        """Uploads never completed or attached whose `expires_at` passed, and attached ones
+        removed before `removed_before`: the garbage collector deletes their bytes, then them."""
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
     async def update_message(
         self, message_id: str, changes: Mapping[str, Any]
     ) -> MessageRecord | None: ...

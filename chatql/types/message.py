@@ -15,6 +15,7 @@ from chatql.services.pagination import message_cursor
 from chatql.store.base import MessageRecord, ReactionRecord
 from chatql.types.args import given
 from chatql.types.enums import MessageType
+from chatql.types.file import Attachment
 from chatql.types.user import User
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Message:
     deleted_at: datetime | None
     reply_to_id: strawberry.ID | None
     author_id: strawberry.Private[str]
+    attachment_count: strawberry.Private[int] = 0
 
     @strawberry.field(description="Pass as `after` to resume a subscription after this message")
     def cursor(self) -> str:
@@ -144,6 +146,13 @@ class Message:
             items=[Message.from_record(m) for m in page.items], next_token=page.next_token
         )
 
+    @strawberry.field(description="Files sent with the message, in the order given")
+    async def attachments(self, info: Info) -> list[Attachment]:
+        if not self.attachment_count or self.deleted_at is not None:
+            return []
+        found = await info.context.loaders.attachments.load(str(self.id))
+        return [Attachment.from_record(u) for u in found]
+
     @strawberry.field(description="Reactions grouped by emoji, in order of first use")
     async def reactions(self, info: Info) -> list[ReactionGroup]:
         groups = await info.context.loaders.reactions.load(str(self.id))
@@ -169,6 +178,7 @@ class Message:
             deleted_at=message.deleted_at,
             reply_to_id=strawberry.ID(message.reply_to_id) if message.reply_to_id else None,
             author_id=message.author_id,
+            attachment_count=message.attachment_count,
         )
 
 
@@ -189,6 +199,11 @@ class CreateMessageInput:
     )
     reply_to_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Reply in the thread of this message (same room)"
+    )
+    attachment_ids: list[strawberry.ID] | None = strawberry.field(
+        default=UNSET,
+        description="Completed uploads of yours (at most 10), each attached once; "
+        "content may then be empty",
     )
 
 

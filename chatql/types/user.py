@@ -56,3 +56,6 @@ class UpdateProfileInput:
     avatar_url: str | None = strawberry.field(
         default=UNSET, description="An http(s) URL; an empty string removes the avatar"
     )
+    avatar_upload_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="A completed image upload of yours becomes the avatar"
+    )

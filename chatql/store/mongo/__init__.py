@@ -14,11 +14,18 @@ from chatql.store.mongo.notifications import NotificationStore
 from chatql.store.mongo.presence import PresenceStore
 from chatql.store.mongo.reactions import ReactionStore
 from chatql.store.mongo.rooms import RoomStore
+from chatql.store.mongo.uploads import UploadStore
 from chatql.store.mongo.users import UserStore
 
 
 class MongoStore(
-    UserStore, RoomStore, MessageStore, ReactionStore, PresenceStore, NotificationStore
+    UserStore,
+    RoomStore,
+    MessageStore,
+    ReactionStore,
+    PresenceStore,
+    NotificationStore,
+    UploadStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

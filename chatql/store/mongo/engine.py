@@ -50,6 +50,7 @@ class MongoEngine:
         self._watches: Any = self._db["room_watches"]
         self._notifications: Any = self._db["notifications"]
         self._events: Any = self._db["events"]
+        self._uploads: Any = self._db["uploads"]
 
     # ---------------------------------------------------------------- lifecycle
     async def open(self) -> None:

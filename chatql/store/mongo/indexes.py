@@ -78,4 +78,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         _index("room_id", name="room_id"),
     ],
     "events": [_index("created_at", name="ttl", expireAfterSeconds=EVENT_TTL_SECONDS)],
+    "uploads": [
+        _index(
+            "message_id",
+            "position",
+            name="message",
+            partialFilterExpression={"message_id": _STRING},
+        ),
+        _index("status", "expires_at", name="expiry"),
+        _index("removed_at", name="removed"),
+    ],
 }

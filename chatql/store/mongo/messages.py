@@ -38,6 +38,10 @@ class MessageStore(MongoEngine):
         async def insert_notifications(
             self, notifications: Sequence[NotificationRecord]
         ) -> None: ...
+        async def claim_uploads(
+            self, upload_ids: Sequence[str], owner_id: str, message_id: str
+        ) -> bool: ...
+        async def release_uploads(self, upload_ids: Sequence[str], message_id: str) -> None: ...
 
     async def insert_message(
         self,
@@ -49,6 +53,7 @@ class MessageStore(MongoEngine):
         client_id: str | None,
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
+        attachment_ids: Sequence[str] = (),
     ) -> tuple[MessageRecord, bool]:
         """Look for the client_id first; else take the room's next seq atomically and insert.
 
@@ -76,10 +81,15 @@ class MessageStore(MongoEngine):
             client_id=client_id,
             reply_to_id=reply_to_id,
             now=now,
+            attachment_count=len(attachment_ids),
         )
+        if attachment_ids and not await self.claim_uploads(attachment_ids, author_id, message.id):
+            await self._rooms.update_one({"_id": room_id}, {"$inc": {"message_count": -1}})
+            raise StoreConflict("attachments")
         try:
             await self._messages.insert_one(to_doc(message))
         except DuplicateKeyError as exc:
+            await self.release_uploads(attachment_ids, message.id)
             if client_id is not None and constraint(exc) == "client_id":
                 await self._rooms.update_one({"_id": room_id}, {"$inc": {"message_count": -1}})
                 original = await self._find_by_client_id(room_id, author_id, client_id)

@@ -17,11 +17,18 @@ from chatql.store.sqlite.notifications import NotificationStore
 from chatql.store.sqlite.presence import PresenceStore
 from chatql.store.sqlite.reactions import ReactionStore
 from chatql.store.sqlite.rooms import RoomStore
+from chatql.store.sqlite.uploads import UploadStore
 from chatql.store.sqlite.users import UserStore
 
 
 class SQLiteStore(
-    UserStore, RoomStore, MessageStore, ReactionStore, PresenceStore, NotificationStore
+    UserStore,
+    RoomStore,
+    MessageStore,
+    ReactionStore,
+    PresenceStore,
+    NotificationStore,
+    UploadStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

@@ -41,6 +41,8 @@ _TIME_COLUMNS = {
     "connected_at",
     "heartbeat_at",
     "read_at",
+    "completed_at",
+    "removed_at",
 }
 
 

@@ -12,6 +12,7 @@ from chatql.store.base import MessageRecord, NotificationRule, SortDirection, no
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
 from chatql.store.sqlite.presence import read_notification_targets
+from chatql.store.sqlite.uploads import claim_uploads
 from chatql.store.sqlite.worker import Emitted
 
 
@@ -26,6 +27,7 @@ class MessageStore(SQLiteEngine):
         client_id: str | None,
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
+        attachment_ids: Sequence[str] = (),
     ) -> tuple[MessageRecord, bool]:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
             if client_id is not None:
@@ -54,7 +56,9 @@ class MessageStore(SQLiteEngine):
                 client_id=client_id,
                 reply_to_id=reply_to_id,
                 now=now,
+                attachment_count=len(attachment_ids),
             )
+            claim_uploads(conn, attachment_ids, author_id, message.id)
             doc = message.to_doc()
             self._insert(conn, "messages", doc)
             emitted.append(("insert", "messages", message.id, doc))

@@ -170,4 +170,35 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        """
+        ALTER TABLE messages ADD COLUMN attachment_count INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE uploads (
+            id TEXT PRIMARY KEY,
+            owner_id TEXT NOT NULL REFERENCES users (id),
+            filename TEXT NOT NULL,
+            declared_type TEXT NOT NULL,
+            declared_size INTEGER NOT NULL,
+            object_key TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            mime_type TEXT,
+            size INTEGER,
+            width INTEGER,
+            height INTEGER,
+            thumb_key TEXT,
+            completed_at TEXT,
+            used_for TEXT,
+            message_id TEXT,
+            position INTEGER NOT NULL DEFAULT 0,
+            removed_at TEXT
+        );
+        CREATE INDEX uploads_message ON uploads (message_id, position) WHERE message_id IS NOT NULL;
+        CREATE INDEX uploads_expiry ON uploads (status, expires_at);
+        CREATE INDEX uploads_removed ON uploads (removed_at) WHERE removed_at IS NOT NULL;
+        """,
+    ),
 )
