@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -92,6 +92,9 @@ def file_routes(files: Files) -> list[Route]:
             return _error(409, exc.message)
         except BlobTooLarge:
             return _error(413, "More bytes than the upload declared", Connection="close")
+        except ClientDisconnect:  # nothing was kept; the same ticket may be used again
+            log.info("upload %s: the client went away before the end", upload_id)
+            return Response(status_code=400)
         return Response(status_code=204)
 
     async def download(request: Request) -> Response:

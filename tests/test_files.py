@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -466,3 +468,44 @@ async def test_a_deleted_rooms_files_are_unreachable(server: Server, client: Cli
     assert (await fetch(client, attachment["url"])).status_code == 200
     await client.data("mutation($r: ID!) { deleteChatRoom(id: $r) }", {"r": room}, ann.token)
     assert (await fetch(client, attachment["url"])).status_code == 404
+
+
+async def test_an_upload_cut_short_keeps_nothing_and_can_be_sent_again(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client goes away in the middle of the PUT (a cancelled upload in the web app)."""
+    uvicorn_errors = logging.getLogger("uvicorn.error")  # it does not propagate to the root
+    async with running_server(settings) as server:
+        uvicorn_errors.addHandler(caplog.handler)  # once uvicorn has set up its logging
+        client = Client(server)
+        ann = await client.register("ann")
+        size = 3 * 1024 * 1024
+        ticket = (
+            await client.data(
+                CREATE_UPLOAD,
+                {"i": {"filename": "a.txt", "mimeType": "text/plain", "size": size}},
+                ann.token,
+            )
+        )["createUpload"]
+        target = urlsplit(absolute(server, ticket["url"]))
+        reader, writer = await asyncio.open_connection(target.hostname, target.port)
+        writer.write(
+            f"PUT {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
+            + b"x" * 100_000
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()  # gone, a megabyte short of the end and then some
+        await asyncio.sleep(0.2)
+        files: Files = server.app.state.services.files
+        store = server.app.state.services.store
+        record = await store.get_upload(ticket["uploadId"])
+        assert record is not None
+        assert await files._blobs.stat(record.object_key) is None
+        whole = await client.http.put(absolute(server, ticket["url"]), content=b"y" * size)
+        assert whole.status_code == 204
+        await client.close()
+        del reader
+    uvicorn_errors.removeHandler(caplog.handler)
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
