@@ -1,22 +1,6 @@
 // axe-core on the main screens: no serious or critical violation.
-import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AxeBuilder } from "@axe-core/playwright";
-import { createRoom, message, newPerson, openApp, send, uniqueName, visible, withBrowser } from "./lib.mjs";
-
-const BLOCKING = new Set(["serious", "critical"]);
-
-async function assertAccessible(page, screen) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const blocking = results.violations.filter((v) => BLOCKING.has(v.impact));
-  const report = blocking
-    .map((v) => {
-      const nodes = v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.replace(/\s+/g, " ")}`);
-      return `  [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n${nodes.join("\n")}`;
-    })
-    .join("\n");
-  assert.equal(blocking.length, 0, `axe found serious/critical violations on ${screen}:\n${report}`);
-}
+import { assertAccessible, createRoom, message, newPerson, openApp, send, uniqueName, visible, withBrowser } from "./lib.mjs";
 
 test("the sign-in page, the rooms list and a room have no serious axe violations", { timeout: 60_000 }, (t) =>
   withBrowser(t, async (browser) => {

@@ -3,8 +3,10 @@
 //
 // Debian's Chromium driven by playwright-core (Playwright's own browser download does not work
 // here). Everything waits on conditions, never on fixed sleeps.
+import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { AxeBuilder } from "@axe-core/playwright";
 import { chromium } from "playwright-core";
 
 export const BASE_URL = (process.env.CHATQL_URL ?? "http://127.0.0.1:8000").replace(/\/$/, "");
@@ -226,4 +228,24 @@ export async function fullyShown(page, text) {
     log(page).locator("[data-virtuoso-scroller]").boundingBox(),
   ]);
   return !!box && !!view && box.y >= view.y - 1 && box.y + box.height <= view.y + view.height + 1;
+}
+
+const BLOCKING = new Set(["serious", "critical"]);
+
+/** axe-core on the page as it is (an open dialog included): no serious or critical violation. */
+export async function assertAccessible(page, screen) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const blocking = results.violations.filter((v) => BLOCKING.has(v.impact));
+  const report = blocking
+    .map((v) => {
+      const nodes = v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.replace(/\s+/g, " ")}`);
+      return `  [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n${nodes.join("\n")}`;
+    })
+    .join("\n");
+  assert.equal(blocking.length, 0, `axe found serious/critical violations on ${screen}:\n${report}`);
+}
+
+/** Whether the <img> of `locator` has loaded a picture. */
+export async function loadedImage(locator) {
+  await until(`${locator} to load`, () => locator.evaluate((img) => img.complete && img.naturalWidth > 0));
 }

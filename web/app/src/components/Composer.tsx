@@ -1,8 +1,12 @@
 import { useMutation } from "@apollo/client/react";
-import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useId, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
 import { StartTypingDocument, StopTypingDocument } from "../gql/graphql";
+import { canSend, uploadsRunning } from "../lib/files";
 import { mentionQuery } from "../lib/format";
 import { useSend } from "../lib/useSend";
+import type { Uploads } from "../lib/useUploads";
+import { Icon } from "./Icon";
+import { UploadTray } from "./UploadTray";
 
 interface Member {
   id: string;
@@ -13,19 +17,25 @@ interface Member {
 const TYPING_REFRESH_MS = 5_000;
 const MAX_LENGTH = 4000;
 
-/** Enter sends, Shift+Enter breaks the line; @ suggests members; typing is announced to others. */
+/**
+ * Enter sends, Shift+Enter breaks the line; @ suggests members; typing is announced to others.
+ * With `uploads`, files can be attached (button, paste, or a drop handled by the parent): they
+ * upload at once, and Send waits until none is still on its way.
+ */
 export function Composer({
   roomId,
   members,
   meId,
   label,
   replyToId = null,
+  uploads,
 }: {
   roomId: string;
   members: Member[];
   meId: string;
   label: string;
   replyToId?: string | null;
+  uploads?: Uploads;
 }) {
   const [text, setText] = useState("");
   const [caret, setCaret] = useState(0);
@@ -35,7 +45,10 @@ export function Composer({
   const [stopTyping] = useMutation(StopTypingDocument);
   const typingSince = useRef(0);
   const input = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
   const listId = useId();
+  const items = uploads?.items ?? [];
+  const sendable = canSend(text, items);
 
   const mention = mentionQuery(text, caret);
   const suggestions = mention
@@ -68,9 +81,9 @@ export function Composer({
   useEffect(() => () => stopped(), []); // eslint-disable-line react-hooks/exhaustive-deps
 
   function submit() {
+    if (!sendable) return;
     const content = text.trim();
-    if (!content) return;
-    send(content, replyToId);
+    send(content, replyToId, uploads?.take() ?? []);
     setText("");
     setCaret(0);
     typingSince.current = 0; // sending ends the typing indicator on the server
@@ -114,6 +127,14 @@ export function Composer({
     }
   }
 
+  // Files on the clipboard (a screenshot, files copied in a file manager) are attached.
+  function onPaste(event: ClipboardEvent<HTMLTextAreaElement>) {
+    const files = [...event.clipboardData.files];
+    if (!uploads || files.length === 0) return;
+    event.preventDefault();
+    uploads.add(files);
+  }
+
   return (
     <form
       className="composer"
@@ -140,6 +161,30 @@ export function Composer({
           ))}
         </ul>
       )}
+      {uploads && <UploadTray uploads={uploads} />}
+      {uploads && (
+        <>
+          <button
+            type="button"
+            className="attach"
+            aria-label="Attach files"
+            title="Attach files"
+            onClick={() => fileInput.current?.click()}
+          >
+            <Icon name="attach" />
+          </button>
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            hidden
+            onChange={(e) => {
+              uploads.add([...(e.target.files ?? [])]);
+              e.target.value = ""; // the same file may be picked again
+            }}
+          />
+        </>
+      )}
       <textarea
         ref={input}
         aria-label={label}
@@ -157,9 +202,10 @@ export function Composer({
         }}
         onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
         onKeyDown={onKeyDown}
+        onPaste={onPaste}
         onBlur={stopped}
       />
-      <button type="submit" className="primary" disabled={!text.trim()}>
+      <button type="submit" className="primary" disabled={!sendable} title={uploadsRunning(items) ? "Waiting for uploads" : undefined}>
         Send
       </button>
     </form>

@@ -8,6 +8,7 @@ import type { PendingMessage } from "../lib/pending";
 import { QUICK_REACTIONS } from "../lib/reactions";
 import type { SessionUser } from "../lib/session";
 import type { HistoryMessage } from "../lib/useRoomLive";
+import { Attachments } from "./Attachments";
 import { Avatar } from "./Avatar";
 
 /** Text with @mentions marked. */
@@ -128,7 +129,10 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, onOp
             </div>
           </div>
         ) : (
-          <MessageText text={message.content} meUsername={me.username} />
+          message.content && <MessageText text={message.content} meUsername={me.username} />
+        )}
+        {!message.isDeleted && message.attachments.length > 0 && (
+          <Attachments messageId={message.id} attachments={message.attachments} />
         )}
         {message.reactions && message.reactions.length > 0 && !message.isDeleted && (
           <ul className="reactions" aria-label="Reactions">
@@ -224,7 +228,16 @@ export function PendingItem({ pending, me, onRetry }: { pending: PendingMessage;
           <span className="author">{nameOf(me)}</span>
           <span className="muted">{pending.status === "sending" ? "Sending…" : "Not sent"}</span>
         </div>
-        <MessageText text={pending.content} meUsername={me.username} />
+        {pending.content && <MessageText text={pending.content} meUsername={me.username} />}
+        {pending.attachments && pending.attachments.length > 0 && (
+          <ul className="pending-files">
+            {pending.attachments.map((a) => (
+              <li key={a.id}>
+                <Icon name="attach" /> {a.name}
+              </li>
+            ))}
+          </ul>
+        )}
         {pending.status === "failed" && (
           <p className="form-error">
             {pending.error}{" "}

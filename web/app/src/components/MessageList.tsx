@@ -2,6 +2,7 @@ import { useMutation } from "@apollo/client/react";
 import { forwardRef, useEffect, useMemo, useRef, useState, useSyncExternalStore, type HTMLAttributes } from "react";
 import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
 import { MarkRoomReadDocument, type RoomRole } from "../gql/graphql";
+import { filesSummary } from "../lib/files";
 import { dayKey, formatDay } from "../lib/format";
 import { pendingIn, subscribePending, type PendingMessage } from "../lib/pending";
 import type { SessionUser } from "../lib/session";
@@ -148,7 +149,8 @@ export function MessageList({
         </button>
       )}
       <div className="visually-hidden" aria-live="polite">
-        {announce && `${announce.author.displayName || announce.author.username}: ${announce.content}`}
+        {announce &&
+          `${announce.author.displayName || announce.author.username}: ${announce.content || filesSummary(announce.attachments)}`}
       </div>
     </div>
   );

@@ -1,10 +1,15 @@
 import { Icon } from "./Icon";
 import { useQuery } from "@apollo/client/react";
-import { MyRoomsDocument, OnNotificationDocument } from "../gql/graphql";
+import { MyRoomsDocument, OnNotificationDocument, type MessageType } from "../gql/graphql";
 import { formatTime, roomTitle } from "../lib/format";
 import { navigate, roomPath } from "../lib/router";
 import { useLive } from "../lib/useLive";
 import { Avatar } from "./Avatar";
+
+/** A message with files and no text, in a room's preview line. */
+function typeSummary(type: MessageType): string {
+  return type === "IMAGE" ? "sent an image" : type === "FILE" ? "sent a file" : "";
+}
 
 /** My rooms, most recent first, with unread badges and the last message. */
 export function RoomList({ meId, activeRoomId }: { meId: string; activeRoomId: string | null }) {
@@ -53,7 +58,7 @@ export function RoomList({ meId, activeRoomId }: { meId: string; activeRoomId: s
                   <span className="room-last" id={descId}>
                     {last
                       ? `${last.author.id === meId ? "You" : last.author.displayName || last.author.username}: ${
-                          last.isDeleted ? "message deleted" : last.content
+                          last.isDeleted ? "message deleted" : last.content || typeSummary(last.messageType)
                         }`
                       : "No messages yet"}
                     {unread > 0 && <span className="visually-hidden">, {unread} unread</span>}

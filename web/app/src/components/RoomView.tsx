@@ -12,9 +12,12 @@ import { describeError } from "../lib/errors";
 import { roomTitle } from "../lib/format";
 import { navigate } from "../lib/router";
 import type { SessionUser } from "../lib/session";
+import { useFileDrop } from "../lib/useFileDrop";
 import { useLive } from "../lib/useLive";
 import { useRoomLive } from "../lib/useRoomLive";
+import { useUploads } from "../lib/useUploads";
 import { Composer } from "./Composer";
+import { ImageViewer } from "./ImageViewer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
 import { RoomSettingsDialog } from "./RoomSettingsDialog";
@@ -31,6 +34,8 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
   const [leave] = useMutation(LeaveRoomDocument, { refetchQueries: ["MyRooms"] });
   const [setMuted] = useMutation(SetRoomMutedDocument);
   const [error, setError] = useState<string | null>(null);
+  const uploads = useUploads();
+  const drop = useFileDrop(uploads.add);
 
   const refreshMembers = () => {
     void members.refetch().catch(() => undefined);
@@ -85,94 +90,96 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
   }
 
   return (
-    <div className={side ? "room with-side" : "room"}>
-      <section className="room-main" aria-label={title}>
-        <header className="room-head">
-          <button type="button" className="icon back" aria-label="Back to rooms" onClick={() => navigate("/")}>
-            ‹
-          </button>
-          <div className="room-head-text">
-            <h1>{title}</h1>
-            <p className="muted">
-              {other ? (
-                <>
-                  @{other.username} · {other.status.toLowerCase()}
-                </>
-              ) : (
-                <>
-                  {info.isPrivate ? "Private" : "Public"} · {info.memberCount} members
-                  {info.description ? ` · ${info.description}` : ""}
-                </>
-              )}
-            </p>
-          </div>
-          <div className="room-actions">
-            <button
-              type="button"
-              aria-pressed={info.isMuted}
-              onClick={() => void setMuted({ variables: { roomId, muted: !info.isMuted } })}
-            >
-              {info.isMuted ? "Unmute" : "Mute"}
-              <span className="visually-hidden"> notifications</span>
+    <ImageViewer>
+      <div className={side ? "room with-side" : "room"}>
+        <section className={drop.over ? "room-main dropping" : "room-main"} aria-label={title} {...drop.handlers}>
+          <header className="room-head">
+            <button type="button" className="icon back" aria-label="Back to rooms" onClick={() => navigate("/")}>
+              ‹
             </button>
-            {!info.isDirect && (
+            <div className="room-head-text">
+              <h1>{title}</h1>
+              <p className="muted">
+                {other ? (
+                  <>
+                    @{other.username} · {other.status.toLowerCase()}
+                  </>
+                ) : (
+                  <>
+                    {info.isPrivate ? "Private" : "Public"} · {info.memberCount} members
+                    {info.description ? ` · ${info.description}` : ""}
+                  </>
+                )}
+              </p>
+            </div>
+            <div className="room-actions">
               <button
                 type="button"
-                aria-pressed={side?.kind === "members"}
-                onClick={() => setSide(side?.kind === "members" ? null : { kind: "members" })}
+                aria-pressed={info.isMuted}
+                onClick={() => void setMuted({ variables: { roomId, muted: !info.isMuted } })}
               >
-                Members
+                {info.isMuted ? "Unmute" : "Mute"}
+                <span className="visually-hidden"> notifications</span>
               </button>
-            )}
-            {canManage && !info.isDirect && (
-              <button type="button" onClick={() => setSettingsOpen(true)}>
-                Settings
-              </button>
-            )}
-            {!info.isDirect && (
-              <button type="button" onClick={() => void leaveRoom()}>
-                Leave
-              </button>
-            )}
-          </div>
-        </header>
-        {error && (
-          <p className="form-error pad" role="alert">
-            {error}
-          </p>
+              {!info.isDirect && (
+                <button
+                  type="button"
+                  aria-pressed={side?.kind === "members"}
+                  onClick={() => setSide(side?.kind === "members" ? null : { kind: "members" })}
+                >
+                  Members
+                </button>
+              )}
+              {canManage && !info.isDirect && (
+                <button type="button" onClick={() => setSettingsOpen(true)}>
+                  Settings
+                </button>
+              )}
+              {!info.isDirect && (
+                <button type="button" onClick={() => void leaveRoom()}>
+                  Leave
+                </button>
+              )}
+            </div>
+          </header>
+          {error && (
+            <p className="form-error pad" role="alert">
+              {error}
+            </p>
+          )}
+          <MessageList
+            roomId={roomId}
+            me={me}
+            live={live}
+            myRole={info.myRole}
+            lastReadCursor={info.lastReadCursor}
+            onOpenThread={(messageId) => setSide({ kind: "thread", messageId })}
+          />
+          <TypingLine typists={live.typists} />
+          <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" uploads={uploads} />
+        </section>
+        {side?.kind === "thread" && (
+          <ThreadPanel roomId={roomId} messageId={side.messageId} me={me} members={memberList} onClose={() => setSide(null)} />
         )}
-        <MessageList
-          roomId={roomId}
-          me={me}
-          live={live}
-          myRole={info.myRole}
-          lastReadCursor={info.lastReadCursor}
-          onOpenThread={(messageId) => setSide({ kind: "thread", messageId })}
-        />
-        <TypingLine typists={live.typists} />
-        <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" />
-      </section>
-      {side?.kind === "thread" && (
-        <ThreadPanel roomId={roomId} messageId={side.messageId} me={me} members={memberList} onClose={() => setSide(null)} />
-      )}
-      {side?.kind === "members" && (
-        <MembersPanel
-          roomId={roomId}
-          me={me}
-          myRole={info.myRole}
-          ownerId={info.owner.id}
-          isPrivate={info.isPrivate}
-          members={memberList}
-          onChanged={refreshMembers}
-          onClose={() => setSide(null)}
-        />
-      )}
-      {settingsOpen && (
-        <RoomSettingsDialog
-          room={info}
-          onClose={() => setSettingsOpen(false)}
-        />
-      )}
-    </div>
+        {side?.kind === "members" && (
+          <MembersPanel
+            roomId={roomId}
+            me={me}
+            myRole={info.myRole}
+            ownerId={info.owner.id}
+            isPrivate={info.isPrivate}
+            members={memberList}
+            onChanged={refreshMembers}
+            onClose={() => setSide(null)}
+          />
+        )}
+        {settingsOpen && (
+          <RoomSettingsDialog
+            room={info}
+            onClose={() => setSettingsOpen(false)}
+          />
+        )}
+      </div>
+    </ImageViewer>
   );
 }

@@ -4,10 +4,12 @@ import { LogoutDocument, OnMyRoomsChangedDocument, OnPresenceDocument, UpdatePre
 import { onReconnect } from "../lib/connection";
 import { navigate, useRoute } from "../lib/router";
 import { getSession, setSession, type SessionUser } from "../lib/session";
+import { useNoFileNavigation } from "../lib/useFileDrop";
 import { useLive } from "../lib/useLive";
 import { ConnectionStatus } from "./ConnectionStatus";
 import { NewRoomDialog } from "./NewRoomDialog";
 import { NotificationsBell } from "./NotificationsBell";
+import { ProfileDialog } from "./ProfileDialog";
 import { PublicRoomsDialog } from "./PublicRoomsDialog";
 import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
@@ -18,10 +20,11 @@ import { Avatar } from "./Avatar";
 export function Shell({ me }: { me: SessionUser }) {
   const { roomId } = useRoute();
   const client = useApolloClient();
-  const [dialog, setDialog] = useState<"new" | "browse" | null>(null);
+  const [dialog, setDialog] = useState<"new" | "browse" | "profile" | null>(null);
   const [updatePresence] = useMutation(UpdatePresenceDocument);
   const [logout] = useMutation(LogoutDocument);
 
+  useNoFileNavigation();
   // Presence of people who share a room with me: updates their `status` everywhere in the cache.
   useLive(OnPresenceDocument);
   // Added to a room, removed, or a room deleted: the rooms list follows.
@@ -77,10 +80,16 @@ export function Shell({ me }: { me: SessionUser }) {
         <ConnectionStatus />
         <div className="topbar-actions">
           <NotificationsBell />
-          <span className="me">
+          <button
+            type="button"
+            className="me"
+            aria-haspopup="dialog"
+            aria-label={`${me.displayName || me.username}, profile`}
+            onClick={() => setDialog("profile")}
+          >
             <Avatar user={me} size="small" />
             <span className="me-name">{me.displayName || me.username}</span>
-          </span>
+          </button>
           <button type="button" onClick={() => void signOut()}>
             Sign out
           </button>
@@ -110,6 +119,7 @@ export function Shell({ me }: { me: SessionUser }) {
       </main>
       {dialog === "new" && <NewRoomDialog meId={me.id} onClose={() => setDialog(null)} />}
       {dialog === "browse" && <PublicRoomsDialog onClose={() => setDialog(null)} />}
+      {dialog === "profile" && <ProfileDialog me={me} onClose={() => setDialog(null)} />}
     </div>
   );
 }

@@ -1,13 +1,16 @@
 import { useQuery } from "@apollo/client/react";
-import { useSyncExternalStore } from "react";
+import { useState, useSyncExternalStore } from "react";
 import { ThreadDocument } from "../gql/graphql";
 import { pendingIn, subscribePending } from "../lib/pending";
 import type { SessionUser } from "../lib/session";
+import { useFileDrop } from "../lib/useFileDrop";
 import { useSend } from "../lib/useSend";
+import { useUploads } from "../lib/useUploads";
+import { Attachments } from "./Attachments";
 import { Composer } from "./Composer";
 import { MessageItem, MessageText, PendingItem } from "./MessageItem";
 
-/** A message and its replies, with a composer that replies in the thread. */
+/** A message and its replies (40 a page), with a composer that replies in the thread, files too. */
 export function ThreadPanel({
   roomId,
   messageId,
@@ -21,15 +24,32 @@ export function ThreadPanel({
   members: { id: string; username: string; displayName: string }[];
   onClose: () => void;
 }) {
-  const { data, loading } = useQuery(ThreadDocument, { variables: { id: messageId } });
+  const { data, loading, fetchMore } = useQuery(ThreadDocument, { variables: { id: messageId } });
+  const uploads = useUploads();
+  const drop = useFileDrop(uploads.add);
+  const [loadingMore, setLoadingMore] = useState(false);
   const pending = useSyncExternalStore(subscribePending, () => pendingIn(roomId));
   const { retry } = useSend(roomId);
   const parent = data?.getMessage;
   const replies = parent?.replies.items ?? [];
   const confirmed = new Set(replies.map((r) => r.clientId));
   const waiting = pending.filter((p) => p.replyToId === messageId && !confirmed.has(p.clientId));
+  const nextToken = parent?.replies.nextToken ?? null;
+
+  async function loadMore() {
+    if (!nextToken) return;
+    setLoadingMore(true);
+    try {
+      await fetchMore({ variables: { nextToken } });
+    } catch {
+      /* the button stays: try again */
+    } finally {
+      setLoadingMore(false);
+    }
+  }
+
   return (
-    <aside className="side" aria-label="Thread">
+    <aside className={drop.over ? "side dropping" : "side"} aria-label="Thread" {...drop.handlers}>
       <div className="side-head">
         <h2>Thread</h2>
         <button type="button" className="icon" aria-label="Close thread" onClick={onClose}>
@@ -40,19 +60,31 @@ export function ThreadPanel({
       {parent && (
         <div className="thread-parent">
           <strong>{parent.author.displayName || parent.author.username}</strong>
-          {parent.isDeleted ? <p className="text tombstone">This message was deleted.</p> : <MessageText text={parent.content} meUsername={me.username} />}
+          {parent.isDeleted ? (
+            <p className="text tombstone">This message was deleted.</p>
+          ) : (
+            <>
+              {parent.content && <MessageText text={parent.content} meUsername={me.username} />}
+              {parent.attachments.length > 0 && <Attachments messageId={parent.id} attachments={parent.attachments} />}
+            </>
+          )}
         </div>
       )}
       <div className="thread-replies" role="log" aria-label="Replies" aria-live="polite">
         {replies.map((reply) => (
           <MessageItem key={reply.id} message={reply} me={me} myRole={null} />
         ))}
+        {nextToken && (
+          <button type="button" className="link more-replies" disabled={loadingMore} onClick={() => void loadMore()}>
+            {loadingMore ? "Loading replies…" : "Show more replies"}
+          </button>
+        )}
         {waiting.map((p) => (
           <PendingItem key={p.clientId} pending={p} me={me} onRetry={retry} />
         ))}
       </div>
       {parent && !parent.isDeleted && (
-        <Composer roomId={roomId} members={members} meId={me.id} label="Reply" replyToId={messageId} />
+        <Composer roomId={roomId} members={members} meId={me.id} label="Reply" replyToId={messageId} uploads={uploads} />
       )}
     </aside>
   );

@@ -16,7 +16,7 @@ import { OperationTypeNode } from "graphql";
 import { createClient, type Client } from "graphql-ws";
 import { from, mergeMap } from "rxjs";
 import { announceReconnect, bumpEpoch, setConnectionState } from "./connection";
-import { mergeMessagePages } from "./messageCache";
+import { mergeMessagePages, mergeReplyPages } from "./messageCache";
 import { accessToken, getSession, refresh, setSession } from "./session";
 
 const GRAPHQL_PATH = "/graphql";
@@ -119,7 +119,9 @@ export function createCache(): InMemoryCache {
       Message: {
         fields: {
           reactions: { merge: (_existing, incoming: unknown) => incoming },
-          replies: { keyArgs: false },
+          replies: { keyArgs: false, merge: mergeReplyPages },
+          // Replaced whole: a refetch brings newly signed URLs (see useFreshAttachments).
+          attachments: { merge: (_existing, incoming: unknown) => incoming },
         },
       },
       ReactionGroup: { keyFields: false },

@@ -8,6 +8,8 @@ export interface PendingMessage {
   roomId: string;
   content: string;
   replyToId: string | null;
+  /** Files uploaded already; their names show on the pending line. */
+  attachments?: { id: string; name: string }[];
   createdAt: string;
   status: "sending" | "failed";
   error?: string;

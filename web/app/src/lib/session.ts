@@ -89,13 +89,22 @@ export function setSession(session: Session | null): void {
   if (changedUser || session === null) emit();
 }
 
-/** Another tab signed in, refreshed or signed out: follow it. */
+/** The same person with a new name or picture (their profile saved): shown everywhere. */
+export function updateSessionUser(user: SessionUser): void {
+  if (!current || current.user.id !== user.id) return;
+  const { id, username, displayName, avatarUrl, role } = user;
+  current = { ...current, user: { id, username, displayName, avatarUrl, role } };
+  localStorage.setItem(KEY, JSON.stringify(current));
+  emit();
+}
+
+/** Another tab signed in, refreshed, signed out or saved the profile: follow it. */
 window.addEventListener("storage", (event) => {
   if (event.key !== KEY) return;
   const next = load();
-  const changedUser = (current?.user.id ?? null) !== (next?.user.id ?? null);
+  const changed = JSON.stringify(current?.user ?? null) !== JSON.stringify(next?.user ?? null);
   current = next;
-  if (changedUser) emit();
+  if (changed) emit();
 });
 
 export function isFresh(session: Session, now = Date.now()): boolean {

@@ -22,6 +22,7 @@ function message(id: string, seq: number, replyToId: string | null = null) {
     replyToId,
     replyCount: 0,
     author,
+    attachments: [],
   };
 }
 
@@ -66,6 +67,7 @@ describe("storeMessage", () => {
           createdAt: "2026-12-05T10:00:01Z",
           replyCount: 0,
           author,
+          attachments: [],
           replies: { __typename: "MessageConnection", items: [], nextToken: null },
         },
       },

@@ -1,4 +1,7 @@
-/** Optimistic sending: a pending line at once, confirmed or marked failed; retry keeps the clientId. */
+/**
+ * Optimistic sending: a pending line at once, confirmed or marked failed; retry keeps the clientId
+ * (and the files: the server answers a retry with the message it stored the first time).
+ */
 import { useApolloClient, useMutation } from "@apollo/client/react";
 import { useCallback } from "react";
 import { SendMessageDocument } from "../gql/graphql";
@@ -21,6 +24,7 @@ export function useSend(roomId: string) {
               content: pending.content,
               clientId: pending.clientId,
               replyToId: pending.replyToId,
+              attachmentIds: pending.attachments?.length ? pending.attachments.map((a) => a.id) : undefined,
             },
           },
         });
@@ -35,12 +39,13 @@ export function useSend(roomId: string) {
   );
 
   const send = useCallback(
-    (content: string, replyToId: string | null = null) => {
+    (content: string, replyToId: string | null = null, attachments: { id: string; name: string }[] = []) => {
       const pending: PendingMessage = {
         clientId: newClientId(),
         roomId,
         content,
         replyToId,
+        attachments,
         createdAt: new Date().toISOString(),
         status: "sending",
       };
