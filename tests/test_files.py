@@ -509,3 +509,37 @@ async def test_an_upload_cut_short_keeps_nothing_and_can_be_sent_again(
         del reader
     uvicorn_errors.removeHandler(caplog.handler)
     assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_svg_and_html_when_allowed_are_never_shown_inline(tmp_path: Path) -> None:
+    settings = fast_settings(
+        database_url=f"sqlite:///{tmp_path}/chat.db",
+        upload_types="image/svg+xml, text/html, text/plain",
+    )
+    async with running_server(settings) as server:
+        client = Client(server)
+        ann = await client.register("ann")
+        room = await client.create_room(ann, "risky")
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+        html = b"<!doctype html><title>x</title><script>alert(1)</script>"
+        ids = []
+        for body, name in ((svg, "logo.svg"), (html, "page.html"), (b"just text\n", "a.txt")):
+            ids.append((await upload(client, ann, body, filename=name))["id"])
+        sent = (
+            await client.data(
+                SEND, {"i": {"chatRoomId": room, "content": "", "attachmentIds": ids}}, ann.token
+            )
+        )["createMessage"]
+        kinds = {}
+        for attachment in sent["attachments"]:
+            response = await fetch(client, attachment["url"])
+            assert response.status_code == 200
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert "sandbox" in response.headers["content-security-policy"]
+            kinds[attachment["mimeType"]] = response.headers["content-disposition"].split(";")[0]
+        assert kinds == {
+            "image/svg+xml": "attachment",
+            "text/html": "attachment",
+            "text/plain": "inline",
+        }
+        await client.close()
