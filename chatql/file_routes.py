@@ -29,7 +29,7 @@ FILE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 UPLOAD_PREFIX = "/files/uploads/"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]{0,15})-([0-9]{0,15})")
 
 
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -41,7 +41,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     "unsatisfiable" for a range outside it. Several ranges are answered whole (allowed)."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if match is None:
         return None
     first, last = match.groups()
@@ -53,8 +53,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
             return "unsatisfiable"
         return max(0, size - suffix), size
     start = int(first)
+    if last and int(last) < start:
+        return None  # not a valid range: ignored, the whole file is sent (RFC 9110)
     end = min(size, int(last) + 1) if last else size
-    if start >= size or end <= start:
+    if start >= size:
         return "unsatisfiable"
     return start, end
 

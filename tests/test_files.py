@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from chatql.config import Settings
-from chatql.services.files import Files
+from chatql.services.files import Files, incoming_key
 from chatql.store.base import now_utc
 from tests.conftest import fast_settings
 from tests.helpers import TRANSPORT_WS, Account, Client, Server, Socket, running_server
@@ -114,6 +114,15 @@ async def upload(
     return result["data"]["completeUpload"]  # type: ignore[no-any-return]
 
 
+async def send_files(
+    client: Client, account: Account, room: str, ids: list[str], content: str = ""
+) -> dict[str, Any]:
+    """createMessage with these uploads attached: the message, with its attachments."""
+    message = {"chatRoomId": room, "content": content, "attachmentIds": ids}
+    sent = await client.data(SEND, {"i": message}, account.token)
+    return sent["createMessage"]  # type: ignore[no-any-return]
+
+
 async def fetch(client: Client, url: str, **headers: str) -> httpx.Response:
     return await client.http.get(absolute(client.server, url), headers=headers)
 
@@ -131,13 +140,7 @@ async def test_an_image_message_is_cleaned_thumbnailed_and_readable_by_members(
     assert (attachment["width"], attachment["height"]) == (400, 800)  # EXIF orientation applied
     assert attachment["thumbnailUrl"]
 
-    sent = (
-        await client.data(
-            SEND,
-            {"i": {"chatRoomId": room, "content": "", "attachmentIds": [attachment["id"]]}},
-            ann.token,
-        )
-    )["createMessage"]
+    sent = await send_files(client, ann, room, [attachment["id"]])
     assert sent["messageType"] == "IMAGE" and sent["content"] == ""
     assert [a["id"] for a in sent["attachments"]] == [attachment["id"]]
 
@@ -184,11 +187,7 @@ async def test_signed_urls_expire(server: Server, client: Client) -> None:
     ann = await client.register("ann")
     room = await client.create_room(ann, "docs")
     attachment = await upload(client, ann, PDF, filename="a.pdf", mime="application/pdf")
-    await client.data(
-        SEND,
-        {"i": {"chatRoomId": room, "content": "doc", "attachmentIds": [attachment["id"]]}},
-        ann.token,
-    )
+    await send_files(client, ann, room, [attachment["id"]], content="doc")
     files: Files = server.app.state.services.files
     expired = int(time.time()) - 1
     signed = files.urls.query(attachment["id"], "file", expired)
@@ -274,11 +273,7 @@ async def test_ranges_for_seeking(server: Server, client: Client) -> None:
     room = await client.create_room(ann, "audio")
     body = b"abcdefghij" * 1024
     attachment = await upload(client, ann, body, filename="x.txt")
-    await client.data(
-        SEND,
-        {"i": {"chatRoomId": room, "content": "", "attachmentIds": [attachment["id"]]}},
-        ann.token,
-    )
+    await send_files(client, ann, room, [attachment["id"]])
     url = attachment["url"]
     part = await fetch(client, url, range="bytes=100-199")
     assert part.status_code == 206
@@ -345,13 +340,7 @@ async def test_files_arrive_live_and_go_with_their_message(server: Server, clien
     await sock.subscribe(query, {"r": room})
     await asyncio.sleep(0.2)
     attachment = await upload(client, ann, png(), filename="p.png")
-    sent = (
-        await client.data(
-            SEND,
-            {"i": {"chatRoomId": room, "content": "", "attachmentIds": [attachment["id"]]}},
-            ann.token,
-        )
-    )["createMessage"]
+    sent = await send_files(client, ann, room, [attachment["id"]])
     (live,) = await sock.messages(1)
     (file,) = live["attachments"]
     assert file["id"] == attachment["id"] and file["thumbnailUrl"]
@@ -383,9 +372,7 @@ async def test_uploads_never_completed_or_attached_are_removed(
     never_used = await upload(client, ann, PDF)
     used = await upload(client, ann, PDF)
     room = await client.create_room(ann, "keep")
-    await client.data(
-        SEND, {"i": {"chatRoomId": room, "content": "", "attachmentIds": [used["id"]]}}, ann.token
-    )
+    await send_files(client, ann, room, [used["id"]])
     services = server.app.state.services
     past = now_utc() - timedelta(seconds=1)
     for upload_id in (never_done["uploadId"], never_used["id"], used["id"]):
@@ -460,11 +447,7 @@ async def test_a_deleted_rooms_files_are_unreachable(server: Server, client: Cli
     ann = await client.register("ann")
     room = await client.create_room(ann, "gone soon")
     attachment = await upload(client, ann, PDF, filename="a.pdf")
-    await client.data(
-        SEND,
-        {"i": {"chatRoomId": room, "content": "", "attachmentIds": [attachment["id"]]}},
-        ann.token,
-    )
+    await send_files(client, ann, room, [attachment["id"]])
     assert (await fetch(client, attachment["url"])).status_code == 200
     await client.data("mutation($r: ID!) { deleteChatRoom(id: $r) }", {"r": room}, ann.token)
     assert (await fetch(client, attachment["url"])).status_code == 404
@@ -502,7 +485,7 @@ async def test_an_upload_cut_short_keeps_nothing_and_can_be_sent_again(
         store = server.app.state.services.store
         record = await store.get_upload(ticket["uploadId"])
         assert record is not None
-        assert await files._blobs.stat(record.object_key) is None
+        assert await files._blobs.stat(incoming_key(record)) is None
         whole = await client.http.put(absolute(server, ticket["url"]), content=b"y" * size)
         assert whole.status_code == 204
         await client.close()
@@ -525,11 +508,7 @@ async def test_svg_and_html_when_allowed_are_never_shown_inline(tmp_path: Path) 
         ids = []
         for body, name in ((svg, "logo.svg"), (html, "page.html"), (b"just text\n", "a.txt")):
             ids.append((await upload(client, ann, body, filename=name))["id"])
-        sent = (
-            await client.data(
-                SEND, {"i": {"chatRoomId": room, "content": "", "attachmentIds": ids}}, ann.token
-            )
-        )["createMessage"]
+        sent = (await send_files(client, ann, room, ids))["createMessage"]
         kinds = {}
         for attachment in sent["attachments"]:
             response = await fetch(client, attachment["url"])
@@ -543,3 +522,81 @@ async def test_svg_and_html_when_allowed_are_never_shown_inline(tmp_path: Path) 
             "text/plain": "inline",
         }
         await client.close()
+
+
+async def test_checked_bytes_cannot_be_replaced_through_the_ticket(
+    server: Server, client: Client
+) -> None:
+    """A ticket (on S3 a presigned PUT valid for its whole life) used again after
+    completeUpload never reaches the file that was checked."""
+    ann = await client.register("ann")
+    room = await client.create_room(ann, "swap")
+    body = b"the checked text\n" * 64
+    ticket = await upload(client, ann, body, filename="a.txt", complete=False)
+    done = (await client.data(COMPLETE, {"u": ticket["uploadId"]}, ann.token))["completeUpload"]
+    await send_files(client, ann, room, [done["id"]])
+    swapped = b"<html><script>1</script>" + b" " * (len(body) - 24)
+    headers = {h["name"]: h["value"] for h in ticket["headers"]}
+    again = await client.http.request(
+        ticket["method"], absolute(server, ticket["url"]), content=swapped, headers=headers
+    )
+    assert again.status_code in (200, 204, 409)
+    served = await fetch(client, done["url"])
+    assert served.status_code == 200 and served.content == body
+
+
+async def test_completing_twice_at_once_checks_once(server: Server, client: Client) -> None:
+    ann = await client.register("ann")
+    ticket = await upload(client, ann, png((300, 300)), filename="p.png", complete=False)
+    answers = await asyncio.gather(
+        *(client.post(COMPLETE, {"u": ticket["uploadId"]}, ann.token) for _ in range(4))
+    )
+    done = [a["data"]["completeUpload"] for a in answers if a.get("data")]
+    codes = {e["extensions"]["code"] for a in answers for e in a.get("errors", [])}
+    assert done and codes <= {"CONFLICT"}
+    record = await server.app.state.services.store.get_upload(ticket["uploadId"])
+    assert record.status == "COMPLETE"
+    files: Files = server.app.state.services.files
+    assert await files._blobs.stat(record.object_key) is not None
+    assert await files._blobs.stat(incoming_key(record)) is None
+
+
+async def test_an_expired_upload_cannot_be_attached(server: Server, client: Client) -> None:
+    ann = await client.register("ann")
+    room = await client.create_room(ann, "late")
+    done = await upload(client, ann, PDF)
+    store = server.app.state.services.store
+    await store.update_upload(done["id"], {"expires_at": now_utc() - timedelta(seconds=1)})
+    error = await client.error(
+        SEND, {"i": {"chatRoomId": room, "content": "", "attachmentIds": [done["id"]]}}, ann.token
+    )
+    assert "expired" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "query, range_header",
+    [
+        ("?exp=%C2%B2&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAA", None),
+        ("?exp=1&sig=%C3%A9", None),
+        ("?exp=99999999999999999999&sig=x", None),
+        (None, "bytes=" + "9" * 5000 + "-"),
+        (None, "bytes=-" + "9" * 5000),
+        (None, "bytes=5-3"),
+    ],
+)
+async def test_malformed_urls_and_ranges_are_refused_cleanly(
+    server: Server, client: Client, query: str | None, range_header: str | None
+) -> None:
+    ann = await client.register("ann")
+    room = await client.create_room(ann, "odd")
+    done = await upload(client, ann, PDF)
+    await send_files(client, ann, room, [done["id"]])
+    url = done["url"] if query is None else done["url"].split("?")[0] + query
+    headers = {"range": range_header} if range_header else {}
+    response = await fetch(client, url, **headers)
+    assert response.status_code == (403 if query else 200)
+    if query:
+        upload_url = f"/files/uploads/{done['id']}{query}"
+        assert (
+            await client.http.put(absolute(server, upload_url), content=b"x")
+        ).status_code == 403

@@ -13,10 +13,13 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import time
 from urllib.parse import quote
 
 VARIANTS = ("file", "thumb", "upload")
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[A-Za-z0-9_-]{27}")
 
 
 class FileUrls:
@@ -50,8 +53,10 @@ class FileUrls:
         self, upload_id: str, variant: str, expires: str, signature: str, now: float | None = None
     ) -> bool:
         """A well-formed, untampered signature whose expiry has not passed."""
-        if variant not in VARIANTS or not expires.isdigit() or len(expires) > 12:
+        if variant not in VARIANTS:
             return False
+        if not _EXPIRES.fullmatch(expires) or not _SIGNATURE.fullmatch(signature):
+            return False  # ASCII only, before int() and compare_digest see them
         expected = self.signature(upload_id, variant, int(expires))
         if not hmac.compare_digest(expected, signature):
             return False

@@ -31,8 +31,10 @@ from chatql.services import media, validation
 from chatql.services.file_urls import FileUrls
 from chatql.store.base import (
     UPLOAD_ATTACHED,
+    UPLOAD_CHECKING,
     UPLOAD_COMPLETE,
     UPLOAD_PENDING,
+    UPLOAD_PURGING,
     Store,
     UploadRecord,
     UserRecord,
@@ -76,6 +78,13 @@ class Download:
     cache_seconds: int
 
 
+def incoming_key(upload: UploadRecord) -> str:
+    """Where a ticket's bytes land. completeUpload moves them to `object_key` before checking
+    them, so no ticket (a presigned PUT stays valid for its whole life) can ever write over a
+    file that was checked."""
+    return f"incoming/{upload.id}"
+
+
 def clean_filename(value: str) -> str:
     """A name to show and to offer when saving: no directories, no control characters."""
     name = unicodedata.normalize("NFC", value).replace("\\", "/").rsplit("/", 1)[-1].strip()
@@ -100,6 +109,8 @@ class Files:
         )
         self._limit = RateLimiter(Rate.parse(settings.rate_limit_uploads))
         self._collector: asyncio.Task[None] | None = None
+        # Decoding an image takes memory in proportion to its pixels: a few at a time.
+        self._decoding = asyncio.Semaphore(2)
 
     @property
     def max_bytes(self) -> int:
@@ -138,7 +149,7 @@ class Files:
         await self._store.insert_upload(upload)
         ticket_ttl = min(self._settings.upload_ttl, self._settings.file_url_ttl)
         direct = await self._blobs.presigned_put(
-            upload.object_key,
+            incoming_key(upload),
             size=size,
             content_type="application/octet-stream",
             expires_in=ticket_ttl,
@@ -177,36 +188,68 @@ class Files:
             raise Conflict("The upload is complete already")
         if declared_length is not None and declared_length > upload.declared_size:
             raise BlobTooLarge()
-        await self._blobs.write(upload.object_key, chunks, max_bytes=upload.declared_size)
+        staged = incoming_key(upload)
+        await self._blobs.write(staged, chunks, max_bytes=upload.declared_size)
+        after = await self._store.get_upload(upload_id)
+        if after is None or after.status != UPLOAD_PENDING:  # completed meanwhile: too late
+            await self._blobs.delete(staged)
+            raise Conflict("The upload is complete already")
         return upload
 
     async def complete(self, viewer: UserRecord, upload_id: str) -> UploadRecord:
         upload = await self._own_upload(viewer, upload_id)
+        if upload.status == UPLOAD_CHECKING:
+            raise Conflict("The upload is being checked; ask again in a moment")
         if upload.status != UPLOAD_PENDING:
             return upload  # completing twice answers the same
-        info = await self._blobs.stat(upload.object_key)
+        staged = incoming_key(upload)
+        info = await self._blobs.stat(staged)
         if info is None:
             raise BadUserInput("No bytes have arrived for this upload", field="uploadId")
         if info.size != upload.declared_size:
-            await self._blobs.delete(upload.object_key)
+            await self._blobs.delete(staged)
             raise BadUserInput(
                 f"{info.size} bytes arrived, but {upload.declared_size} were declared; "
                 "send the file again",
                 field="uploadId",
             )
-        changes = await self._inspect(upload)
+        # One check at a time: the first call takes it, a concurrent one is told to wait.
+        checking = await self._store.update_upload(
+            upload.id, {"status": UPLOAD_CHECKING}, status=UPLOAD_PENDING
+        )
+        if checking is None:
+            raise Conflict("The upload is being checked; ask again in a moment")
+        try:
+            moved = await self._copy(staged, upload.object_key, upload.declared_size)
+            await self._blobs.delete(staged)
+            if moved != upload.declared_size:  # replaced by another PUT since the stat
+                raise BadUserInput(
+                    "The upload's bytes changed while it was completed; send the file again",
+                    field="uploadId",
+                )
+            changes = await self._inspect(upload)
+        except BadUserInput:
+            await self._discard(upload)
+            raise
+        except BaseException:
+            await self._blobs.delete(upload.object_key)
+            await self._store.update_upload(
+                upload.id, {"status": UPLOAD_PENDING}, status=UPLOAD_CHECKING
+            )
+            raise
         changes.update(
             status=UPLOAD_COMPLETE,
             completed_at=now_utc(),
             expires_at=now_utc() + timedelta(seconds=self._settings.upload_ttl),
         )
-        done = await self._store.update_upload(upload.id, changes, status=UPLOAD_PENDING)
-        if done is None:  # completed at the same time by another request
-            again = await self._store.get_upload(upload.id)
-            if again is None:
-                raise NotFound("Upload not found")
-            return again
+        done = await self._store.update_upload(upload.id, changes, status=UPLOAD_CHECKING)
+        if done is None:  # purged meanwhile (it expired while being checked)
+            raise NotFound("Upload not found")
         return done
+
+    async def _copy(self, source: str, target: str, max_bytes: int) -> int:
+        """Stream one object into another (through this process: any store can do it)."""
+        return await self._blobs.write(target, self._blobs.read(source), max_bytes=max_bytes)
 
     async def _inspect(self, upload: UploadRecord) -> dict[str, object]:
         """Type from the bytes; images decoded, stripped of metadata and given a thumbnail.
@@ -223,14 +266,13 @@ class Files:
                 await self._fetch(upload.object_key, source)
                 mime = await asyncio.to_thread(media.sniff, head, source)
             if not media.is_allowed(mime, self._allowed):
-                await self._discard(upload)
                 raise BadUserInput(
                     f"Files of type {mime} are not allowed here", field="uploadId", mimeType=mime
                 )
             changes: dict[str, object] = {"mime_type": mime, "size": upload.declared_size}
             if mime in media.RASTER_IMAGES:
                 clean, thumb = Path(work) / "clean", Path(work) / "thumb"
-                try:
+                async with self._decoding:
                     image = await asyncio.to_thread(
                         media.process_image,
                         source,
@@ -238,9 +280,6 @@ class Files:
                         thumb,
                         max_pixels=self._settings.max_image_pixels,
                     )
-                except BadUserInput:
-                    await self._discard(upload)
-                    raise
                 thumb_key = f"{upload.object_key}.thumb"
                 size = await self._put(upload.object_key, clean)
                 await self._put(thumb_key, thumb)
@@ -268,7 +307,8 @@ class Files:
         return await self._blobs.write(key, chunks(), max_bytes=max(1, size))
 
     async def _discard(self, upload: UploadRecord) -> None:
-        await self._blobs.delete(upload.object_key)
+        for key in (upload.object_key, f"{upload.object_key}.thumb", incoming_key(upload)):
+            await self._blobs.delete(key)
         await self._store.delete_upload(upload.id)
 
     async def _own_upload(self, viewer: UserRecord, upload_id: str) -> UploadRecord:
@@ -303,6 +343,10 @@ class Files:
                 )
             if upload.status != UPLOAD_COMPLETE and upload.used_for != "MESSAGE":
                 raise BadUserInput("An attachment is used already", field="attachmentIds")
+            if upload.status == UPLOAD_COMPLETE and upload.expires_at <= now_utc():
+                raise BadUserInput(
+                    "An attachment's upload has expired: upload it again", field="attachmentIds"
+                )
             # One attached to a message already passes here: a retry with the same clientId
             # gets the original message back; anything else is refused when the store claims.
             found.append(upload)
@@ -370,6 +414,10 @@ class Files:
             upload = await self._store.get_upload(upload_id)
             if upload is None or upload.status != UPLOAD_ATTACHED or upload.removed_at is not None:
                 raise NotFound("File not found")
+            if upload.message_id is not None:  # gone with its message or room, whatever raced
+                message = await self._store.get_message(upload.message_id)
+                if message is None or message.deleted_at is not None:
+                    raise NotFound("File not found")
             if variant == "thumb":
                 if upload.thumb_key is None:
                     raise NotFound("File not found")
@@ -394,14 +442,21 @@ class Files:
 
     # ------------------------------------------------------------ clean-up
     async def purge(self) -> int:
-        """Remove expired uploads and the files of deleted messages past their grace."""
+        """Remove expired uploads and the files of deleted messages past their grace. Each
+        is taken first (a conditional write), so one being attached right now is left alone."""
         now = now_utc()
         removed_before = now - timedelta(seconds=self._settings.file_delete_grace)
         done = 0
         while True:
             batch = await self._store.uploads_to_purge(now, removed_before, 200)
             for upload in batch:
-                for key in (upload.object_key, upload.thumb_key):
+                if upload.status != UPLOAD_PURGING:
+                    taken = await self._store.update_upload(
+                        upload.id, {"status": UPLOAD_PURGING}, status=upload.status
+                    )
+                    if taken is None:
+                        continue  # attached, completed or taken meanwhile
+                for key in (upload.object_key, upload.thumb_key, incoming_key(upload)):
                     if key is not None:
                         with contextlib.suppress(BlobNotFound):
                             await self._blobs.delete(key)

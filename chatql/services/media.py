@@ -10,9 +10,10 @@ EXIF (GPS positions, camera serials), XMP, comments, text chunks, and anything a
 file (polyglots). Only the ICC profile survives, as colour depends on it.
 
 HEIC/HEIF needs the pillow-heif plugin, which ChatQL does not depend on: such files are
-recognised (and allowed by default) but stored as they came, without re-encoding or a
-thumbnail. AVIF is processed when this Pillow build has libavif (`PIL.features`), otherwise it
-is treated the same way as HEIC.
+recognised but not on the default list, since they would be stored as they came, metadata
+(GPS) included, without re-encoding or a thumbnail; CHATQL_UPLOAD_TYPES can allow them.
+AVIF is processed when this Pillow build has libavif (`PIL.features`), otherwise it is stored
+as it came, like HEIC.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ PPTM = "application/vnd.ms-powerpoint.presentation.macroenabled.12"
 
 DEFAULT_UPLOAD_TYPES = ",".join(
     (
-        "image/jpeg,image/png,image/gif,image/webp,image/avif,image/heic,image/heif",
+        "image/jpeg,image/png,image/gif,image/webp,image/avif",
         "image/bmp,image/tiff",
         "application/pdf,text/plain",
         f"{DOCX},{XLSX},{PPTX}",

@@ -158,8 +158,10 @@ class MessageRecord(Record):
 
 
 UPLOAD_PENDING = "PENDING"  # a ticket was issued; the bytes may be on their way
+UPLOAD_CHECKING = "CHECKING"  # completeUpload is checking it (one call at a time)
 UPLOAD_COMPLETE = "COMPLETE"  # checked and processed; may be attached once
 UPLOAD_ATTACHED = "ATTACHED"  # part of a message or a user's avatar
+UPLOAD_PURGING = "PURGING"  # the garbage collector has taken it; its bytes are going
 UPLOAD_USES = ("MESSAGE", "AVATAR")
 
 
@@ -434,8 +436,9 @@ class Store(Protocol):
     async def uploads_to_purge(
         self, now: datetime, removed_before: datetime, limit: int
     ) -> list[UploadRecord]:
-        """Uploads never completed or attached whose `expires_at` passed, and attached ones
-        removed before `removed_before`: the garbage collector deletes their bytes, then them."""
+        """Uploads never completed or attached (or whose check never ended: a crash) whose
+        `expires_at` passed, attached ones removed before `removed_before`, and ones a purge
+        took but did not finish: the garbage collector deletes their bytes, then them."""
 
     async def delete_upload(self, upload_id: str) -> bool: ...
     async def update_message(

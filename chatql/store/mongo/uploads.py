@@ -6,7 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatql.store.base import UPLOAD_ATTACHED, UPLOAD_COMPLETE, UPLOAD_PENDING, UploadRecord
+from chatql.store.base import (
+    UPLOAD_ATTACHED,
+    UPLOAD_CHECKING,
+    UPLOAD_COMPLETE,
+    UPLOAD_PENDING,
+    UPLOAD_PURGING,
+    UploadRecord,
+)
 from chatql.store.mongo.documents import fetch, record, records, to_doc, utc
 from chatql.store.mongo.engine import MongoEngine
 
@@ -16,7 +23,8 @@ class UploadStore(MongoEngine):
         self, upload_ids: Sequence[str], owner_id: str, message_id: str
     ) -> bool:
         """Attach each upload to the message, or none: a claim that fails part way gives back
-        the ones it took (a crash in between leaves them to the garbage collector)."""
+        the ones it took. (A crash between claim and insert leaves them attached to a message
+        that never was: unreachable, since a download needs the message.)"""
         taken: list[str] = []
         for position, upload_id in enumerate(upload_ids):
             result = await self._uploads.update_one(
@@ -101,7 +109,9 @@ class UploadStore(MongoEngine):
         query = {
             "$or": [
                 {
-                    "status": {"$in": [UPLOAD_PENDING, UPLOAD_COMPLETE]},
+                    "status": {
+                        "$in": [UPLOAD_PENDING, UPLOAD_CHECKING, UPLOAD_COMPLETE, UPLOAD_PURGING]
+                    },
                     "expires_at": {"$lt": utc(now)},
                 },
                 {"removed_at": {"$ne": None, "$lt": utc(removed_before)}},

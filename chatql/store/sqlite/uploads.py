@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import UPLOAD_ATTACHED, UPLOAD_COMPLETE, UPLOAD_PENDING, UploadRecord
+from chatql.store.base import (
+    UPLOAD_ATTACHED,
+    UPLOAD_CHECKING,
+    UPLOAD_COMPLETE,
+    UPLOAD_PENDING,
+    UPLOAD_PURGING,
+    UploadRecord,
+)
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
 from chatql.store.sqlite.worker import Emitted
 
@@ -94,10 +101,18 @@ class UploadStore(SQLiteEngine):
         self, now: datetime, removed_before: datetime, limit: int
     ) -> list[UploadRecord]:
         docs = await self._all(
-            "SELECT * FROM uploads WHERE status IN (?, ?) AND expires_at < ? "
-            "UNION ALL SELECT * FROM uploads WHERE removed_at IS NOT NULL AND removed_at < ? "
+            "SELECT * FROM uploads WHERE status IN (?, ?, ?, ?) AND expires_at < ? "
+            "UNION SELECT * FROM uploads WHERE removed_at IS NOT NULL AND removed_at < ? "
             "LIMIT ?",
-            (UPLOAD_PENDING, UPLOAD_COMPLETE, to_text(now), to_text(removed_before), limit),
+            (
+                UPLOAD_PENDING,
+                UPLOAD_CHECKING,
+                UPLOAD_COMPLETE,
+                UPLOAD_PURGING,
+                to_text(now),
+                to_text(removed_before),
+                limit,
+            ),
         )
         return [UploadRecord.from_doc(d) for d in docs]
 
