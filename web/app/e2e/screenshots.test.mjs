@@ -11,6 +11,7 @@ import {
   artifact,
   createRoom,
   fullyShown,
+  loadedImage,
   log,
   newPerson,
   openApp,
@@ -34,6 +35,38 @@ async function atNewest(page, text) {
     return fullyShown(page, text); // the room opens at its newest message, with no scrolling
   });
   await page.getByRole("button", { name: "Jump to latest ↓" }).waitFor({ state: "hidden" });
+}
+
+/** A small latency chart as PNG bytes, drawn on a canvas in the page (no image files kept). */
+async function chart(page) {
+  const url = await page.evaluate(() => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 480;
+    canvas.height = 240;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#f8fafc";
+    g.fillRect(0, 0, 480, 240);
+    g.strokeStyle = "#cbd5e1";
+    for (let y = 40; y < 240; y += 40) {
+      g.beginPath();
+      g.moveTo(30, y);
+      g.lineTo(470, y);
+      g.stroke();
+    }
+    const series = [
+      ["#2563eb", [150, 140, 146, 132, 138, 128, 134, 126, 130, 124, 129, 122]],
+      ["#f97316", [96, 90, 100, 84, 92, 80, 88, 78, 86, 76, 82, 74]],
+    ];
+    for (const [colour, points] of series) {
+      g.strokeStyle = colour;
+      g.lineWidth = 3;
+      g.beginPath();
+      points.forEach((v, i) => (i ? g.lineTo(30 + i * 40, v) : g.moveTo(30, v)));
+      g.stroke();
+    }
+    return canvas.toDataURL("image/png");
+  });
+  return Buffer.from(url.split(",")[1], "base64");
 }
 
 /** Wait for a settled page (fonts, no connection banner), check its width, save it. */
@@ -77,9 +110,18 @@ test("screenshots of the sign-in page and a room at 360 and 1280 px", { timeout:
       [grace, "Migrations are clean. Shall we tag it after lunch?"],
       [ada, "Yes, let's tag at 14:00 and ship on Friday morning."],
     ];
-    for (const [person, text] of conversation) await send(person.page, text);
+    for (const [person, text] of conversation.slice(0, 3)) await send(person.page, text);
+    // Alan shares the latency chart: a picture with a thumbnail, above the rest.
+    const composer = alan.page.locator("section.room-main form.composer");
+    await composer.locator("input[type=file]").setInputFiles([
+      { name: "latency-p99.png", mimeType: "image/png", buffer: await chart(alan.page) },
+    ]);
+    await visible(alan.page.getByRole("button", { name: "Remove latency-p99.png", exact: true }));
+    await send(alan.page, "Here is the overnight latency chart.");
+    for (const [person, text] of conversation.slice(3)) await send(person.page, text);
     const last = conversation.at(-1)[1];
     await atNewest(ada.page, last);
+    await loadedImage(log(ada.page).locator('img[alt="latency-p99.png"]'));
     const desktopRoom = await shoot(ada.page, "room", 1280);
 
     // The same person on a phone: signs in, sees the rooms list, opens the room.
