@@ -65,6 +65,21 @@ class UserRecord(Record):
     token_version: int = 0
     role: str = "USER"
     current_room: str | None = None
+    email: str | None = None  # lower-cased; unique among users
+    email_verified: bool = False
+    terms_version: str | None = None
+    terms_accepted_at: datetime | None = None
+    expires_at: datetime | None = None  # guests only: when the guest account goes
+    deleted_at: datetime | None = None  # a deleted account's tombstone keeps its id
+
+    @property
+    def has_password(self) -> bool:
+        """Accounts made by a social sign-in have none until a password reset sets one."""
+        return bool(self.password_hash)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role == "GUEST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,56 @@ class RefreshTokenRecord(Record):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+TOKEN_PURPOSES = ("VERIFY_EMAIL", "RESET_PASSWORD", "LOGIN_CODE")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTokenRecord(Record):
+    """A single-use secret sent by mail or through a redirect; only its digest is stored.
+
+    `email` is the address a VERIFY_EMAIL token proves; `data` is what a LOGIN_CODE carries
+    (the verified identity, as JSON)."""
+
+    id: str
+    purpose: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    user_id: str | None = None
+    email: str | None = None
+    data: str | None = None
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRecord(Record):
+    """An account at an OpenID provider, linked to one of ours."""
+
+    provider: str
+    subject: str
+    user_id: str
+    created_at: datetime
+    email: str | None = None
+
+    @property
+    def id(self) -> str:
+        return identity_id(self.provider, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class UsernameHoldRecord(Record):
+    """A username given up recently: only its last owner may take it until `until`, and
+    mentions of it still reach that owner meanwhile."""
+
+    username: str
+    user_id: str
+    until: datetime
+
+
+def identity_id(provider: str, subject: str) -> str:
+    return f"{provider}:{subject}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +374,8 @@ class Store(Protocol):
 
     # users
     async def create_user(self, user: UserRecord) -> None:
-        """Raise StoreConflict('username') when the (lower-cased) username is taken."""
+        """Raise StoreConflict('username') when the (lower-cased) username is taken or held
+        for someone else, StoreConflict('email') when the email is another user's."""
 
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserRecord]: ...
@@ -321,8 +387,43 @@ class Store(Protocol):
         """Users whose username or display name contains `term` (case-insensitive),
         ordered by username, strictly after `after_username`."""
 
-    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None: ...
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
+        """StoreConflict('email') when a new email is another user's."""
+
     async def bump_token_version(self, user_id: str) -> int: ...
+    async def get_user_by_email(self, email: str) -> UserRecord | None: ...
+    async def rename_user(
+        self, user_id: str, username: str, hold_old_until: datetime, now: datetime
+    ) -> UserRecord | None:
+        """Give the user `username`, holding the old one for them until `hold_old_until`.
+        StoreConflict('username') when the new name is taken, or held for someone else
+        (holds whose `until` passed count for nothing). None when the user is gone."""
+
+    async def username_holds(
+        self, usernames: Sequence[str], now: datetime
+    ) -> dict[str, UsernameHoldRecord]:
+        """The holds still in force on these (lower-cased) usernames."""
+
+    async def expired_guests(self, now: datetime, limit: int) -> list[UserRecord]: ...
+    async def delete_user(self, user_id: str) -> bool:
+        """Remove a user who never wrote anything (a guest) with their refresh tokens."""
+
+    async def erase_user_data(self, user_id: str) -> None:
+        """Delete what belongs to the user alone: notifications, identities, account tokens,
+        and refresh tokens (memberships, messages and uploads go through their services)."""
+
+    # account tokens (verification, password reset, login codes) and external identities
+    async def insert_account_token(self, token: AccountTokenRecord) -> None: ...
+    async def get_account_token(self, token_hash: str) -> AccountTokenRecord | None: ...
+    async def use_account_token(self, token_id: str, when: datetime) -> bool:
+        """Mark the token used; False when it already was (single use, even in a race)."""
+
+    async def delete_account_tokens(self, user_id: str, purpose: str) -> int: ...
+    async def purge_account_tokens(self, expired_before: datetime) -> int: ...
+    async def insert_identity(self, identity: IdentityRecord) -> None:
+        """StoreConflict('identity') when that provider's subject is already linked."""
+
+    async def get_identity(self, provider: str, subject: str) -> IdentityRecord | None: ...
 
     # refresh tokens
     async def insert_refresh_token(self, token: RefreshTokenRecord) -> None: ...
@@ -412,6 +513,11 @@ class Store(Protocol):
         transaction (SQLite: one round trip for both)."""
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
+    async def messages_by_author(
+        self, author_id: str, limit: int, after_id: str | None
+    ) -> list[MessageRecord]:
+        """An author's messages not yet deleted, by id, strictly after `after_id`."""
+
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]: ...
 
     # ------------------------------------------------------------ uploads

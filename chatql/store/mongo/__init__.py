@@ -7,6 +7,7 @@ creates, `documents` how records map to documents, `feed` the change stream.
 
 from __future__ import annotations
 
+from chatql.store.mongo.accounts import AccountStore
 from chatql.store.mongo.engine import database_name
 from chatql.store.mongo.feed import WATCHED_COLLECTIONS
 from chatql.store.mongo.messages import MessageStore
@@ -26,6 +27,7 @@ class MongoStore(
     PresenceStore,
     NotificationStore,
     UploadStore,
+    AccountStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

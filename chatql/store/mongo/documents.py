@@ -24,6 +24,7 @@ REVISION = "_rev"
 # Unique index name -> the constraint name the protocol reports in StoreConflict.
 _CONSTRAINTS = {
     "username": "username",
+    "email": "email",
     "token_hash": "token_hash",
     "direct_key": "direct_key",
     "room_seq": "seq",
@@ -31,6 +32,7 @@ _CONSTRAINTS = {
 }
 _KEY_CONSTRAINTS = {
     ("username",): "username",
+    ("email",): "email",
     ("token_hash",): "token_hash",
     ("direct_key",): "direct_key",
     ("room_id", "seq"): "seq",

@@ -51,6 +51,9 @@ class MongoEngine:
         self._notifications: Any = self._db["notifications"]
         self._events: Any = self._db["events"]
         self._uploads: Any = self._db["uploads"]
+        self._account_tokens: Any = self._db["account_tokens"]
+        self._identities: Any = self._db["identities"]
+        self._username_holds: Any = self._db["username_holds"]
 
     # ---------------------------------------------------------------- lifecycle
     async def open(self) -> None:

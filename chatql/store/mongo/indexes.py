@@ -23,7 +23,17 @@ def _index(*fields: str, name: str, **options: object) -> IndexModel:
 
 
 INDEXES: dict[str, list[IndexModel]] = {
-    "users": [_index("username", name="username", unique=True)],
+    "users": [
+        _index("username", name="username", unique=True),
+        _index("email", name="email", unique=True, partialFilterExpression={"email": _STRING}),
+        _index("expires_at", name="guest_expiry", partialFilterExpression={"role": "GUEST"}),
+    ],
+    "account_tokens": [
+        _index("token_hash", name="token_hash", unique=True),
+        _index("user_id", "purpose", name="user_purpose"),
+        _index("expires_at", name="expiry"),
+    ],
+    "identities": [_index("user_id", name="user_id")],
     "refresh_tokens": [
         _index("token_hash", name="token_hash", unique=True),
         _index("family_id", name="family_id"),
@@ -54,6 +64,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"client_id": _STRING},
         ),
         _index("room_id", "created_at", name="room_time"),
+        _index("author_id", "_id", name="author"),
         # queries say `reply_to_id: {$eq: parent, $type: "string"}` so the planner may use it
         _index(
             "reply_to_id", "seq", name="replies", partialFilterExpression={"reply_to_id": _STRING}

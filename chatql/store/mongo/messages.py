@@ -119,6 +119,13 @@ class MessageStore(MongoEngine):
     async def get_message(self, message_id: str) -> MessageRecord | None:
         return record(MessageRecord, await self._messages.find_one({"_id": message_id}))
 
+    async def messages_by_author(
+        self, author_id: str, limit: int, after_id: str | None
+    ) -> list[MessageRecord]:
+        query = {"author_id": author_id, "deleted_at": None, "_id": {"$gt": after_id or ""}}
+        cursor = self._messages.find(query).sort([("_id", ASCENDING)])
+        return records(MessageRecord, await fetch(cursor, limit))
+
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
         ids = list(dict.fromkeys(message_ids))
         if not ids:

@@ -8,14 +8,29 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 
-from chatql.store.base import RefreshTokenRecord, UserRecord
+from chatql.errors import StoreConflict
+from chatql.store.base import RefreshTokenRecord, UsernameHoldRecord, UserRecord, now_utc
 from chatql.store.mongo.documents import contains, fetch, record, records, to_doc, utc
 from chatql.store.mongo.engine import MongoEngine
 
 
 class UserStore(MongoEngine):
     async def create_user(self, user: UserRecord) -> None:
+        """No transactions: a hold is checked before the insert and again after it (a rename
+        writes its hold before freeing the name, so the second check sees any hold the first
+        could miss), and a user that lost that race is taken back out."""
+        if await self._held_for_other(user.username, user.id):
+            raise StoreConflict("username")
         await self._insert(self._users, to_doc(user))
+        if await self._held_for_other(user.username, user.id):
+            await self._users.delete_one({"_id": user.id})
+            raise StoreConflict("username")
+
+    async def _held_for_other(self, username: str, user_id: str) -> bool:
+        hold = await self._username_holds.find_one(
+            {"_id": username.lower(), "user_id": {"$ne": user_id}, "until": {"$gt": now_utc()}}
+        )
+        return hold is not None
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         return record(UserRecord, await self._users.find_one({"_id": user_id}))
@@ -43,12 +58,69 @@ class UserStore(MongoEngine):
         query = {
             "$or": [{"username": contains(term)}, {"display_name": contains(term)}],
             "username": {"$gt": after_username or ""},
+            "deleted_at": None,
+            "role": {"$ne": "GUEST"},
         }
         cursor = self._users.find(query).sort([("username", ASCENDING)])
         return records(UserRecord, await fetch(cursor, limit))
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
         return record(UserRecord, await self._set(self._users, user_id, changes))
+
+    async def get_user_by_email(self, email: str) -> UserRecord | None:
+        return record(UserRecord, await self._users.find_one({"email": email.lower()}))
+
+    async def rename_user(
+        self, user_id: str, username: str, hold_old_until: datetime, now: datetime
+    ) -> UserRecord | None:
+        """The old name's hold is written before the name is freed; a hold found on the new
+        name after taking it (a race with its owner) gives the old name back."""
+        name = username.lower()
+        current = await self._users.find_one({"_id": user_id}, {"username": 1})
+        if current is None:
+            return None
+        old = current["username"]
+        held = {"_id": name, "user_id": {"$ne": user_id}, "until": {"$gt": utc(now)}}
+        if await self._username_holds.find_one(held) is not None:
+            raise StoreConflict("username")
+        if old != name:
+            await self._username_holds.replace_one(
+                {"_id": old},
+                {"_id": old, "user_id": user_id, "until": utc(hold_old_until)},
+                upsert=True,
+            )
+        doc = await self._set(self._users, user_id, {"username": name})
+        if await self._username_holds.find_one(held) is not None:
+            await self._set(self._users, user_id, {"username": old})
+            raise StoreConflict("username")
+        await self._username_holds.delete_one({"_id": name, "user_id": user_id})
+        return record(UserRecord, doc)
+
+    async def username_holds(
+        self, usernames: Sequence[str], now: datetime
+    ) -> dict[str, UsernameHoldRecord]:
+        names = list(dict.fromkeys(u.lower() for u in usernames))
+        if not names:
+            return {}
+        docs = await self._username_holds.find(
+            {"_id": {"$in": names}, "until": {"$gt": utc(now)}}
+        ).to_list(None)
+        return {d["_id"]: UsernameHoldRecord(d["_id"], d["user_id"], utc(d["until"])) for d in docs}
+
+    async def expired_guests(self, now: datetime, limit: int) -> list[UserRecord]:
+        cursor = self._users.find({"role": "GUEST", "expires_at": {"$lte": utc(now)}})
+        return records(UserRecord, await fetch(cursor, limit))
+
+    async def delete_user(self, user_id: str) -> bool:
+        await self._tokens.delete_many({"user_id": user_id})
+        await self._connections.delete_many({"user_id": user_id})
+        result = await self._users.delete_one({"_id": user_id})
+        return int(result.deleted_count) == 1
+
+    async def erase_user_data(self, user_id: str) -> None:
+        for collection in (self._notifications, self._identities, self._account_tokens):
+            await collection.delete_many({"user_id": user_id})
+        await self._tokens.delete_many({"user_id": user_id})
 
     async def bump_token_version(self, user_id: str) -> int:
         doc = await self._users.find_one_and_update(

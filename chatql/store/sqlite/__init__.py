@@ -11,6 +11,7 @@ data. Each concept lives in its own module; this class puts them together.
 
 from __future__ import annotations
 
+from chatql.store.sqlite.accounts import AccountStore
 from chatql.store.sqlite.engine import sqlite_path
 from chatql.store.sqlite.messages import MessageStore
 from chatql.store.sqlite.notifications import NotificationStore
@@ -29,6 +30,7 @@ class SQLiteStore(
     PresenceStore,
     NotificationStore,
     UploadStore,
+    AccountStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

@@ -25,7 +25,7 @@ from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter,
 
 T = TypeVar("T")
 
-_BOOL_COLUMNS = {"is_private", "is_direct", "notifications_muted"}
+_BOOL_COLUMNS = {"is_private", "is_direct", "notifications_muted", "email_verified"}
 _TIME_COLUMNS = {
     "created_at",
     "updated_at",
@@ -43,6 +43,8 @@ _TIME_COLUMNS = {
     "read_at",
     "completed_at",
     "removed_at",
+    "terms_accepted_at",
+    "used_at",
 }
 
 
@@ -189,10 +191,13 @@ class SQLiteEngine:
     ) -> int:
         sets = ", ".join(f"{c} = ?" for c in changes)
         where = " AND ".join(f"{c} = ?" for c in key)
-        cursor = conn.execute(
-            f"UPDATE {table} SET {sets} WHERE {where}",
-            [*(encode(c, v) for c, v in changes.items()), *key.values()],
-        )
+        try:
+            cursor = conn.execute(
+                f"UPDATE {table} SET {sets} WHERE {where}",
+                [*(encode(c, v) for c, v in changes.items()), *key.values()],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreConflict(_constraint_name(str(exc))) from exc
         return cursor.rowcount
 
     @staticmethod
@@ -238,6 +243,10 @@ def _constraint_name(message: str) -> str:
     """Map SQLite's integrity message to the constraint names the protocol uses."""
     if "users.username" in message:
         return "username"
+    if "users.email" in message:
+        return "email"
+    if "identities." in message:
+        return "identity"
     if "rooms.direct_key" in message:
         return "direct_key"
     if "messages.room_id, messages.author_id, messages.client_id" in message:

@@ -74,6 +74,16 @@ class MessageStore(SQLiteEngine):
         doc = await self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
         return MessageRecord.from_doc(doc) if doc else None
 
+    async def messages_by_author(
+        self, author_id: str, limit: int, after_id: str | None
+    ) -> list[MessageRecord]:
+        docs = await self._all(
+            "SELECT * FROM messages WHERE author_id = ? AND deleted_at IS NULL AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (author_id, after_id or "", limit),
+        )
+        return [MessageRecord.from_doc(d) for d in docs]
+
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
         ids = list(dict.fromkeys(message_ids))
         if not ids:

@@ -201,4 +201,48 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX uploads_removed ON uploads (removed_at) WHERE removed_at IS NOT NULL;
         """,
     ),
+    (
+        6,
+        """
+        ALTER TABLE users ADD COLUMN email TEXT;
+        ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN terms_version TEXT;
+        ALTER TABLE users ADD COLUMN terms_accepted_at TEXT;
+        ALTER TABLE users ADD COLUMN expires_at TEXT;
+        ALTER TABLE users ADD COLUMN deleted_at TEXT;
+        CREATE UNIQUE INDEX users_email ON users (email) WHERE email IS NOT NULL;
+        CREATE INDEX users_guest_expiry ON users (expires_at) WHERE expires_at IS NOT NULL;
+
+        CREATE TABLE account_tokens (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            user_id TEXT REFERENCES users (id) ON DELETE CASCADE,
+            email TEXT,
+            data TEXT,
+            used_at TEXT
+        );
+        CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+        CREATE INDEX account_tokens_expiry ON account_tokens (expires_at);
+
+        CREATE TABLE identities (
+            provider TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            email TEXT,
+            PRIMARY KEY (provider, subject)
+        );
+        CREATE INDEX identities_user ON identities (user_id);
+
+        CREATE TABLE username_holds (
+            username TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            until TEXT NOT NULL
+        );
+        CREATE INDEX messages_author ON messages (author_id, id) WHERE deleted_at IS NULL;
+        """,
+    ),
 )
