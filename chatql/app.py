@@ -43,6 +43,7 @@ from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.history_cache import HistoryCache
 from chatql.loop_lag import LoopLagMonitor
 from chatql.metrics import metrics_endpoint
+from chatql.oidc.routes import oidc_routes
 from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
@@ -307,6 +308,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
         *file_routes(services.files),
+        *oidc_routes(settings, services.providers, services.social),
     ]
     if settings.web_app:  # last: it answers every GET the routes above leave
         routes.append(WebAppRoute.from_settings(settings, before=routes))

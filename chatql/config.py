@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("chatql.config")
 
@@ -103,6 +104,34 @@ def _upload_types(name: str, raw: str) -> str:
 
     try:
         parse_allowed_types(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
+def _public_url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigError(f"{name} must be an http(s) URL like https://chat.example.com")
+    return value
+
+
+def _smtp_url(name: str, raw: str) -> str:
+    from chatql.mail import parse_smtp_url
+
+    try:
+        parse_smtp_url(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
+def _oidc_providers(name: str, raw: str) -> str:
+    from chatql.oidc.providers import parse_providers
+
+    try:
+        parse_providers(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     return raw.strip()
@@ -211,6 +240,52 @@ class Settings:
         50_000_000, _int(1, 2**31), "pixels an image may have (bigger: refused as a bomb)"
     )
     rate_limit_uploads: str = setting("30/60", _rate, "createUpload per user, or off")
+    # Accounts for a public service (chatql/services/account_*.py, chatql/mail, chatql/oidc).
+    public_url: str = setting(
+        "", _public_url, "the app's address, for links in mails (default http://host:port)"
+    )
+    email_mode: str | None = setting(
+        None,
+        _choice("off", "optional", "required"),
+        "emails on accounts: off, optional or required (default: optional with SMTP or in "
+        "development, else off)",
+    )
+    smtp_url: str = setting(
+        "", _smtp_url, "smtp://user:pass@host:587 (STARTTLS when offered), smtps://… (TLS)"
+    )
+    mail_from: str = setting("ChatQL <no-reply@localhost>", _str, "From: of every mail")
+    email_token_ttl: int = setting(
+        2 * 86400, _int(60, 30 * 86400), "seconds an email verification link is valid"
+    )
+    reset_token_ttl: int = setting(3600, _int(60, 7 * 86400), "seconds a reset link is valid")
+    rate_limit_mail: str = setting(
+        "3/900", _rate, "verification and reset mails per address (and per IP x 5), or off"
+    )
+    terms_version: str = setting(
+        "", _str, "when set, register needs acceptTerms: true and records this version"
+    )
+    terms_url: str = setting("", _str, "where the terms of service are (shown by the web app)")
+    username_cooldown: int = setting(
+        30 * 86400, _int(0, 365 * 86400), "seconds a changed username stays reserved for its owner"
+    )
+    guest_access: bool = setting(False, _parse_bool, "allow startGuestSession (read-only)")
+    guest_ttl: int = setting(86400, _int(60, 30 * 86400), "seconds a guest account lasts")
+    rate_limit_guests: str = setting("5/3600", _rate, "startGuestSession per client IP, or off")
+    deleted_user_messages: str = setting(
+        "keep",
+        _choice("keep", "remove"),
+        "deleteAccount: keep messages (by 'Deleted user') or remove them",
+    )
+    oidc_providers: str = setting(
+        "",
+        _oidc_providers,
+        'JSON {"google": {"client_id": …, "client_secret": …}, "corp": {"issuer": …, …}}',
+    )
+    oidc_redirect_uris: tuple[str, ...] = setting(
+        (),
+        _parse_list,
+        "app URLs a social sign-in may return to (default <public url>/login/callback)",
+    )
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
@@ -228,6 +303,28 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this server: links in mails and OpenID redirects use it."""
+        if self.public_url:
+            return self.public_url
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.effective_email_mode != "off"
+
+    @property
+    def effective_email_mode(self) -> str:
+        if self.email_mode is not None:
+            return self.email_mode
+        return "optional" if self.smtp_url or not self.is_production else "off"
+
+    @property
+    def login_redirect_uris(self) -> tuple[str, ...]:
+        return self.oidc_redirect_uris or (f"{self.base_url}/login/callback",)
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -291,6 +388,16 @@ class Settings:
             if "*" in self.allowed_origins:
                 raise ConfigError(
                     "CHATQL_ALLOWED_ORIGINS may not contain '*' when CHATQL_ENV=production"
+                )
+            if self.email_enabled and not self.smtp_url:
+                raise ConfigError(
+                    f"CHATQL_EMAIL_MODE={self.effective_email_mode} needs CHATQL_SMTP_URL "
+                    "when CHATQL_ENV=production (or set CHATQL_EMAIL_MODE=off)"
+                )
+            if (self.email_enabled or self.oidc_providers) and not self.public_url:
+                raise ConfigError(
+                    "CHATQL_PUBLIC_URL must be set when CHATQL_ENV=production and emails or "
+                    "social sign-in are on (links and redirects point there)"
                 )
             return self
         if not self.jwt_secret:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from chatql.errors import Unauthenticated
+from chatql.errors import Forbidden, Unauthenticated
 from chatql.services.registry import Services
 from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
 
@@ -98,6 +98,13 @@ class ChatContext:
         """The peer address, for per-client rate limits."""
         peer = self.request.client
         return peer.host if peer else ""
+
+    async def writer(self) -> UserRecord:
+        """The authenticated user, who must not be a guest: every write goes through here."""
+        user = await self.viewer()
+        if user.is_guest:
+            raise Forbidden("Guests can only read; sign up to take part", reason="GUEST")
+        return user
 
     async def viewer(self) -> UserRecord:
         """The authenticated user, or UNAUTHENTICATED."""

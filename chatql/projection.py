@@ -39,7 +39,7 @@ from chatql.errors import NotFound
 # Fields computed by a method that reads only the object itself (no info, no arguments).
 PURE_METHODS: dict[str, frozenset[str]] = {
     "Message": frozenset({"cursor", "isEdited", "isDeleted"}),
-    "User": frozenset(),
+    "User": frozenset({"isDeleted"}),
 }
 AUTHOR = ("Message", "author")
 

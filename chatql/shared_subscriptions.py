@@ -33,7 +33,9 @@ class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
         context = self.context
         viewer: UserRecord | None = getattr(context, "user", None)
         plan = None
-        if fanout is not None and viewer is not None:
+        # Guests read public rooms without being members: the per-subscription path checks
+        # that (the shared groups authorise by membership).
+        if fanout is not None and viewer is not None and not viewer.is_guest:
             plan = fanout.planner.plan(
                 operation.query, operation.operation_name, operation.variables
             )

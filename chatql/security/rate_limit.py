@@ -42,19 +42,20 @@ class RateLimiter:
         self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def hit(self, key: str, what: str) -> None:
-        """Take one token for `key`, or raise RateLimited saying when to retry."""
+    def hit(self, key: str, what: str, cost: float = 1.0) -> None:
+        """Take `cost` tokens (one by default) for `key`, or raise RateLimited saying when
+        to retry. A fraction lets one key allow a multiple of the configured rate."""
         if self._rate is None:
             return
         now = time.monotonic()
         refill = self._rate.burst / self._rate.per_seconds
         tokens, stamp = self._buckets.get(key, (float(self._rate.burst), now))
         tokens = min(float(self._rate.burst), tokens + (now - stamp) * refill)
-        if tokens < 1:
-            retry_after = math.ceil((1 - tokens) / refill)
+        if tokens < cost:
+            retry_after = math.ceil((cost - tokens) / refill)
             self._buckets[key] = (tokens, now)
             raise RateLimited(f"Too many {what}; retry in {retry_after} s", retryAfter=retry_after)
-        self._buckets[key] = (tokens - 1, now)
+        self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > self._max_keys:
             self._forget_full(now, refill)
 

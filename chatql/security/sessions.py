@@ -46,13 +46,14 @@ class SessionRegistry:
         if not (
             isinstance(change, ChangeEvent)
             and change.collection == "users"
-            and change.document is not None
             and change.key in self._sockets
         ):
             return
-        version = int(change.document.get("token_version", 0))
+        # A deleted user (an expired guest) loses every socket.
+        document = change.document
+        version = int(document.get("token_version", 0)) if document is not None else None
         for handle, (opened_with, close) in list(self._sockets[change.key].items()):
-            if opened_with < version:
+            if version is None or opened_with < version:
                 self.remove(change.key, handle)
                 task = asyncio.get_running_loop().create_task(self._close(close))
                 self._tasks.add(task)

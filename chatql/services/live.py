@@ -88,7 +88,12 @@ class LiveStreams:
         self._queue_size = queue_size
 
     async def authorise(self, viewer: UserRecord, room_id: str) -> None:
-        """Per-event check: the viewer must still be a member when the event is delivered."""
+        """Per-event check: the viewer must still be a member when the event is delivered
+        (a guest: the room must still be public)."""
+        if viewer.is_guest:
+            if not await self._rooms.can_read(viewer, room_id):
+                raise Forbidden(NO_LONGER_MEMBER)
+            return
         if not await self._members.is_member(room_id, viewer.id):
             raise Forbidden(NO_LONGER_MEMBER)
 
@@ -125,7 +130,7 @@ class LiveStreams:
         after: str | None,
         connection_id: str | None = None,
     ) -> AsyncGenerator[MessageRecord]:
-        room = await self._rooms.member_room(viewer, room_id)
+        room = await self._rooms.readable_room(viewer, room_id)
         after_seq = parse_message_cursor(after, room.id) if after is not None else None
         subscription = self._open(room)  # subscribe before reading history
         if connection_id is not None:
@@ -174,7 +179,7 @@ class LiveStreams:
         self, viewer: UserRecord, room_id: str, *, deleted: bool
     ) -> AsyncGenerator[MessageRecord]:
         """Edits (deleted=False) or deletions (deleted=True) of a room's messages."""
-        room = await self._rooms.member_room(viewer, room_id)
+        room = await self._rooms.readable_room(viewer, room_id)
         async for change in self._room_events(viewer, room, self._open(room)):
             if (
                 isinstance(change, ChangeEvent)
@@ -191,7 +196,7 @@ class LiveStreams:
     async def reactions(
         self, viewer: UserRecord, room_id: str, *, added: bool
     ) -> AsyncGenerator[ReactionRecord]:
-        room = await self._rooms.member_room(viewer, room_id)
+        room = await self._rooms.readable_room(viewer, room_id)
         wanted = "insert" if added else "delete"
         async for change in self._room_events(viewer, room, self._open(room)):
             if (
@@ -209,7 +214,7 @@ class LiveStreams:
     async def typing(
         self, viewer: UserRecord, room_id: str, *, started: bool
     ) -> AsyncGenerator[TypingEvent]:
-        room = await self._rooms.member_room(viewer, room_id)
+        room = await self._rooms.readable_room(viewer, room_id)
         wanted = "started" if started else "ended"
         subscription = self._open(room, typing_channel(room.id))
         async for item in self._room_events(viewer, room, subscription):

@@ -134,6 +134,26 @@ class Messages:
             await self._files.message_deleted(message.id)
         return updated
 
+    async def remove_all_by(self, author_id: str) -> int:
+        """Tombstone every message of an author (a deleted account), with their files;
+        each one is an ordinary delete, so live subscribers see them go."""
+        removed = 0
+        after: str | None = None
+        while True:
+            batch = await self._store.messages_by_author(author_id, 200, after)
+            for message in batch:
+                now = now_utc()
+                await self._store.update_message(
+                    message.id,
+                    {"content": "", "deleted_at": now, "deleted_by": author_id, "updated_at": now},
+                )
+                if message.attachment_count:
+                    await self._files.message_deleted(message.id)
+                removed += 1
+            if len(batch) < 200:
+                return removed
+            after = batch[-1].id
+
     async def history(
         self,
         viewer: UserRecord,
@@ -145,7 +165,7 @@ class Messages:
         direction: SortDirection = "DESC",
     ) -> Page[MessageRecord]:
         size = validation.page_limit(limit, 50)
-        room = await self._rooms.member_room(viewer, room_id)
+        room = await self._rooms.readable_room(viewer, room_id)
         return await self.page(room.id, size, next_token, before, direction)
 
     async def page(
@@ -210,7 +230,7 @@ class Messages:
 
     async def get_message(self, viewer: UserRecord, message_id: str) -> MessageRecord | None:
         message = await self._store.get_message(validation.entity_id(message_id, "id"))
-        if message is None or await self._rooms.role_of(message.room_id, viewer.id) is None:
+        if message is None or not await self._rooms.can_read(viewer, message.room_id):
             return None
         return message
 

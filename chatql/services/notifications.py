@@ -49,9 +49,13 @@ class Notifications:
         names = mentioned_usernames(content)
         named: frozenset[str] = frozenset()
         if names:
-            named = frozenset(
-                u.id for u in (await self._store.get_users_by_usernames(names)).values()
-            )
+            found = await self._store.get_users_by_usernames(names)
+            ids = {u.id for u in found.values()}
+            missing = [n for n in names if n not in found]
+            if missing:  # a name given up recently still reaches its last owner
+                held = await self._store.username_holds(missing, now_utc())
+                ids.update(hold.user_id for hold in held.values())
+            named = frozenset(ids)
 
         def rule(
             message: MessageRecord, targets: Sequence[tuple[str, bool, bool]]

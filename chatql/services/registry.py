@@ -10,11 +10,17 @@ from broadcaster import Event
 from chatql.auth import AccessTokens, PasswordHashing
 from chatql.blobs import open_blob_store
 from chatql.config import Settings
+from chatql.mail import Outbox, open_mailer
+from chatql.oidc.providers import Provider, parse_providers
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
 from chatql.security.rate_limit import Rate, RateLimiter
+from chatql.services.account_deletion import AccountDeletion
+from chatql.services.account_mail import AccountMail
+from chatql.services.account_tokens import AccountTokens
 from chatql.services.accounts import Accounts
 from chatql.services.file_urls import FileUrls
 from chatql.services.files import Files
+from chatql.services.guests import Guests
 from chatql.services.live import LiveStreams
 from chatql.services.membership_cache import MembershipCache
 from chatql.services.messages import Messages
@@ -24,6 +30,7 @@ from chatql.services.presence import Presence
 from chatql.services.reactions import Reactions
 from chatql.services.record_cache import RecordCache
 from chatql.services.rooms import Rooms
+from chatql.services.social_accounts import SocialAccounts
 from chatql.services.typing import Typing, TypingTracker
 from chatql.store.base import ChangeEvent, RoomRecord, Store, UserRecord
 
@@ -49,6 +56,12 @@ class Services:
     room_records: RecordCache[RoomRecord]
     live: LiveStreams
     files: Files
+    outbox: Outbox
+    account_mail: AccountMail
+    guests: Guests
+    social: SocialAccounts
+    account_deletion: AccountDeletion
+    providers: dict[str, Provider]
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -88,14 +101,26 @@ class Services:
             RateLimiter(Rate.parse(settings.rate_limit_messages)),
             files,
         )
+        auth_limit = RateLimiter(Rate.parse(settings.rate_limit_auth))
+        account_tokens = AccountTokens(store)
+        outbox = Outbox(open_mailer(settings.smtp_url, settings.mail_from))
+        account_mail = AccountMail(
+            store,
+            settings,
+            account_tokens,
+            outbox,
+            RateLimiter(Rate.parse(settings.rate_limit_mail)),
+            users,
+        )
         accounts = Accounts(
             store,
             settings,
             passwords,
             AccessTokens(settings),
-            RateLimiter(Rate.parse(settings.rate_limit_auth)),
+            auth_limit,
             users,
             files,
+            account_mail,
         )
         return cls(
             settings=settings,
@@ -117,10 +142,25 @@ class Services:
             room_records=rooms_cache,
             live=LiveStreams(store, hub, rooms, members, settings.subscription_queue_size),
             files=files,
+            outbox=outbox,
+            account_mail=account_mail,
+            guests=Guests(
+                store,
+                settings,
+                accounts,
+                RateLimiter(Rate.parse(settings.rate_limit_guests)),
+                account_tokens,
+            ),
+            social=SocialAccounts(store, accounts, account_tokens, auth_limit, users),
+            account_deletion=AccountDeletion(
+                store, settings, accounts, rooms, messages, files, users, auth_limit
+            ),
+            providers=parse_providers(settings.oidc_providers),
         )
 
     async def start(self) -> None:
         await self.files.start()
+        await self.guests.start()
         await self.hub.start()
         await self.typing_tracker.start()
         await self.presence.start()
@@ -128,6 +168,8 @@ class Services:
             await self.moderation.promote_admin(self.settings.bootstrap_admin)
 
     async def stop(self) -> None:
+        await self.guests.stop()
+        await self.outbox.close()
         await self.presence.stop()
         await self.typing_tracker.stop()
         await self.hub.stop()

@@ -64,6 +64,21 @@ class Rooms:
         """The room if the viewer is a member: reading, sending and subscribing need this."""
         return (await self.membership(viewer, room_id))[0]
 
+    async def readable_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
+        """Reading history and following it live: members, and guests in public rooms."""
+        if viewer.is_guest:
+            room = await self._records.get(validation.entity_id(room_id, "chatRoomId"))
+            if room is None or room.is_private or room.is_direct:
+                raise NotFound(ROOM_NOT_FOUND)
+            return room
+        return await self.member_room(viewer, room_id)
+
+    async def can_read(self, viewer: UserRecord, room_id: str) -> bool:
+        if viewer.is_guest:
+            room = await self._records.get(room_id)
+            return room is not None and not room.is_private and not room.is_direct
+        return await self.role_of(room_id, viewer.id) is not None
+
     async def membership(
         self, viewer: UserRecord, room_id: str
     ) -> tuple[RoomRecord, MembershipRecord]:

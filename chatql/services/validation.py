@@ -100,3 +100,16 @@ def client_id(value: str | None) -> str | None:
             f"clientId must be 1-{MAX_CLIENT_ID} printable characters", field="clientId"
         )
     return value
+
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.][^@\s]*\.[^@\s.]{2,}$")
+MAX_EMAIL = 254
+
+
+def email(value: str, field: str = "email") -> str:
+    """An address in its stored form (trimmed, lower-cased); no lookups, just its shape."""
+    cleaned = value.strip().lower()
+    if len(cleaned) > MAX_EMAIL or not EMAIL_RE.match(cleaned):
+        raise BadUserInput("Enter a valid email address", field=field)
+    _no_control_chars(cleaned, field)
+    return cleaned
