@@ -54,6 +54,10 @@ class Query:
     list_notifications = strawberry.field(
         resolver=queries.list_notifications, description="The viewer's notifications, newest first"
     )
+    sign_in_options = strawberry.field(
+        resolver=queries.sign_in_options,
+        description="Providers, email, guest access and terms: what sign-in pages offer",
+    )
     get_user_presence = strawberry.field(
         resolver=queries.get_user_presence,
         description="A user's presence; null unless the viewer shares a room with them",
@@ -62,7 +66,43 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    register = strawberry.mutation(resolver=mutations.register)
+    register = strawberry.mutation(
+        resolver=mutations.register,
+        description="With CHATQL_TERMS_VERSION set, acceptTerms must be true; an email gets a "
+        "verification mail",
+    )
+    request_email_verification = strawberry.mutation(
+        resolver=mutations.request_email_verification,
+        description="Mail a new verification link to your address",
+    )
+    verify_email = strawberry.mutation(
+        resolver=mutations.verify_email,
+        description="The token from a verification mail's link; works once",
+    )
+    request_password_reset = strawberry.mutation(
+        resolver=mutations.request_password_reset,
+        description="Always true, whether or not the address has an account",
+    )
+    reset_password = strawberry.mutation(
+        resolver=mutations.reset_password,
+        description="The token from a reset mail's link; ends every other session",
+    )
+    start_guest_session = strawberry.mutation(
+        resolver=mutations.start_guest_session,
+        description="A read-only guest (role GUEST) for public rooms; expires",
+    )
+    exchange_login_code = strawberry.mutation(
+        resolver=mutations.exchange_login_code,
+        description="Finish a social sign-in with the code the callback gave the app",
+    )
+    delete_account = strawberry.mutation(
+        resolver=mutations.delete_account,
+        description="Re-authenticates, ends every session and removes personal data",
+    )
+    accept_terms = strawberry.mutation(
+        resolver=mutations.accept_terms,
+        description="Accept the current terms of service (signInOptions.termsVersion)",
+    )
     login = strawberry.mutation(resolver=mutations.login)
     refresh_token = strawberry.mutation(
         resolver=mutations.refresh_token,

@@ -9,16 +9,16 @@ from strawberry import UNSET
 
 from chatql.types.activity import UserPresence
 from chatql.types.args import given
-from chatql.types.enums import ModelSortDirection
+from chatql.types.enums import EmailMode, ModelSortDirection
 from chatql.types.message import Message, MessageConnection
 from chatql.types.notification import Notification, NotificationConnection
 from chatql.types.room import ChatRoom, ChatRoomConnection
-from chatql.types.user import User, UserConnection
+from chatql.types.user import SignInOptions, SignInProvider, User, UserConnection
 from resolvers import Info
 
 
 async def me(info: Info) -> User:
-    return User.from_record(await info.context.viewer())
+    return User.from_record(await info.context.viewer(), own=True)
 
 
 async def get_user(info: Info, id: strawberry.ID) -> User | None:
@@ -121,3 +121,21 @@ async def get_user_presence(info: Info, user_id: strawberry.ID) -> UserPresence 
     if user.id != viewer.id and not await members.share_a_room(viewer.id, user.id):
         return None
     return await UserPresence.visible_to(info, user)
+
+
+def sign_in_options(info: Info) -> SignInOptions:
+    services = info.context.services
+    settings = services.settings
+    return SignInOptions(
+        providers=[
+            SignInProvider(
+                id=p.id, name=p.name, start_url=f"{settings.base_url}/auth/oidc/{p.id}/start"
+            )
+            for p in services.providers.values()
+        ],
+        email_mode=EmailMode(settings.effective_email_mode),
+        password_reset=settings.email_enabled,
+        guest_access=settings.guest_access,
+        terms_version=settings.terms_version or None,
+        terms_url=settings.terms_url or None,
+    )

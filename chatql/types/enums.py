@@ -41,6 +41,7 @@ class Role(Enum):
     ADMIN = "ADMIN"
     MODERATOR = "MODERATOR"
     USER = "USER"
+    GUEST = "GUEST"
 
 
 @strawberry.enum
@@ -55,3 +56,10 @@ class RoomChangeType(Enum):
     ADDED = "ADDED"
     REMOVED = "REMOVED"
     DELETED = "DELETED"
+
+
+@strawberry.enum(description="Whether accounts carry an email address on this server")
+class EmailMode(Enum):
+    OFF = "off"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
