@@ -67,10 +67,10 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    settings: Settings, store: Store | None = None, **uvicorn_options: Any
+    settings: Settings, store: Store | None = None, port: int = 0, **uvicorn_options: Any
 ) -> AsyncIterator[Server]:
-    """uvicorn serving a fresh app on a free loopback port, in this event loop."""
-    port = free_port()
+    """uvicorn serving a fresh app on `port` (default: a free one) of loopback, in this loop."""
+    port = port or free_port()
     app = create_app(settings, store=store)
     config = uvicorn.Config(
         app,

@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -174,6 +176,54 @@ def test_production_refuses_a_short_secret(db: Path) -> None:
     out, _ = process.communicate(timeout=20)
     assert process.returncode == 2
     assert "CHATQL_JWT_SECRET must be set to at least 32 bytes" in out.decode()
+
+
+def test_production_refuses_email_without_smtp(db: Path) -> None:
+    long_secret = "p" * 40
+    process = start(
+        db,
+        free_port(),
+        CHATQL_ENV="production",
+        CHATQL_JWT_SECRET=long_secret,
+        CHATQL_EMAIL_MODE="optional",
+        CHATQL_PUBLIC_URL="https://chat.example.com",
+    )
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "CHATQL_EMAIL_MODE=optional needs CHATQL_SMTP_URL" in out.decode()
+    for bad, message in (
+        ({"CHATQL_SMTP_URL": "http://mail"}, "smtp:// or smtps://"),
+        ({"CHATQL_PUBLIC_URL": "chat.example.com"}, "CHATQL_PUBLIC_URL must be an http(s) URL"),
+        ({"CHATQL_OIDC_PROVIDERS": "{nope"}, "CHATQL_OIDC_PROVIDERS: not valid JSON"),
+    ):
+        process = start(db, free_port(), **bad)
+        out, _ = process.communicate(timeout=20)
+        assert process.returncode == 2 and message in out.decode(), out.decode()
+        assert "Traceback" not in out.decode()
+
+
+def test_development_without_smtp_logs_the_mails(db: Path) -> None:
+    """No SMTP in development: start-up says mails go to the log, and they do, link and all."""
+    port = free_port()
+    process = start(db, port, CHATQL_LOG_LEVEL="info")
+    try:
+        wait_ready(port, process)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={
+                "query": 'mutation { register(username: "mailless", password: "correct horse", '
+                'email: "mailless@example.com") { user { id } } }'
+            },
+        )
+        assert "errors" not in response.json(), response.text
+        time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=15)
+    text = out.decode()
+    assert "no CHATQL_SMTP_URL: account mails" in text
+    assert "mail to mailless@example.com" in text
+    assert f"http://localhost:{port}/verify-email?token=" in text
 
 
 def test_sigterm_shuts_down_cleanly(db: Path) -> None:

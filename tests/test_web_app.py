@@ -4,6 +4,12 @@ ChatQL serves the built app (chatql/static/app) at `/`; Debian's Chromium, drive
 playwright-core, plays two or three people in separate browser contexts (web/app/e2e/*.test.mjs).
 Screenshots, and the pages of a failed test, land in web/app/e2e/artifacts (git-ignored).
 
+The server sends its mail through a real SMTP server (tests/smtp_server.py) whose Maildir the
+tests read (E2E_MAILDIR), allows guests, and has terms of service, so that the account pages
+(web/app/e2e/accounts.test.mjs) work end to end; with tests/oidc set up (`npm ci` there) it
+also offers social sign-in through a real OpenID provider (tests/oidc_server.py), else that one
+browser test skips itself. E2E_ONLY=accounts,session runs only those files.
+
 Skipped without Chromium, Node, web/app's node_modules or the built app, except under CI
 (`CI` set), where missing tools fail the test: CI must never skip it.
 """
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -24,6 +31,8 @@ import httpx
 import pytest
 
 from tests.helpers import free_port, wait_ready
+from tests.oidc_server import OidcProvider
+from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web" / "app"
@@ -32,6 +41,7 @@ ARTIFACTS = E2E / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 BUILT_APP = ROOT / "chatql" / "static" / "app" / "index.html"
 SECRET = "web-app-e2e-secret-0123456789abcdef01234"  # 40 characters
+TERMS_VERSION = "2026-12"
 NODE_TIMEOUT = 300.0
 
 
@@ -61,10 +71,26 @@ def tools() -> None:
 
 
 @pytest.fixture
-def chatql(tmp_path: Path, tools: None) -> Iterator[tuple[str, Path]]:
-    """A real `python -m chatql` on a free loopback port: its URL and its log file."""
+def oidc(request: pytest.FixtureRequest) -> OidcProvider | None:
+    """The session's OpenID provider, or None where it cannot run (locally without `npm ci` in
+    tests/oidc; under CI the fixture fails instead)."""
+    try:
+        provider = request.getfixturevalue("oidc_provider")
+    except pytest.skip.Exception:
+        return None
+    assert isinstance(provider, OidcProvider)
+    return provider
+
+
+@pytest.fixture
+def chatql(
+    tmp_path: Path, tools: None, smtp_server: SmtpServer, oidc: OidcProvider | None
+) -> Iterator[tuple[str, Path]]:
+    """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`: its
+    URL and its log file."""
     port = free_port()
     log = tmp_path / "chatql.log"
+    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "CHATQL_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
@@ -76,7 +102,26 @@ def chatql(tmp_path: Path, tools: None) -> Iterator[tuple[str, Path]]:
         "CHATQL_ARGON2_MEMORY_COST": "1024",
         "CHATQL_JWT_SECRET": SECRET,
         "CHATQL_PRESENCE_GRACE": "0.2",
+        # Accounts for a public service: mailed links back to this server, guests, terms.
+        "CHATQL_SMTP_URL": smtp_server.url,
+        "CHATQL_PUBLIC_URL": url,
+        "CHATQL_EMAIL_MODE": "optional",
+        "CHATQL_RATE_LIMIT_MAIL": "off",
+        "CHATQL_GUEST_ACCESS": "on",
+        "CHATQL_RATE_LIMIT_GUESTS": "off",
+        "CHATQL_TERMS_VERSION": TERMS_VERSION,
     }
+    if oidc is not None:
+        env["CHATQL_OIDC_PROVIDERS"] = json.dumps(
+            {
+                "test": {
+                    "issuer": oidc.issuer,
+                    "client_id": oidc.client_id,
+                    "client_secret": oidc.client_secret,
+                    "name": "Test ID",
+                }
+            }
+        )
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "chatql"],
@@ -88,7 +133,7 @@ def chatql(tmp_path: Path, tools: None) -> Iterator[tuple[str, Path]]:
         )
     try:
         wait_ready(port, process, lambda: log.read_text(errors="replace"), timeout=30)
-        yield f"http://127.0.0.1:{port}", log
+        yield url, log
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -128,16 +173,33 @@ async def run_node(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return await process.wait(), out.decode(errors="replace")
 
 
-async def test_the_web_app_in_a_real_browser(chatql: tuple[str, Path]) -> None:
+def selected_files() -> list[str]:
+    """Every e2e file, or those E2E_ONLY names (comma-separated, without `.test.mjs`)."""
+    files = sorted(E2E.glob("*.test.mjs"))
+    only = {name.strip() for name in os.environ.get("E2E_ONLY", "").split(",") if name.strip()}
+    if only:
+        files = [path for path in files if path.name.removesuffix(".test.mjs") in only]
+    return [str(path.relative_to(ROOT)) for path in files]
+
+
+async def test_the_web_app_in_a_real_browser(
+    chatql: tuple[str, Path], smtp_server: SmtpServer
+) -> None:
     url, log = chatql
     index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
     assert index.status_code == 200 and '<div id="root">' in index.text, index.text[:500]
 
     # The test files, listed here: `node --test <directory>` means different things across
     # Node versions (a directory to search in 20, a glob pattern from 21 on).
-    files = sorted(str(path.relative_to(ROOT)) for path in E2E.glob("*.test.mjs"))
+    files = selected_files()
     assert files, f"no browser tests in {E2E}"
-    env = {**os.environ, "CHATQL_URL": url, "E2E_ARTIFACTS": str(ARTIFACTS), "FORCE_COLOR": "0"}
+    env = {
+        **os.environ,
+        "CHATQL_URL": url,
+        "E2E_ARTIFACTS": str(ARTIFACTS),
+        "E2E_MAILDIR": str(smtp_server.maildir),
+        "FORCE_COLOR": "0",
+    }
     args = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *files]
     code, output = await run_node(args, env)
     if code != 0:
