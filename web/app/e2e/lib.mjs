@@ -124,14 +124,43 @@ export async function openApp(browser, { viewport = { width: 1280, height: 800 }
   return page;
 }
 
-/** Create an account through the sign-up form; returns once the signed-in shell is shown. */
-export async function signUp(page, { username, displayName, password = PASSWORD }) {
+/** The sign-up form's terms checkbox (there when the server has terms of service). */
+export function termsBox(page) {
+  return page.getByRole("checkbox", { name: /I accept the terms of service/ });
+}
+
+/**
+ * Fill in the sign-up form (an email when given; the terms ticked when the server has some,
+ * unless `acceptTerms` is false) and submit it.
+ */
+export async function fillSignUp(page, { username, displayName, password = PASSWORD, email, acceptTerms = true }) {
   await page.getByRole("button", { name: "Create account", exact: true }).click();
   await page.getByRole("textbox", { name: "Username" }).fill(username);
+  if (email) await page.getByRole("textbox", { name: /^Email/ }).fill(email);
   await page.getByRole("textbox", { name: "Password" }).fill(password);
   await page.getByRole("textbox", { name: "Display name" }).fill(displayName);
+  // The form is drawn once the server's sign-in options are known, the checkbox with it.
+  if (acceptTerms && (await termsBox(page).count()) > 0) await termsBox(page).check();
   await page.getByRole("button", { name: "Create account", exact: true }).click();
+}
+
+/** Create an account through the sign-up form; returns once the signed-in shell is shown. */
+export async function signUp(page, options) {
+  await fillSignUp(page, options);
   await visible(rooms(page));
+}
+
+/** Sign in through the form (by username or email); the shell is not waited for. */
+export async function fillSignIn(page, name, password = PASSWORD) {
+  await page.getByRole("textbox", { name: "Username" }).fill(name);
+  await page.getByRole("textbox", { name: "Password", exact: true }).fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+/** Sign out from the top bar; returns on the sign-in screen. */
+export async function signOut(page) {
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await visible(page.getByRole("button", { name: "Sign in", exact: true }));
 }
 
 /** A new context with a freshly registered person: { page, username, displayName }. */

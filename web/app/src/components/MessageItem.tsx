@@ -35,10 +35,12 @@ type MessageProps = {
   message: HistoryMessage | (Omit<HistoryMessage, "reactions" | "replyCount" | "messageType" | "editedAt"> & { reactions?: HistoryMessage["reactions"]; replyCount?: number });
   me: SessionUser;
   myRole: RoomRole | null;
-  onOpenThread?: (messageId: string) => void;
+  /** Shown only: no reactions to toggle, no actions (a guest's view). */
+  readOnly?: boolean;
+  onOpenThread?: ((messageId: string) => void) | undefined;
 };
 
-export const MessageItem = memo(function MessageItem({ message, me, myRole, onOpenThread }: MessageProps) {
+export const MessageItem = memo(function MessageItem({ message, me, myRole, readOnly = false, onOpenThread }: MessageProps) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const [confirming, setConfirming] = useState(false);
@@ -138,6 +140,11 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, onOp
           <ul className="reactions" aria-label="Reactions">
             {message.reactions.map((group) => (
               <li key={group.emoji}>
+                {readOnly ? (
+                  <span className="reaction">
+                    {group.emoji} <span>{group.count}</span>
+                  </span>
+                ) : (
                 <button
                   type="button"
                   className={group.reactedByMe ? "reaction mine" : "reaction"}
@@ -147,6 +154,7 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, onOp
                 >
                   {group.emoji} <span>{group.count}</span>
                 </button>
+                )}
               </li>
             ))}
           </ul>
@@ -174,7 +182,7 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, onOp
           </div>
         )}
       </div>
-      {!message.isDeleted && !editing && (
+      {!message.isDeleted && !editing && !readOnly && (
         <div className="message-actions" role="group" aria-label={`Actions for the message by ${author}`}>
           <button type="button" aria-label="React" aria-expanded={picking} onClick={() => setPicking(!picking)}>
             <Icon name="smile" />

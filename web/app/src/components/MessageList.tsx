@@ -25,14 +25,17 @@ export function MessageList({
   live,
   myRole,
   lastReadCursor,
+  readOnly = false,
   onOpenThread,
 }: {
   roomId: string;
   me: SessionUser;
   live: ReturnType<typeof useRoomLive>;
-  myRole: RoomRole;
+  myRole: RoomRole | null;
   lastReadCursor: string | null;
-  onOpenThread: (messageId: string) => void;
+  /** A guest's view: nothing to mark read, no actions on messages. */
+  readOnly?: boolean;
+  onOpenThread?: ((messageId: string) => void) | undefined;
 }) {
   const pending = useSyncExternalStore(subscribePending, () => pendingIn(roomId));
   const { retry } = useSend(roomId);
@@ -65,13 +68,13 @@ export function MessageList({
   const newest = live.items[0];
   const newestCursor = newest?.cursor;
   useEffect(() => {
-    if (!newestCursor || !atBottom || document.hidden) return;
+    if (!newestCursor || !atBottom || document.hidden || readOnly) return;
     const timer = setTimeout(
       () => void markRead({ variables: { chatRoomId: roomId, cursor: newestCursor } }).catch(() => undefined),
       400,
     );
     return () => clearTimeout(timer);
-  }, [newestCursor, atBottom, roomId, markRead]);
+  }, [newestCursor, atBottom, roomId, markRead, readOnly]);
 
   const announce = live.lastLive && live.lastLive.author.id !== me.id ? live.lastLive : null;
   const readSeq = readMarkerAtOpen ? live.items.find((m) => m.cursor === readMarkerAtOpen)?.seq : undefined;
@@ -129,7 +132,7 @@ export function MessageList({
                     </div>
                   )}
                   {row.kind === "message" ? (
-                    <MessageItem message={row.message} me={me} myRole={myRole} onOpenThread={onOpenThread} />
+                    <MessageItem message={row.message} me={me} myRole={myRole} readOnly={readOnly} onOpenThread={onOpenThread} />
                   ) : (
                     <PendingItem pending={row.pending} me={me} onRetry={retry} />
                   )}

@@ -19,8 +19,17 @@ interface Picked {
   uploadId: string | null;
 }
 
-/** My display name and picture. A picture uploads as soon as it is picked; Save applies both. */
-export function ProfileDialog({ me, onClose }: { me: SessionUser; onClose: () => void }) {
+/** My display name and picture. A picture uploads as soon as it is picked; Save applies both.
+ * Username, email, password and deleting the account are in Account settings. */
+export function ProfileDialog({
+  me,
+  onClose,
+  onAccountSettings,
+}: {
+  me: SessionUser;
+  onClose: () => void;
+  onAccountSettings: () => void;
+}) {
   const client = useApolloClient();
   const [displayName, setDisplayName] = useState(me.displayName);
   const [picked, setPicked] = useState<Picked | null>(null);
@@ -140,6 +149,9 @@ export function ProfileDialog({ me, onClose }: { me: SessionUser; onClose: () =>
           </p>
         )}
         <div className="dialog-actions">
+          <button type="button" className="link push-start" onClick={onAccountSettings}>
+            Account settings
+          </button>
           <button type="button" onClick={onClose}>
             Cancel
           </button>

@@ -24,8 +24,12 @@ import { RoomSettingsDialog } from "./RoomSettingsDialog";
 import { ThreadPanel } from "./ThreadPanel";
 import { TypingLine } from "./TypingLine";
 
-/** One room: header, the message log, the composer, and the thread or members beside it. */
+/**
+ * One room: header, the message log, the composer, and the thread or members beside it. A guest
+ * reads a public room without joining: the log, live, and nothing that writes.
+ */
 export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
+  const readOnly = me.role === "GUEST";
   const room = useQuery(RoomDocument, { variables: { id: roomId } });
   const members = useQuery(RoomMembersDocument, { variables: { id: roomId } });
   const live = useRoomLive(roomId, me.id, room.data?.getChatRoom?.startCursor ?? null);
@@ -65,7 +69,7 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
       </div>
     );
   }
-  if (!info.myRole) {
+  if (!info.myRole && !(readOnly && !info.isPrivate)) {
     return (
       <div className="pad">
         <h2>{info.name}</h2>
@@ -77,6 +81,7 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
 
   // Room settings are the owner's (or a global admin's); moderation menus are in MembersPanel.
   const canManage = info.myRole === "OWNER" || me.role === "ADMIN";
+  const myRole = info.myRole ?? null;
   const other = info.isDirect ? memberList.find((m) => m.id !== me.id) : undefined;
 
   async function leaveRoom() {
@@ -92,7 +97,11 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
   return (
     <ImageViewer>
       <div className={side ? "room with-side" : "room"}>
-        <section className={drop.over ? "room-main dropping" : "room-main"} aria-label={title} {...drop.handlers}>
+        <section
+          className={drop.over ? "room-main dropping" : "room-main"}
+          aria-label={title}
+          {...(readOnly ? {} : drop.handlers)}
+        >
           <header className="room-head">
             <button type="button" className="icon back" aria-label="Back to rooms" onClick={() => navigate("/")}>
               ‹
@@ -112,7 +121,7 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
                 )}
               </p>
             </div>
-            <div className="room-actions">
+            {!readOnly && <div className="room-actions">
               <button
                 type="button"
                 aria-pressed={info.isMuted}
@@ -140,7 +149,7 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
                   Leave
                 </button>
               )}
-            </div>
+            </div>}
           </header>
           {error && (
             <p className="form-error pad" role="alert">
@@ -151,21 +160,26 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
             roomId={roomId}
             me={me}
             live={live}
-            myRole={info.myRole}
+            myRole={myRole}
             lastReadCursor={info.lastReadCursor}
-            onOpenThread={(messageId) => setSide({ kind: "thread", messageId })}
+            readOnly={readOnly}
+            onOpenThread={readOnly ? undefined : (messageId) => setSide({ kind: "thread", messageId })}
           />
           <TypingLine typists={live.typists} />
-          <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" uploads={uploads} />
+          {readOnly ? (
+            <p className="read-only-note">You are reading as a guest: sign up to write here.</p>
+          ) : (
+            <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" uploads={uploads} />
+          )}
         </section>
         {side?.kind === "thread" && (
           <ThreadPanel roomId={roomId} messageId={side.messageId} me={me} members={memberList} onClose={() => setSide(null)} />
         )}
-        {side?.kind === "members" && (
+        {side?.kind === "members" && myRole && (
           <MembersPanel
             roomId={roomId}
             me={me}
-            myRole={info.myRole}
+            myRole={myRole}
             ownerId={info.owner.id}
             isPrivate={info.isPrivate}
             members={memberList}

@@ -101,6 +101,9 @@ function waitForOnline(): Promise<void> {
   return new Promise((resolve) => window.addEventListener("online", () => resolve(), { once: true }));
 }
 
+/** Operations whose UNAUTHENTICATED means a wrong password, not an ended session. */
+const PASSWORD_CHECKS = new Set(["ChangePassword", "DeleteAccount", "Login"]);
+
 function hasCode(error: unknown, code: string): boolean {
   return CombinedGraphQLErrors.is(error) && error.errors.some((e) => e.extensions?.["code"] === code);
 }
@@ -140,9 +143,11 @@ export function createApolloClient(ws: Client): ApolloClient {
   });
 
   // An access token the server refuses (expired early, server restarted with a new secret):
-  // rotate once and retry; a second refusal ends the session.
+  // rotate once and retry; a second refusal ends the session. Operations that check a password
+  // again answer UNAUTHENTICATED for a wrong one: that is the form's error, not the session's.
   const retryOnUnauthenticated = new ErrorLink(({ error, operation, forward }) => {
     if (!hasCode(error, "UNAUTHENTICATED") || !getSession()) return;
+    if (operation.operationName && PASSWORD_CHECKS.has(operation.operationName)) return;
     const context = operation.getContext();
     if (context["retriedAuth"]) {
       setSession(null);

@@ -6,14 +6,38 @@ const BY_CODE: Record<string, string> = {
   RATE_LIMITED: "Slow down a little and try again.",
 };
 
+/** FORBIDDEN errors that say why, by `extensions.reason`. */
+const BY_REASON: Record<string, string> = {
+  GUEST: "Guests can only read. Sign up to take part.",
+  NO_PASSWORD: "Your account has no password yet: set one with “Forgot password?” first.",
+};
+
+/** The first GraphQL error's code, field, reason and message; nulls for anything else. */
+export interface ErrorDetails {
+  code: string | null;
+  field: string | null;
+  reason: string | null;
+  message: string | null;
+}
+
+export function errorDetails(error: unknown): ErrorDetails {
+  if (!CombinedGraphQLErrors.is(error)) return { code: null, field: null, reason: null, message: null };
+  const first = error.errors[0];
+  const text = (name: string) => {
+    const value = first?.extensions?.[name];
+    return typeof value === "string" ? value : null;
+  };
+  return { code: text("code"), field: text("field"), reason: text("reason"), message: first?.message ?? null };
+}
+
 export function describeError(error: unknown): string {
   if (CombinedGraphQLErrors.is(error)) {
-    const first = error.errors[0];
-    const code = first?.extensions?.["code"];
-    if (typeof code === "string" && code in BY_CODE && code !== "BAD_USER_INPUT") {
-      return first?.message && code === "RATE_LIMITED" ? first.message : (BY_CODE[code] ?? "");
+    const { code, reason, message } = errorDetails(error);
+    if (code === "FORBIDDEN" && reason && reason in BY_REASON) return BY_REASON[reason] ?? "";
+    if (code && code in BY_CODE) {
+      return message && code === "RATE_LIMITED" ? message : (BY_CODE[code] ?? "");
     }
-    return first?.message ?? "Something went wrong.";
+    return message ?? "Something went wrong.";
   }
   if (error instanceof Error) {
     return /fetch|network/i.test(error.message) ? "You appear to be offline." : error.message;
@@ -22,9 +46,35 @@ export function describeError(error: unknown): string {
 }
 
 export function errorCode(error: unknown): string | null {
-  if (CombinedGraphQLErrors.is(error)) {
-    const code = error.errors[0]?.extensions?.["code"];
-    return typeof code === "string" ? code : null;
+  return errorDetails(error).code;
+}
+
+/** An error placed on a form: next to `field`, or for the form as a whole (field null). */
+export interface FormError {
+  field: string | null;
+  message: string;
+}
+
+export interface FormErrorOptions {
+  /** The server's argument names (`extensions.field`) that have a field of their own on this
+   * form, mapped to that field's name. */
+  fields?: Readonly<Record<string, string>>;
+  /** Where UNAUTHENTICATED goes when it means "wrong password" (sign-in, re-authentication):
+   * a field's name, or "form"; its server message is shown as it is. */
+  unauthenticated?: string;
+}
+
+/**
+ * Where an operation's error belongs on a form: BAD_USER_INPUT and CONFLICT name the argument
+ * they are about in `extensions.field`, shown next to that field when the form has it.
+ */
+export function formError(error: unknown, { fields = {}, unauthenticated }: FormErrorOptions = {}): FormError {
+  const { code, field, message } = errorDetails(error);
+  if ((code === "BAD_USER_INPUT" || code === "CONFLICT") && message) {
+    return { field: field ? (fields[field] ?? null) : null, message };
   }
-  return null;
+  if (code === "UNAUTHENTICATED" && unauthenticated && message) {
+    return { field: unauthenticated === "form" ? null : unauthenticated, message };
+  }
+  return { field: null, message: describeError(error) };
 }

@@ -1,21 +1,47 @@
-/** A two-route router over the History API: `/` and `/rooms/:id`. */
+/**
+ * A small router over the History API: `/` and `/rooms/:id` in the app, and the account pages
+ * that mails and sign-in providers link to (`/verify-email?token=`, `/reset-password?token=`,
+ * `/forgot-password`, `/login/callback?code=`), which work signed in or out.
+ */
 import { useEffect, useState } from "react";
+
+export type AccountPage = "forgot-password" | "reset-password" | "verify-email" | "login-callback";
 
 export interface Route {
   roomId: string | null;
+  /** An account page, shown instead of the app (or the sign-in screen). */
+  page: AccountPage | null;
+  /** The query string's parameters (the first of each name). */
+  params: Readonly<Record<string, string>>;
 }
 
-function parse(path: string): Route {
+const PAGES: Readonly<Record<string, AccountPage>> = {
+  "/forgot-password": "forgot-password",
+  "/reset-password": "reset-password",
+  "/verify-email": "verify-email",
+  "/login/callback": "login-callback",
+};
+
+export function parseRoute(path: string, search = ""): Route {
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(search)) {
+    if (!(name in params)) params[name] = value;
+  }
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  const page = PAGES[trimmed] ?? null;
   const match = /^\/rooms\/([^/]+)\/?$/.exec(path);
-  return { roomId: match?.[1] ? decodeURIComponent(match[1]) : null };
+  return { roomId: !page && match?.[1] ? decodeURIComponent(match[1]) : null, page, params };
 }
 
 const listeners = new Set<() => void>();
 window.addEventListener("popstate", () => listeners.forEach((l) => l()));
 
-export function navigate(path: string): void {
-  if (path === window.location.pathname) return;
-  window.history.pushState(null, "", path);
+/** Go to `path` (with its query string, if any); `replace` keeps it out of the history, as for
+ * a used link's token that must not come back with the Back button. */
+export function navigate(path: string, { replace = false }: { replace?: boolean } = {}): void {
+  if (path === window.location.pathname + window.location.search) return;
+  if (replace) window.history.replaceState(null, "", path);
+  else window.history.pushState(null, "", path);
   listeners.forEach((l) => l());
 }
 
@@ -23,10 +49,14 @@ export function roomPath(id: string): string {
   return `/rooms/${encodeURIComponent(id)}`;
 }
 
+function current(): Route {
+  return parseRoute(window.location.pathname, window.location.search);
+}
+
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parse(window.location.pathname));
+  const [route, setRoute] = useState(current);
   useEffect(() => {
-    const update = () => setRoute(parse(window.location.pathname));
+    const update = () => setRoute(current());
     listeners.add(update);
     return () => {
       listeners.delete(update);
