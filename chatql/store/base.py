@@ -7,6 +7,7 @@ The contract tests in `tests/test_store_contract.py` prove both behave the same.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -316,6 +317,95 @@ class NotificationRecord(Record):
     message_id: str | None = None
     actor_id: str | None = None
     read_at: datetime | None = None
+    stream_id: str | None = None
+
+
+STREAM_STATUSES = ("SCHEDULED", "LIVE", "ENDED", "CANCELLED")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord(Record):
+    """A live stream: the control plane's record of it (the media plane holds the video).
+
+    `key_version` is part of the stream key (derived, never stored): rotating the key bumps
+    it, which makes every earlier key worthless at once."""
+
+    id: str
+    creator_id: str
+    room_id: str
+    title: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    category: str | None = None  # as the creator wrote it; `category_key` is what filters
+    category_key: str | None = None
+    tags: tuple[str, ...] = ()
+    scheduled_start: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    key_version: int = 1
+    peak_viewers: int = 0
+    has_recording: bool = False
+    has_thumbnail: bool = False
+    ingest_node: str | None = None  # the process whose media plane receives it while LIVE
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> StreamRecord:
+        """Tags arrive as a list (MongoDB) or JSON text (SQLite); the record keeps a tuple."""
+        values = {k: v for k, v in doc.items() if k in _fields(cls)[1]}
+        tags = values.get("tags") or ()
+        values["tags"] = tuple(json.loads(tags) if isinstance(tags, str) else tags)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRecord(Record):
+    follower_id: str
+    followee_id: str
+    created_at: datetime
+
+    @property
+    def id(self) -> str:
+        return f"{self.follower_id}:{self.followee_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRecord(Record):
+    """One viewer's rating of one ended stream; rating again replaces it."""
+
+    stream_id: str
+    user_id: str
+    rating: int
+    created_at: datetime
+    updated_at: datetime
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRecord(Record):
+    """One closed watch of a stream: who, when, and how many of its seconds were live."""
+
+    id: str
+    stream_id: str
+    viewer_id: str
+    started_at: datetime
+    ended_at: datetime
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """What a stream's analytics add up from the store."""
+
+    watch_seconds: float
+    unique_viewers: frozenset[str]
+    chat_messages: int
+    chatters: int
+    rating_sum: int
+    rating_count: int
+    new_followers: int
+    samples: tuple[tuple[datetime, int], ...]
 
 
 NotificationRule = Callable[
@@ -410,7 +500,8 @@ class Store(Protocol):
 
     async def erase_user_data(self, user_id: str) -> None:
         """Delete what belongs to the user alone: notifications, identities, account tokens,
-        and refresh tokens (memberships, messages and uploads go through their services)."""
+        follows (both ways), stream ratings and refresh tokens (memberships, messages and
+        uploads go through their services)."""
 
     # account tokens (verification, password reset, login codes) and external identities
     async def insert_account_token(self, token: AccountTokenRecord) -> None: ...
@@ -607,6 +698,70 @@ class Store(Protocol):
     ) -> NotificationRecord | None: ...
     async def mark_all_notifications_read(self, user_id: str, when: datetime) -> int: ...
     async def delete_notification(self, user_id: str, notification_id: str) -> bool: ...
+
+    # live streams, follows, ratings, watches and viewer samples
+    async def insert_stream(self, stream: StreamRecord) -> None: ...
+    async def get_stream(self, stream_id: str) -> StreamRecord | None: ...
+    async def get_streams(self, stream_ids: Sequence[str]) -> dict[str, StreamRecord]: ...
+    async def update_stream(
+        self,
+        stream_id: str,
+        changes: Mapping[str, Any],
+        *,
+        statuses: Sequence[str] | None = None,
+    ) -> StreamRecord | None:
+        """Apply `changes`; with `statuses`, only while the stream is in one of them (a
+        status change that loses a race changes nothing and returns None)."""
+
+    async def list_streams(
+        self,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        term: str | None = None,
+        category_key: str | None = None,
+        tag: str | None = None,
+        status: str | None = None,
+        creator_id: str | None = None,
+    ) -> list[StreamRecord]:
+        """Streams newest first by (created_at, id), strictly after `after`; `term` matches
+        title or description (case-insensitive). CANCELLED ones only when `status` asks for
+        them or `creator_id` is given."""
+
+    async def stream_categories(self, limit: int) -> list[tuple[str, int, int]]:
+        """(name, live streams, streams not cancelled) per category key, most streams first;
+        the name is one way creators wrote it (the first in code-point order)."""
+
+    async def raise_peak_viewers(self, stream_id: str, viewers: int) -> StreamRecord | None:
+        """Set peak_viewers to `viewers` if that is higher (a change event only then)."""
+
+    async def record_viewer_sample(self, stream_id: str, at: datetime, viewers: int) -> None:
+        """Keep the highest viewer count seen in the sample slot `at` (idempotent, so every
+        process may record the same slot)."""
+
+    async def insert_watch(self, watch: WatchRecord) -> None: ...
+    async def stream_stats(
+        self, stream: StreamRecord, follows_since: datetime, follows_until: datetime
+    ) -> StreamStats: ...
+    async def follow(self, follow: FollowRecord) -> bool:
+        """False when already following."""
+
+    async def unfollow(self, follower_id: str, followee_id: str) -> bool: ...
+    async def following(self, follower_id: str, followee_ids: Sequence[str]) -> frozenset[str]:
+        """Which of `followee_ids` the follower follows."""
+
+    async def count_followers(self, user_ids: Sequence[str]) -> dict[str, int]: ...
+    async def follower_ids(self, followee_id: str, limit: int, after: str | None) -> list[str]:
+        """Followers' ids in id order, strictly after `after` (to notify them in batches)."""
+
+    async def rate_stream(self, rating: RatingRecord) -> None:
+        """Insert or replace the user's rating of the stream (keeping its created_at)."""
+
+    async def rating_summaries(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(sum, count) of each stream's ratings; streams without any are left out."""
+
+    async def user_ratings(self, user_id: str, stream_ids: Sequence[str]) -> dict[str, int]:
+        """The user's rating of each of these streams they rated."""
 
     # ephemeral events (typing): not stored for good, but seen by every process's feed
     async def publish_ephemeral(self, channel: str, payload: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from chatql.store.mongo.notifications import NotificationStore
 from chatql.store.mongo.presence import PresenceStore
 from chatql.store.mongo.reactions import ReactionStore
 from chatql.store.mongo.rooms import RoomStore
+from chatql.store.mongo.streams import StreamStore
 from chatql.store.mongo.uploads import UploadStore
 from chatql.store.mongo.users import UserStore
 
@@ -28,6 +29,7 @@ class MongoStore(
     NotificationStore,
     UploadStore,
     AccountStore,
+    StreamStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

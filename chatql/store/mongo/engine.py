@@ -54,6 +54,11 @@ class MongoEngine:
         self._account_tokens: Any = self._db["account_tokens"]
         self._identities: Any = self._db["identities"]
         self._username_holds: Any = self._db["username_holds"]
+        self._streams: Any = self._db["streams"]
+        self._follows: Any = self._db["follows"]
+        self._stream_ratings: Any = self._db["stream_ratings"]
+        self._stream_watches: Any = self._db["stream_watches"]
+        self._stream_samples: Any = self._db["stream_samples"]
 
     # ---------------------------------------------------------------- lifecycle
     async def open(self) -> None:

@@ -27,6 +27,7 @@ WATCHED_COLLECTIONS = (
     "reactions",
     "notifications",
     "events",
+    "streams",
 )
 
 _OPERATIONS: dict[str, ChangeOperation] = {

@@ -89,6 +89,21 @@ INDEXES: dict[str, list[IndexModel]] = {
         _index("room_id", name="room_id"),
     ],
     "events": [_index("created_at", name="ttl", expireAfterSeconds=EVENT_TTL_SECONDS)],
+    "streams": [
+        _index("-created_at", "-_id", name="recent"),
+        _index("creator_id", "-created_at", "-_id", name="creator"),
+        _index("status", "-created_at", "-_id", name="status"),
+        _index("category_key", "-created_at", "-_id", name="category"),
+        _index("tags", name="tags"),
+    ],
+    "follows": [
+        _index("followee_id", "follower_id", name="followee"),
+        _index("followee_id", "created_at", name="followee_time"),
+        _index("follower_id", name="follower"),
+    ],
+    "stream_ratings": [_index("stream_id", name="stream_id"), _index("user_id", name="user_id")],
+    "stream_watches": [_index("stream_id", "viewer_id", name="stream_viewer")],
+    "stream_samples": [_index("stream_id", "at", name="stream_time")],
     "uploads": [
         _index(
             "message_id",

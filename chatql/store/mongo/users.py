@@ -118,8 +118,16 @@ class UserStore(MongoEngine):
         return int(result.deleted_count) == 1
 
     async def erase_user_data(self, user_id: str) -> None:
-        for collection in (self._notifications, self._identities, self._account_tokens):
+        for collection in (
+            self._notifications,
+            self._identities,
+            self._account_tokens,
+            self._stream_ratings,
+        ):
             await collection.delete_many({"user_id": user_id})
+        await self._follows.delete_many(
+            {"$or": [{"follower_id": user_id}, {"followee_id": user_id}]}
+        )
         await self._tokens.delete_many({"user_id": user_id})
 
     async def bump_token_version(self, user_id: str) -> int:

@@ -18,6 +18,7 @@ from chatql.store.sqlite.notifications import NotificationStore
 from chatql.store.sqlite.presence import PresenceStore
 from chatql.store.sqlite.reactions import ReactionStore
 from chatql.store.sqlite.rooms import RoomStore
+from chatql.store.sqlite.streams import StreamStore
 from chatql.store.sqlite.uploads import UploadStore
 from chatql.store.sqlite.users import UserStore
 
@@ -31,6 +32,7 @@ class SQLiteStore(
     NotificationStore,
     UploadStore,
     AccountStore,
+    StreamStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

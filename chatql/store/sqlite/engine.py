@@ -25,7 +25,14 @@ from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter,
 
 T = TypeVar("T")
 
-_BOOL_COLUMNS = {"is_private", "is_direct", "notifications_muted", "email_verified"}
+_BOOL_COLUMNS = {
+    "is_private",
+    "is_direct",
+    "notifications_muted",
+    "email_verified",
+    "has_recording",
+    "has_thumbnail",
+}
 _TIME_COLUMNS = {
     "created_at",
     "updated_at",
@@ -45,6 +52,10 @@ _TIME_COLUMNS = {
     "removed_at",
     "terms_accepted_at",
     "used_at",
+    "scheduled_start",
+    "started_at",
+    "ended_at",
+    "at",
 }
 
 
@@ -62,6 +73,8 @@ def from_text(value: str | None) -> datetime | None:
 
 
 def encode(column: str, value: Any) -> Any:
+    if column == "tags":  # the only list column: JSON text
+        return json.dumps(list(value))
     if column in _TIME_COLUMNS:
         return to_text(value)
     if column in _BOOL_COLUMNS:

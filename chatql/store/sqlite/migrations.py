@@ -245,4 +245,72 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX messages_author ON messages (author_id, id) WHERE deleted_at IS NULL;
         """,
     ),
+    (
+        7,
+        """
+        CREATE TABLE streams (
+            id TEXT PRIMARY KEY,
+            creator_id TEXT NOT NULL,
+            room_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            description TEXT,
+            category TEXT,
+            category_key TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            scheduled_start TEXT,
+            started_at TEXT,
+            ended_at TEXT,
+            key_version INTEGER NOT NULL DEFAULT 1,
+            peak_viewers INTEGER NOT NULL DEFAULT 0,
+            has_recording INTEGER NOT NULL DEFAULT 0,
+            has_thumbnail INTEGER NOT NULL DEFAULT 0,
+            ingest_node TEXT
+        );
+        CREATE INDEX streams_recent ON streams (created_at DESC, id DESC);
+        CREATE INDEX streams_creator ON streams (creator_id, created_at DESC, id DESC);
+        CREATE INDEX streams_status ON streams (status, created_at DESC, id DESC);
+        CREATE INDEX streams_category ON streams (category_key, created_at DESC, id DESC);
+
+        CREATE TABLE follows (
+            follower_id TEXT NOT NULL,
+            followee_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (follower_id, followee_id)
+        );
+        CREATE INDEX follows_followee ON follows (followee_id, follower_id);
+        CREATE INDEX follows_followee_time ON follows (followee_id, created_at);
+
+        CREATE TABLE stream_ratings (
+            stream_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            rating INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            comment TEXT,
+            PRIMARY KEY (stream_id, user_id)
+        );
+        CREATE INDEX stream_ratings_user ON stream_ratings (user_id);
+
+        CREATE TABLE stream_watches (
+            id TEXT PRIMARY KEY,
+            stream_id TEXT NOT NULL,
+            viewer_id TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            seconds REAL NOT NULL
+        );
+        CREATE INDEX stream_watches_stream ON stream_watches (stream_id, viewer_id);
+
+        CREATE TABLE stream_samples (
+            stream_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            viewers INTEGER NOT NULL,
+            PRIMARY KEY (stream_id, at)
+        );
+        ALTER TABLE notifications ADD COLUMN stream_id TEXT;
+        """,
+    ),
 )

@@ -138,8 +138,17 @@ class UserStore(SQLiteEngine):
 
     async def erase_user_data(self, user_id: str) -> None:
         def work(conn: sqlite3.Connection, _emitted: Emitted) -> None:
-            for table in ("notifications", "identities", "account_tokens", "refresh_tokens"):
+            for table in (
+                "notifications",
+                "identities",
+                "account_tokens",
+                "refresh_tokens",
+                "stream_ratings",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            conn.execute(
+                "DELETE FROM follows WHERE follower_id = ? OR followee_id = ?", (user_id, user_id)
+            )
 
         await self._write(work)
 
