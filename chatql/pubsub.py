@@ -1,9 +1,9 @@
 """Change feed -> broadcaster backend -> channels -> subscribers.
 
 `ChangeFeedBackend` is a broadcaster `BroadcastBackend` whose messages are the store's committed
-changes, routed to channels (`room:<id>`, `user:<id>`, `roominfo:<id>`). Mutations never publish
-persistent events: they write, and the feed publishes, so every process watching the same
-database sees every event and nothing is delivered for a write that rolled back.
+changes, routed to channels (`room:<id>`, `user:<id>`, `roominfo:<id>`, `stream:<id>`).
+Mutations never publish persistent events: they write, and the feed publishes, so every process
+watching the same database sees every event and nothing is delivered for a write that rolled back.
 
 `Hub` replaces broadcaster's `Broadcast` to close its known weak spots: subscriber queues are
 bounded (an overflowing subscriber is told so and must resume from its cursor), subscribing is
@@ -38,6 +38,10 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def stream_channel(stream_id: str) -> str:
+    return f"stream:{stream_id}"
+
+
 def channels_for(change: ChangeEvent) -> list[str]:
     """Which channels a committed change is published on."""
     doc = change.document
@@ -56,6 +60,8 @@ def channels_for(change: ChangeEvent) -> list[str]:
         return [user_channel(str(doc["user_id"]))]
     if change.collection == "events" and doc is not None:
         return [str(doc["channel"])]
+    if change.collection == "streams":
+        return [stream_channel(change.key)]
     return []
 
 

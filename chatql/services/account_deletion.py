@@ -1,7 +1,8 @@
 """Deleting an account: what goes, what stays, and in which order.
 
 The password is checked first. Then sessions end (so nothing new can be written meanwhile),
-the user leaves every room (ownership passes on as when leaving by hand), personal data goes
+their streams end (scheduled ones are cancelled, live ones cut off, recordings deleted), the
+user leaves every room (ownership passes on as when leaving by hand), personal data goes
 (profile, email, avatar, notifications, identities, tokens), and the messages either stay,
 shown as by "Deleted user", or are removed (`CHATQL_DELETED_USER_MESSAGES`). The user's row
 stays as a tombstone with its id, so messages, reactions and cursors still resolve; its old
@@ -20,6 +21,7 @@ from chatql.services.files import Files
 from chatql.services.messages import Messages
 from chatql.services.record_cache import RecordCache
 from chatql.services.rooms import Rooms
+from chatql.services.streams import Streams
 from chatql.store.base import Store, UserRecord, now_utc
 
 DELETED_NAME = "Deleted user"
@@ -36,6 +38,7 @@ class AccountDeletion:
         files: Files,
         users: RecordCache[UserRecord],
         limit: RateLimiter,
+        streams: Streams,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -45,6 +48,7 @@ class AccountDeletion:
         self._files = files
         self._users = users
         self._limit = limit
+        self._streams = streams
 
     async def delete(self, viewer: UserRecord, password: str, client: str = "") -> bool:
         if viewer.is_guest:
@@ -52,6 +56,7 @@ class AccountDeletion:
         self._limit.hit(f"{client}|delete|{viewer.id}", "account deletion attempts")
         user = await self._accounts.check_password(viewer, password)
         await self._accounts.end_sessions(user.id)
+        await self._streams.creator_deleted(user.id)
         for room_id in await self._store.user_room_ids(user.id):
             await self._rooms.leave_room(user, room_id)
         if self._settings.deleted_user_messages == "remove":

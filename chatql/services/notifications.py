@@ -28,7 +28,7 @@ from chatql.store.base import (
 
 MENTION_RE = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})", re.IGNORECASE)
 MAX_MENTIONS = 50
-TYPES = ("MESSAGE", "MENTION", "ROOM_INVITE")
+TYPES = ("MESSAGE", "MENTION", "ROOM_INVITE", "STREAM_LIVE")
 
 log = logging.getLogger("chatql.notifications")
 

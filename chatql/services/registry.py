@@ -11,6 +11,7 @@ from chatql.auth import AccessTokens, PasswordHashing
 from chatql.blobs import open_blob_store
 from chatql.config import Settings
 from chatql.mail import Outbox, open_mailer
+from chatql.media_plane import MediaPlane
 from chatql.oidc.providers import Provider, parse_providers
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
 from chatql.security.rate_limit import Rate, RateLimiter
@@ -31,8 +32,10 @@ from chatql.services.reactions import Reactions
 from chatql.services.record_cache import RecordCache
 from chatql.services.rooms import Rooms
 from chatql.services.social_accounts import SocialAccounts
+from chatql.services.stream_viewers import ViewerTracker
+from chatql.services.streams import Streams
 from chatql.services.typing import Typing, TypingTracker
-from chatql.store.base import ChangeEvent, RoomRecord, Store, UserRecord
+from chatql.store.base import ChangeEvent, RoomRecord, Store, UserRecord, new_id
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Services:
     social: SocialAccounts
     account_deletion: AccountDeletion
     providers: dict[str, Provider]
+    viewers: ViewerTracker
+    streams: Streams
+    media: MediaPlane
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -72,6 +78,13 @@ class Services:
         users = RecordCache("users", UserRecord, store.get_users)
         rooms_cache = RecordCache("rooms", RoomRecord, store.get_rooms)
         typing_tracker = TypingTracker(hub, settings.typing_timeout)
+        viewers = ViewerTracker(  # counts are ephemeral: a name unique to this run will do
+            store,
+            hub,
+            f"{name}/{new_id()[:8]}",
+            settings.stream_viewer_interval,
+            settings.stream_sample_interval,
+        )
 
         def observe(event: Event) -> None:
             if isinstance(event.message, ChangeEvent):
@@ -83,6 +96,7 @@ class Services:
                 users.reset()
                 rooms_cache.reset()
             typing_tracker.observe(event)
+            viewers.observe(event)
 
         hub.add_observer(observe)
         passwords = PasswordHashing(settings)
@@ -122,6 +136,18 @@ class Services:
             files,
             account_mail,
         )
+        streams = Streams(
+            store,
+            hub,
+            rooms,
+            viewers,
+            settings.jwt_secret,
+            RateLimiter(Rate.parse(settings.rate_limit_streams)),
+            settings.subscription_queue_size,
+            node=name,
+        )
+        media = MediaPlane(settings)
+        streams.attach_media(media)
         return cls(
             settings=settings,
             store=store,
@@ -153,9 +179,12 @@ class Services:
             ),
             social=SocialAccounts(store, accounts, account_tokens, auth_limit, users),
             account_deletion=AccountDeletion(
-                store, settings, accounts, rooms, messages, files, users, auth_limit
+                store, settings, accounts, rooms, messages, files, users, auth_limit, streams
             ),
             providers=parse_providers(settings.oidc_providers),
+            viewers=viewers,
+            streams=streams,
+            media=media,
         )
 
     async def start(self) -> None:
@@ -163,15 +192,20 @@ class Services:
         await self.guests.start()
         await self.hub.start()
         await self.typing_tracker.start()
+        await self.viewers.start()
+        await self.media.start(self.streams)
         await self.presence.start()
         if self.settings.bootstrap_admin:
             await self.moderation.promote_admin(self.settings.bootstrap_admin)
 
     async def stop(self) -> None:
+        await self.media.stop()
+        await self.streams.stop()
         await self.guests.stop()
         await self.outbox.close()
         await self.presence.stop()
         await self.typing_tracker.stop()
+        await self.viewers.stop()
         await self.hub.stop()
         await self.files.stop()
         self.passwords.close()
