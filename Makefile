@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench bench-compare lock clean web web-lint web-unit web-dev web-audit browser
+.PHONY: install run test lint typecheck unit bench bench-compare lock clean web web-lint web-unit web-dev web-audit browser media-tools bench-stream
 WEB     := web/app
 WEB_OUT := chatql/static/app/index.html
 WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f -not -path '*/src/gql/*' 2>/dev/null) \
@@ -40,7 +40,15 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and this user cannot apt-get it: browser tests will be skipped"; fi; }
 
-install: $(STAMP) web browser
+# nginx with the RTMP module and ffmpeg for live video (CHATQL_MEDIA=on) and its tests.
+media-tools:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then nginx=1; else nginx=; fi; \
+	if [ -n "$$nginx" ] && [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v ffmpeg >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp ffmpeg >/dev/null; \
+	else echo "nginx, libnginx-mod-rtmp or ffmpeg is missing and this user cannot apt-get them: live video is off and its tests will be skipped"; fi
+
+install: $(STAMP) web browser media-tools
 
 run: install
 	$(BIN)/python -m chatql
@@ -93,6 +101,10 @@ clean:
 bench: install
 	$(BIN)/python benchmarks/run.py --target chatql
 	$(BIN)/python benchmarks/files.py
+
+# Live video: glass-to-glass latency of the HLS ladder and ffmpeg's CPU per rendition.
+bench-stream: install
+	$(BIN)/python benchmarks/stream_latency.py
 
 bench-compare: install
 	$(BIN)/python benchmarks/run.py --target both

@@ -42,6 +42,7 @@ from chatql.fanout import Fanout
 from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.history_cache import HistoryCache
 from chatql.loop_lag import LoopLagMonitor
+from chatql.media_plane.hooks import media_hook_routes
 from chatql.metrics import metrics_endpoint
 from chatql.oidc.routes import oidc_routes
 from chatql.pubsub import RESYNC_CHANNEL
@@ -309,6 +310,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
         *file_routes(services.files),
         *oidc_routes(settings, services.providers, services.social),
+        *media_hook_routes(),  # nginx-rtmp's on_publish hooks (404 unless media is on)
     ]
     if settings.web_app:  # last: it answers every GET the routes above leave
         routes.append(WebAppRoute.from_settings(settings, before=routes))

@@ -137,6 +137,25 @@ def _oidc_providers(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _media_ladder(name: str, raw: str) -> str:
+    from chatql.media_plane.ladder import parse_ladder
+
+    try:
+        parse_ladder(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
+def _rtmp_url(name: str, raw: str) -> str:
+    from chatql.media_plane.settings import check_rtmp_url
+
+    try:
+        return check_rtmp_url(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
+
+
 def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
     return field(default=default, metadata={"parse": parse, "doc": doc})
@@ -286,6 +305,34 @@ class Settings:
         _parse_list,
         "app URLs a social sign-in may return to (default <public url>/login/callback)",
     )
+    # Live streams (services/streams.py): the control plane.
+    stream_viewer_interval: float = setting(
+        1.0, _float(0.05, 60), "seconds between viewer-count updates sent to watchers"
+    )
+    stream_sample_interval: float = setting(
+        10.0, _float(0.1, 3600), "seconds per viewer-count sample in stream analytics"
+    )
+    rate_limit_streams: str = setting("30/3600", _rate, "createStream per user, or off")
+    # Media plane (chatql/media_plane): nginx-rtmp ingest, ffmpeg HLS ladder, nginx playback.
+    media: bool = setting(False, _parse_bool, "run nginx-rtmp and ffmpeg for live video")
+    rtmp_port: int = setting(1935, _int(1, 65535), "RTMP ingest port (nginx-rtmp)")
+    media_http_port: int = setting(8088, _int(1, 65535), "HLS playback port (nginx)")
+    media_dir: str = setting("./media", _str, "folder for nginx's files, HLS and replays")
+    media_ladder: str = setting(
+        "720p:2800k,480p:1200k,240p:400k", _media_ladder, "HLS renditions: HEIGHTp:VIDEOk[:AUDIOk]"
+    )
+    hls_segment_seconds: int = setting(1, _int(1, 6), "HLS segment length = keyframe interval")
+    media_public_url: str = setting(
+        "", _public_url, "HLS server's public base URL (default http://<public host>:<port>)"
+    )
+    rtmp_public_url: str = setting(
+        "", _rtmp_url, "ingest URL given to broadcasters (default rtmp://<public host>:<port>/live)"
+    )
+    media_hook_secret: str = setting(
+        "", _str, "secret nginx sends on its hooks (default: random per process)"
+    )
+    nginx_path: str = setting("", _str, "nginx binary (default: on PATH, else /usr/sbin/nginx)")
+    ffmpeg_path: str = setting("", _str, "ffmpeg binary (default: on PATH)")
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
@@ -370,6 +417,10 @@ class Settings:
 
     def validated(self) -> Settings:
         """Check rules that involve several values; fill in a development secret."""
+        from chatql.media_plane.settings import problems as media_problems
+
+        if found := media_problems(self):
+            raise ConfigError("; ".join(found))
         if not (
             self.database_url.startswith("sqlite:")
             or self.database_url.startswith("mongodb://")

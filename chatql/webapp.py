@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatql.blobs import upload_origins
 from chatql.config import Settings
+from chatql.media_plane.settings import media_origins
 from chatql.security.headers import HTML_HEADERS
 
 __all__ = ["DEFAULT_DIR", "NOT_BUILT", "WebAppRoute", "content_security_policy"]
@@ -80,10 +81,7 @@ _TYPES: Final[dict[str, tuple[str, bool]]] = {
     ".br": ("application/octet-stream", False),
 }
 
-_CSP_START: Final[str] = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data: blob: https:; font-src 'self'; connect-src 'self'"
-)
+_CSP_SCRIPTS: Final[str] = "default-src 'self'; script-src 'self'; style-src 'self'; "
 _CSP_END: Final[str] = (
     "; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
     "manifest-src 'self'; worker-src 'self'"
@@ -120,20 +118,32 @@ _COMPRESSORS: Final[dict[str, Callable[[bytes], bytes] | None]] = {
 }
 
 
-def content_security_policy(host: str, secure: bool, upload_origins: Sequence[str] = ()) -> str:
+def content_security_policy(
+    host: str,
+    secure: bool,
+    upload_origins: Sequence[str] = (),
+    media_origins: Sequence[str] = (),
+) -> str:
     """The app's policy: nothing inline, nothing evaluated, sockets only to this host.
 
     `connect-src 'self'` covers same-origin ws:/wss: in current browsers only, so the socket
     URL is listed as well, from the Host header (when it is a plausible host). wss: is always
     allowed, for a TLS proxy that does not tell this process the scheme. `upload_origins` are
-    where the browser PUTs files itself (an S3 endpoint's presigned URLs).
+    where the browser PUTs files itself (an S3 endpoint's presigned URLs). `media_origins` serve
+    live video: hls.js fetches their playlists and segments, plays them from a `blob:`
+    MediaSource, and shows their thumbnails (plain http in development, so named here).
     """
     uploads = "".join(f" {origin}" for origin in upload_origins)
+    media = "".join(f" {origin}" for origin in media_origins)
+    images = f"img-src 'self' data: blob: https:{media}; font-src 'self'; "
+    video = f"; media-src 'self' blob:{media}"
     host = host.lower()
-    if not _HOST.fullmatch(host):
-        return _CSP_START + uploads + _CSP_END
-    sockets = f" wss://{host}" if secure else f" ws://{host} wss://{host}"
-    return _CSP_START + sockets + uploads + _CSP_END
+    sockets = ""
+    if _HOST.fullmatch(host):
+        sockets = f" wss://{host}" if secure else f" ws://{host} wss://{host}"
+    return (
+        _CSP_SCRIPTS + images + "connect-src 'self'" + sockets + uploads + media + video + _CSP_END
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +268,11 @@ class WebAppRoute(BaseRoute):
         directory: Path,
         before: Sequence[BaseRoute] = (),
         upload_origins: Sequence[str] = (),
+        media_origins: Sequence[str] = (),
     ) -> None:
         self._directory = str(directory)
         self._upload_origins = tuple(upload_origins)
+        self._media_origins = tuple(media_origins)
         # Starlette redirects /graphql/ to /graphql when no route matches: keep it that way.
         self._before = tuple(before)
         self._files: dict[str, _File] = {}
@@ -271,7 +283,7 @@ class WebAppRoute(BaseRoute):
     @classmethod
     def from_settings(cls, settings: Settings, before: Sequence[BaseRoute] = ()) -> WebAppRoute:
         directory = Path(settings.web_dir) if settings.web_dir else DEFAULT_DIR
-        return cls(directory, before, upload_origins(settings.files_url))
+        return cls(directory, before, upload_origins(settings.files_url), media_origins(settings))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -287,7 +299,7 @@ class WebAppRoute(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = _Request(scope, receive, self._upload_origins)
+        request = _Request(scope, receive, self._upload_origins, self._media_origins)
         if scope["method"] not in ("GET", "HEAD"):
             await request.error(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
@@ -379,10 +391,17 @@ class WebAppRoute(BaseRoute):
 class _Request:
     """The few request headers this module reads, and the way it answers."""
 
-    def __init__(self, scope: Scope, receive: Receive, upload_origins: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        upload_origins: tuple[str, ...],
+        media_origins: tuple[str, ...] = (),
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self.upload_origins = upload_origins
+        self.media_origins = media_origins
         self.head = scope["method"] == "HEAD"
         self.host = ""
         self.accept_encoding: list[str] = []
@@ -404,7 +423,9 @@ class _Request:
 
     def security_headers(self) -> list[tuple[bytes, bytes]]:
         secure = self.scope.get("scheme") == "https"
-        csp = content_security_policy(self.host, secure, self.upload_origins).encode()
+        csp = content_security_policy(
+            self.host, secure, self.upload_origins, self.media_origins
+        ).encode()
         return [*_SECURITY_HEADERS, (b"content-security-policy", csp)]
 
     async def respond(
