@@ -55,6 +55,22 @@ class Loaders:
             found = await services.files.attachments(list(ids))
             return [found.get(i, []) for i in ids]
 
+        async def stream_ratings(ids: Sequence[str]) -> list[tuple[int, int]]:
+            found = await services.streams.rating_summaries(list(ids))
+            return [found.get(i, (0, 0)) for i in ids]
+
+        async def follower_counts(ids: Sequence[str]) -> list[int]:
+            found = await services.streams.follower_counts(list(ids))
+            return [found.get(i, 0) for i in ids]
+
+        async def followed_by_viewer(ids: Sequence[str]) -> list[bool]:
+            found = await services.streams.followed_by(await viewer(), list(ids))
+            return [i in found for i in ids]
+
+        async def my_ratings(ids: Sequence[str]) -> list[int | None]:
+            found = await services.streams.my_ratings(await viewer(), list(ids))
+            return [found.get(i) for i in ids]
+
         self.users: DataLoader[str, UserRecord | None] = DataLoader(users, cache=cache)
         self.rooms: DataLoader[str, RoomRecord | None] = DataLoader(rooms, cache=cache)
         self.messages: DataLoader[str, MessageRecord | None] = DataLoader(messages, cache=cache)
@@ -64,6 +80,12 @@ class Loaders:
         self.read_states: DataLoader[str, tuple[int, int] | None] = DataLoader(
             read_states, cache=cache
         )
+        self.stream_ratings: DataLoader[str, tuple[int, int]] = DataLoader(
+            stream_ratings, cache=cache
+        )
+        self.my_ratings: DataLoader[str, int | None] = DataLoader(my_ratings, cache=cache)
+        self.follower_counts: DataLoader[str, int] = DataLoader(follower_counts, cache=cache)
+        self.followed_by_viewer: DataLoader[str, bool] = DataLoader(followed_by_viewer, cache=cache)
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from chatql.security.validation_memo import Prepared, prepared_documents
 from chatql.types.message import cached_author
 from chatql.types.scalars import DateTime
 from resolvers import mutations, queries, subscriptions
+from resolvers import streams as stream_resolvers
 
 
 @strawberry.type
@@ -61,6 +62,18 @@ class Query:
     get_user_presence = strawberry.field(
         resolver=queries.get_user_presence,
         description="A user's presence; null unless the viewer shares a room with them",
+    )
+    get_stream = strawberry.field(resolver=stream_resolvers.get_stream)
+    streams = strawberry.field(
+        resolver=stream_resolvers.streams,
+        description="Streams newest first; `search` matches title and description. Cancelled "
+        "ones only with status: CANCELLED or creatorId",
+    )
+    stream_categories = strawberry.field(
+        resolver=stream_resolvers.stream_categories, description="Categories by number of streams"
+    )
+    stream_analytics = strawberry.field(
+        resolver=stream_resolvers.stream_analytics, description="The stream's creator only"
     )
 
 
@@ -188,6 +201,38 @@ class Mutation:
         description="Stop a member sending until `until` (forever without it)",
     )
     unmute_in_room = strawberry.mutation(resolver=mutations.unmute_in_room)
+    create_stream = strawberry.mutation(
+        resolver=stream_resolvers.create_stream,
+        description="A SCHEDULED stream with its chat room; it goes LIVE when you publish",
+    )
+    update_stream = strawberry.mutation(resolver=stream_resolvers.update_stream)
+    cancel_stream = strawberry.mutation(
+        resolver=stream_resolvers.cancel_stream, description="A scheduled stream only"
+    )
+    end_stream = strawberry.mutation(
+        resolver=stream_resolvers.end_stream,
+        description="Cut the publisher off and end a live stream",
+    )
+    stream_key = strawberry.mutation(
+        resolver=stream_resolvers.stream_key,
+        description="The creator only: reveal the key to publish with",
+    )
+    regenerate_stream_key = strawberry.mutation(
+        resolver=stream_resolvers.regenerate_stream_key,
+        description="Old keys stop working at once (a live publisher using one is cut off)",
+    )
+    delete_stream_recording = strawberry.mutation(
+        resolver=stream_resolvers.delete_stream_recording,
+        description="Remove an ended stream's replay for good",
+    )
+    follow_user = strawberry.mutation(
+        resolver=stream_resolvers.follow_user, description="Hear (STREAM_LIVE) when they go live"
+    )
+    unfollow_user = strawberry.mutation(resolver=stream_resolvers.unfollow_user)
+    rate_stream = strawberry.mutation(
+        resolver=stream_resolvers.rate_stream,
+        description="1-5 once the stream has ended; rating again replaces your rating",
+    )
 
 
 @strawberry.type
@@ -217,6 +262,10 @@ class Subscription:
     on_my_rooms_changed = strawberry.subscription(
         resolver=subscriptions.on_my_rooms_changed,
         description="Rooms you were added to, removed from, or that were deleted",
+    )
+    watch_stream = strawberry.subscription(
+        resolver=stream_resolvers.watch_stream,
+        description="Status, details and viewer-count changes; while open you count as a viewer",
     )
 
 

@@ -49,6 +49,7 @@ class NotificationType(Enum):
     MESSAGE = "MESSAGE"
     MENTION = "MENTION"
     ROOM_INVITE = "ROOM_INVITE"
+    STREAM_LIVE = "STREAM_LIVE"
 
 
 @strawberry.enum

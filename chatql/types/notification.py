@@ -1,4 +1,4 @@
-"""Notifications, created by the server for messages, mentions and invitations."""
+"""Notifications, created by the server for messages, mentions, invitations and go-lives."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from chatql.types.user import User
 
 if TYPE_CHECKING:
     from chatql.types.room import ChatRoom
+    from chatql.types.stream import Stream
 
 Info = strawberry.Info[ChatContext, None]
 
@@ -59,6 +60,17 @@ class Notification:
         viewer = await info.context.viewer()
         found = await info.context.services.messages.get_message(viewer, self.record.message_id)
         return Message.from_record(found) if found else None
+
+    @strawberry.field(description="STREAM_LIVE: the stream that went live")
+    async def stream(
+        self, info: Info
+    ) -> Annotated[Stream, strawberry.lazy("chatql.types.stream")] | None:
+        from chatql.types.stream import Stream
+
+        if self.record.stream_id is None:
+            return None
+        found = await info.context.services.streams.get(self.record.stream_id)
+        return Stream.from_record(found) if found else None
 
     @classmethod
     def from_record(cls, note: NotificationRecord) -> Notification:

@@ -67,6 +67,16 @@ class User:
         mine = await self._mine(info)
         return mine.terms_version if mine else None
 
+    @strawberry.field(description="Users following this one (to hear when they go live)")
+    async def follower_count(self, info: Info) -> int:
+        return await info.context.loaders.follower_counts.load(str(self.id))
+
+    @strawberry.field
+    async def is_followed_by_me(self, info: Info) -> bool:
+        if self.own:
+            return False
+        return await info.context.loaders.followed_by_viewer.load(str(self.id))
+
     @strawberry.field(description="A deleted account's messages show as by this tombstone")
     def is_deleted(self) -> bool:
         return self.record is not None and self.record.deleted_at is not None
