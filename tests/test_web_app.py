@@ -8,7 +8,10 @@ The server sends its mail through a real SMTP server (tests/smtp_server.py) whos
 tests read (E2E_MAILDIR), allows guests, and has terms of service, so that the account pages
 (web/app/e2e/accounts.test.mjs) work end to end; with tests/oidc set up (`npm ci` there) it
 also offers social sign-in through a real OpenID provider (tests/oidc_server.py), else that one
-browser test skips itself. E2E_ONLY=accounts,session runs only those files.
+browser test skips itself. With nginx's RTMP module and ffmpeg here it runs the media plane
+too (free ports, a temporary folder, a two-rung ladder), so that web/app/e2e/streams.test.mjs
+publishes real video with ffmpeg (E2E_FFMPEG); without them that test skips itself with the
+reason (E2E_MEDIA_SKIP). E2E_ONLY=accounts,session runs only those files.
 
 Skipped without Chromium, Node, web/app's node_modules or the built app, except under CI
 (`CI` set), where missing tools fail the test: CI must never skip it.
@@ -31,6 +34,7 @@ import httpx
 import pytest
 
 from tests.helpers import free_port, wait_ready
+from tests.media_tools import media_tools
 from tests.oidc_server import OidcProvider
 from tests.smtp_server import SmtpServer
 
@@ -83,8 +87,32 @@ def oidc(request: pytest.FixtureRequest) -> OidcProvider | None:
 
 
 @pytest.fixture
+def media(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The media plane for the streams browser test: (the server's settings, the test's
+    environment). Without nginx's RTMP module or ffmpeg: no settings, and the skip reason."""
+    found = media_tools()
+    if isinstance(found, str):
+        return {}, {"E2E_MEDIA_SKIP": f"no live video here: it {found}"}
+    server = {
+        "CHATQL_MEDIA": "on",
+        "CHATQL_RTMP_PORT": str(free_port()),
+        "CHATQL_MEDIA_HTTP_PORT": str(free_port()),
+        "CHATQL_MEDIA_DIR": str(tmp_path / "media"),
+        "CHATQL_MEDIA_LADDER": "360p:800k,240p:300k",
+        "CHATQL_STREAM_VIEWER_INTERVAL": "0.5",
+        "CHATQL_STREAM_SAMPLE_INTERVAL": "2",
+        "CHATQL_RATE_LIMIT_STREAMS": "off",
+    }
+    return server, {"E2E_FFMPEG": found.ffmpeg}
+
+
+@pytest.fixture
 def chatql(
-    tmp_path: Path, tools: None, smtp_server: SmtpServer, oidc: OidcProvider | None
+    tmp_path: Path,
+    tools: None,
+    smtp_server: SmtpServer,
+    oidc: OidcProvider | None,
+    media: tuple[dict[str, str], dict[str, str]],
 ) -> Iterator[tuple[str, Path]]:
     """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`: its
     URL and its log file."""
@@ -110,6 +138,7 @@ def chatql(
         "CHATQL_GUEST_ACCESS": "on",
         "CHATQL_RATE_LIMIT_GUESTS": "off",
         "CHATQL_TERMS_VERSION": TERMS_VERSION,
+        **media[0],
     }
     if oidc is not None:
         env["CHATQL_OIDC_PROVIDERS"] = json.dumps(
@@ -183,7 +212,9 @@ def selected_files() -> list[str]:
 
 
 async def test_the_web_app_in_a_real_browser(
-    chatql: tuple[str, Path], smtp_server: SmtpServer
+    chatql: tuple[str, Path],
+    smtp_server: SmtpServer,
+    media: tuple[dict[str, str], dict[str, str]],
 ) -> None:
     url, log = chatql
     index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
@@ -199,6 +230,7 @@ async def test_the_web_app_in_a_real_browser(
         "E2E_ARTIFACTS": str(ARTIFACTS),
         "E2E_MAILDIR": str(smtp_server.maildir),
         "FORCE_COLOR": "0",
+        **media[1],
     }
     args = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *files]
     code, output = await run_node(args, env)

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from chatql.config import Settings
-from chatql.webapp import NOT_BUILT
+from chatql.media_plane.settings import media_origins
+from chatql.webapp import NOT_BUILT, content_security_policy
 from tests.helpers import Server, running_server
 
 INDEX = '<!doctype html><title>ChatQL</title><script type="module" src="/assets/app-abc123.js">'
@@ -291,3 +292,22 @@ def test_settings_read_from_the_environment() -> None:
     assert defaults.web_app is True and defaults.web_dir == ""
     chosen = Settings.from_env({"CHATQL_WEB_APP": "off", "CHATQL_WEB_DIR": " /srv/chatql/app "})
     assert chosen.web_app is False and chosen.web_dir == "/srv/chatql/app"
+
+
+def test_the_policy_lets_the_player_reach_the_media_server_only_when_media_is_on(
+    settings: Settings,
+) -> None:
+    assert media_origins(settings) == ()
+    media = replace(settings, media=True, media_http_port=18088)
+    (origin,) = media_origins(media)
+    assert origin == "http://127.0.0.1:18088"
+    policy = dict(
+        [*part.strip().split(" ", 1), ""][:2]
+        for part in content_security_policy("chat.example", True, (), (origin,)).split(";")
+    )
+    assert policy["connect-src"].split() == ["'self'", "wss://chat.example", origin]
+    assert policy["media-src"].split() == ["'self'", "blob:", origin]
+    assert origin in policy["img-src"].split()
+    assert policy["script-src"] == "'self'"  # nothing else widens
+    plain = content_security_policy("chat.example", True)
+    assert "media-src 'self' blob:;" in plain and "18088" not in plain
