@@ -1,7 +1,7 @@
 import { useApolloClient, useMutation } from "@apollo/client/react";
 import { useId, useState, type FormEvent } from "react";
 import { DeleteAccountDocument } from "../gql/graphql";
-import { setAuthFlash } from "../lib/authFlash";
+import { clearAuthFlash, setAuthFlash } from "../lib/authFlash";
 import { formError } from "../lib/errors";
 import { setSession } from "../lib/session";
 import type { Account } from "./AccountDialog";
@@ -26,14 +26,17 @@ export function DeleteAccountForm({ me, passwordReset }: { me: Account; password
       setError("Enter your password to confirm.");
       return;
     }
+    // Said before asking: the server closes this tab's socket as it deletes, which can end the
+    // session here (and show the sign-in screen) before the answer arrives.
+    setAuthFlash({ mode: "sign-in", notice: DELETED_NOTICE });
     try {
       await remove({ variables: { password } });
     } catch (err) {
+      clearAuthFlash();
       setError(formError(err, { fields: { password: "password" }, unauthenticated: "password" }).message);
       return;
     }
-    // Every session ended on the server: end this one here, and say why on the sign-in screen.
-    setAuthFlash({ mode: "sign-in", notice: DELETED_NOTICE });
+    // Every session ended on the server: end this one here.
     setSession(null);
     await client.clearStore().catch(() => undefined);
   }

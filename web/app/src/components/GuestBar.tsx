@@ -3,7 +3,7 @@ export function GuestBar({ onSignUp }: { onSignUp: () => void }) {
   return (
     <section className="notice-bar" aria-label="Guest access">
       <p>
-        You are browsing as a guest — read public rooms, or{" "}
+        You are browsing as a guest — read public rooms and watch streams, or{" "}
         <button type="button" className="link" onClick={onSignUp}>
           Sign up
         </button>{" "}

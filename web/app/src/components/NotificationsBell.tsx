@@ -8,10 +8,21 @@ import {
   OnNotificationDocument,
 } from "../gql/graphql";
 import { formatTime } from "../lib/format";
-import { navigate, roomPath } from "../lib/router";
+import { navigate, roomPath, streamPath } from "../lib/router";
 import { useLive } from "../lib/useLive";
 
-const LABEL = { MESSAGE: "New message", MENTION: "Mentioned you", ROOM_INVITE: "Added you to a room" } as const;
+const LABEL = {
+  MESSAGE: "New message",
+  MENTION: "Mentioned you",
+  ROOM_INVITE: "Added you to a room",
+  STREAM_LIVE: "is live",
+} as const;
+
+/** Where a notification leads: a stream's watch page, else its room. */
+function target(note: { chatRoomId?: string | null; stream?: { id: string } | null }): string | null {
+  if (note.stream) return streamPath(note.stream.id);
+  return note.chatRoomId ? roomPath(note.chatRoomId) : null;
+}
 
 /** Unread count, the list, mark read; desktop notifications when the tab is hidden. */
 export function NotificationsBell() {
@@ -30,13 +41,15 @@ export function NotificationsBell() {
       void refetch().catch(() => undefined);
       if (document.hidden && permission === "granted") {
         const who = note.actor ? note.actor.displayName || note.actor.username : "ChatQL";
-        const shown = new Notification(`${who}: ${LABEL[note.type]}`, {
-          body: note.message?.content ?? note.chatRoom?.name ?? "",
+        const heading = note.type === "STREAM_LIVE" ? `${who} is live` : `${who}: ${LABEL[note.type]}`;
+        const shown = new Notification(heading, {
+          body: note.message?.content ?? note.stream?.title ?? note.chatRoom?.name ?? "",
           tag: note.id,
         });
         shown.onclick = () => {
           window.focus();
-          if (note.chatRoomId) navigate(roomPath(note.chatRoomId));
+          const to = target(note);
+          if (to) navigate(to);
         };
       }
     },
@@ -101,13 +114,18 @@ export function NotificationsBell() {
                   onClick={() => {
                     if (!note.isRead) void markRead({ variables: { id: note.id } });
                     setOpen(false);
-                    if (note.chatRoomId) navigate(roomPath(note.chatRoomId));
+                    const to = target(note);
+                    if (to) navigate(to);
                   }}
                 >
                   <span>
                     <strong>{note.actor ? note.actor.displayName || note.actor.username : "ChatQL"}</strong>{" "}
                     {LABEL[note.type]}
-                    {note.chatRoom && !note.chatRoom.isDirect && <> in {note.chatRoom.name}</>}
+                    {note.stream ? (
+                      <>: {note.stream.title}</>
+                    ) : (
+                      note.chatRoom && !note.chatRoom.isDirect && <> in {note.chatRoom.name}</>
+                    )}
                     {!note.isRead && <span className="visually-hidden"> (unread)</span>}
                   </span>
                   {note.message && <span className="note-text">{note.message.content}</span>}

@@ -43,7 +43,7 @@ export function OtherSignIns({ options }: { options: SignInOptions }) {
           </li>
         )}
       </ul>
-      {options.guestAccess && <p className="muted field-hint">Guests can read public rooms without an account.</p>}
+      {options.guestAccess && <p className="muted field-hint">Guests can read public rooms and watch streams without an account.</p>}
       {error && (
         <p className="form-error" role="alert">
           {error}

@@ -20,6 +20,9 @@ import { ProfileDialog } from "./ProfileDialog";
 import { PublicRoomsDialog } from "./PublicRoomsDialog";
 import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
+import { StreamsPage } from "./StreamsPage";
+import { StreamWatchPage } from "./StreamWatchPage";
+import { StudioPage, StudioStreamPage } from "./StudioPage";
 import { TermsPrompt } from "./TermsPrompt";
 import { UserSearch } from "./UserSearch";
 import { VerifyEmailBanner } from "./VerifyEmailBanner";
@@ -29,7 +32,7 @@ import { VerifyEmailBanner } from "./VerifyEmailBanner";
  * gets the same layout read-only: public rooms to read, nothing that writes.
  */
 export function Shell({ me }: { me: SessionUser }) {
-  const { roomId } = useRoute();
+  const { roomId, streams } = useRoute();
   const client = useApolloClient();
   const guest = me.role === "GUEST";
   const [dialog, setDialog] = useState<"new" | "browse" | "profile" | "account" | null>(null);
@@ -75,7 +78,7 @@ export function Shell({ me }: { me: SessionUser }) {
 
   const name = me.displayName || me.username;
   return (
-    <div className={roomId ? "shell room-open" : "shell"}>
+    <div className={streams ? "shell streams-open" : roomId ? "shell room-open" : "shell"}>
       <a className="skip-link" href="#main">
         Skip to conversation
       </a>
@@ -88,7 +91,19 @@ export function Shell({ me }: { me: SessionUser }) {
             navigate("/");
           }}
         >
-          <span aria-hidden="true" className="brand-mark" /> ChatQL
+          <span aria-hidden="true" className="brand-mark" /> <span className="brand-name">ChatQL</span>
+        </a>
+        <a
+          className="topbar-link"
+          href="/streams"
+          aria-current={streams ? "page" : undefined}
+          onClick={(e) => {
+            if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+            e.preventDefault();
+            navigate("/streams");
+          }}
+        >
+          Streams
         </a>
         <ConnectionStatus />
         <div className="topbar-actions">
@@ -142,13 +157,23 @@ export function Shell({ me }: { me: SessionUser }) {
         )}
       </aside>
       <main id="main" className="main" tabIndex={-1}>
-        {roomId ? (
+        {streams?.kind === "browse" ? (
+          <StreamsPage me={me} />
+        ) : streams?.kind === "watch" ? (
+          <StreamWatchPage key={streams.streamId} streamId={streams.streamId} me={me} />
+        ) : streams?.kind === "studio" && !guest ? (
+          streams.streamId ? (
+            <StudioStreamPage key={streams.streamId} streamId={streams.streamId} me={me} />
+          ) : (
+            <StudioPage me={me} />
+          )
+        ) : roomId ? (
           <RoomView key={roomId} roomId={roomId} me={me} />
         ) : (
           <div className="welcome">
             <h2>Welcome, {name}</h2>
             {guest ? (
-              <p>Pick a public room on the left to read along. Sign up to write, react and start rooms of your own.</p>
+              <p>Pick a public room on the left to read along, or open Streams at the top to watch live video. Sign up to write, react and start rooms of your own.</p>
             ) : (
               <p>Pick a room on the left, search for someone to message, or start a new room.</p>
             )}

@@ -20,10 +20,11 @@ function graphqlError(extensions: Record<string, unknown>, message = "Nope"): Co
 
 describe("parseRoute", () => {
   it("finds rooms and the account pages with their query parameters", () => {
-    expect(parseRoute("/")).toEqual({ roomId: null, page: null, params: {} });
+    expect(parseRoute("/")).toEqual({ roomId: null, streams: null, page: null, params: {} });
     expect(parseRoute("/rooms/a%20b")).toMatchObject({ roomId: "a b", page: null });
     expect(parseRoute("/verify-email", "?token=abc%3D&token=second")).toEqual({
       roomId: null,
+      streams: null,
       page: "verify-email",
       params: { token: "abc=" },
     });

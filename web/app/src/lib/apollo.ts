@@ -18,6 +18,7 @@ import { from, mergeMap } from "rxjs";
 import { announceReconnect, bumpEpoch, setConnectionState } from "./connection";
 import { mergeMessagePages, mergeReplyPages } from "./messageCache";
 import { accessToken, getSession, refresh, setSession } from "./session";
+import { mergeStreamPages } from "./streams";
 
 const GRAPHQL_PATH = "/graphql";
 
@@ -116,6 +117,8 @@ export function createCache(): InMemoryCache {
         fields: {
           messagesByRoom: { keyArgs: ["chatRoomId"], merge: mergeMessagePages },
           listChatRooms: { keyArgs: false, merge: (_existing, incoming: unknown) => incoming },
+          // One list per filter; "Load more" appends the next page.
+          streams: { keyArgs: ["search", "category", "tag", "status", "creatorId", "limit"], merge: mergeStreamPages },
         },
       },
       ChatRoom: { fields: { members: { keyArgs: ["limit"], merge: (_e, incoming: unknown) => incoming } } },

@@ -1,5 +1,6 @@
 /**
- * A small router over the History API: `/` and `/rooms/:id` in the app, and the account pages
+ * A small router over the History API: `/` and `/rooms/:id` in the app, the live streams
+ * (`/streams`, `/streams/:id`, `/studio`, `/studio/:id`), and the account pages
  * that mails and sign-in providers link to (`/verify-email?token=`, `/reset-password?token=`,
  * `/forgot-password`, `/login/callback?code=`), which work signed in or out.
  */
@@ -7,8 +8,15 @@ import { useEffect, useState } from "react";
 
 export type AccountPage = "forgot-password" | "reset-password" | "verify-email" | "login-callback";
 
+/** The streams area: browse, watch one, the creator studio and one stream in it. */
+export type StreamsView =
+  | { kind: "browse" }
+  | { kind: "watch"; streamId: string }
+  | { kind: "studio"; streamId: string | null };
+
 export interface Route {
   roomId: string | null;
+  streams: StreamsView | null;
   /** An account page, shown instead of the app (or the sign-in screen). */
   page: AccountPage | null;
   /** The query string's parameters (the first of each name). */
@@ -30,7 +38,16 @@ export function parseRoute(path: string, search = ""): Route {
   const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
   const page = PAGES[trimmed] ?? null;
   const match = /^\/rooms\/([^/]+)\/?$/.exec(path);
-  return { roomId: !page && match?.[1] ? decodeURIComponent(match[1]) : null, page, params };
+  return { roomId: !page && match?.[1] ? decodeURIComponent(match[1]) : null, streams: streamsView(trimmed), page, params };
+}
+
+function streamsView(path: string): StreamsView | null {
+  if (path === "/streams") return { kind: "browse" };
+  if (path === "/studio") return { kind: "studio", streamId: null };
+  const match = /^\/(streams|studio)\/([^/]+)$/.exec(path);
+  if (!match?.[2]) return null;
+  const id = decodeURIComponent(match[2]);
+  return match[1] === "streams" ? { kind: "watch", streamId: id } : { kind: "studio", streamId: id };
 }
 
 const listeners = new Set<() => void>();
@@ -47,6 +64,14 @@ export function navigate(path: string, { replace = false }: { replace?: boolean 
 
 export function roomPath(id: string): string {
   return `/rooms/${encodeURIComponent(id)}`;
+}
+
+export function streamPath(id: string): string {
+  return `/streams/${encodeURIComponent(id)}`;
+}
+
+export function studioPath(id: string | null = null): string {
+  return id ? `/studio/${encodeURIComponent(id)}` : "/studio";
 }
 
 function current(): Route {
