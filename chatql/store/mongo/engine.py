@@ -54,6 +54,7 @@ class MongoEngine:
         self._account_tokens: Any = self._db["account_tokens"]
         self._identities: Any = self._db["identities"]
         self._username_holds: Any = self._db["username_holds"]
+        self._assistant_turns: Any = self._db["assistant_turns"]
 
     # ---------------------------------------------------------------- lifecycle
     async def open(self) -> None:

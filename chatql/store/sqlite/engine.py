@@ -25,7 +25,14 @@ from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter,
 
 T = TypeVar("T")
 
-_BOOL_COLUMNS = {"is_private", "is_direct", "notifications_muted", "email_verified"}
+_BOOL_COLUMNS = {
+    "is_private",
+    "is_direct",
+    "notifications_muted",
+    "email_verified",
+    "is_bot",
+    "is_streaming",
+}
 _TIME_COLUMNS = {
     "created_at",
     "updated_at",
