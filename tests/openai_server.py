@@ -7,7 +7,8 @@ every request it receives to FILE, one JSON line each, so the tests read back ex
 ChatQL sent. What it answers is scripted by a `[[marker]]` in the last paragraph of the last
 user message (the question; the paragraphs before it quote the room):
 
-- `[[long]]`: sixty words, one chunk each, 25 ms apart; `[[slow]]`: three hundred, 50 ms apart
+- `[[long]]`: sixty words, one chunk each, 25 ms apart; `[[slow]]`: three hundred, 50 ms apart;
+  `[[huge]]`: 6000 characters, more than a message may hold
 - `[[tool:NAME {json arguments}]]`: calls that tool, then answers with what the tool returned
 - `[[500]]`: HTTP 500; `[[hang]]`: says nothing for 60 s; `[[refuse]]`: finish_reason
   content_filter; `[[broken]]`: a chunk that is not JSON
@@ -145,6 +146,8 @@ def create_app(record: Path) -> Starlette:
                 )
         elif kind == "long":
             stream = _text(completion_id, LONG_WORDS, 0.025)
+        elif kind == "huge":
+            stream = _text(completion_id, ["0123456789" * 10] * 60, 0.002)
         elif kind == "slow":
             stream = _text(completion_id, SLOW_WORDS, 0.05)
         elif kind == "refuse":

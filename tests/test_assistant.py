@@ -17,6 +17,7 @@ import pytest
 
 from chatql.config import ConfigError, Settings
 from chatql.services.registry import Services
+from chatql.store.sqlite import SQLiteStore
 from tests.conftest import make_store, mongoeco_client
 from tests.helpers import TRANSPORT_WS, Account, Client, Server, Socket, running_server
 from tests.openai_server import LONG_WORDS, OpenAIServer
@@ -176,6 +177,16 @@ async def test_no_mention_or_no_membership_means_no_answer(
     await asyncio.sleep(0.5)
     assert openai_server.requests() == []
     assert await bot_messages(client, carol, with_bot) == []
+    # the bot is mentioned and spoken to, but collects no notifications nobody would read
+    store = SQLiteStore(client.server.settings.database_url)
+    await store.open()
+    try:
+        bot = await store.get_user_by_username("assistant")
+        assert bot is not None
+        unread = await store.list_notifications(bot.id, unread_only=False, limit=10, after=None)
+        assert unread == []
+    finally:
+        await store.close()
 
 
 async def test_only_what_the_asker_may_read_in_this_room_reaches_the_model(
@@ -341,6 +352,18 @@ async def test_model_failures_end_the_reply_with_a_short_explanation(
     await client.send(ivy, room, "@assistant still there?")
     replies = await finished_replies(client, ivy, room, count=2)
     assert replies[-1]["content"] == "Hello from the test model."
+
+
+async def test_an_answer_too_long_for_a_message_is_cut_short_and_says_so(
+    client: Client, openai_server: OpenAIServer
+) -> None:
+    una = await client.register("una")
+    room = await room_with_bot(client, una)
+    await client.send(una, room, "@assistant [[huge]]")
+    (reply,) = await finished_replies(client, una, room)
+    assert len(reply["content"]) <= 4000
+    assert reply["content"].startswith("0123456789")
+    assert reply["content"].endswith("(The answer was cut short: it reached its length limit.)")
 
 
 async def test_the_asker_stops_a_reply_and_a_stranger_cannot(

@@ -107,7 +107,8 @@ class Assistant:
         self.bot: UserRecord | None = None
 
     # ------------------------------------------------------------ lifecycle
-    async def start(self) -> None:
+    async def start(self) -> UserRecord:
+        """Make sure the bot user exists; returns it."""
         self.bot = await self._ensure_bot()
         log.info(
             "assistant @%s answers with %s at %s",
@@ -115,6 +116,7 @@ class Assistant:
             self._settings.assistant_model,
             self._settings.assistant_base_url,
         )
+        return self.bot
 
     async def stop(self) -> None:
         tasks = list(self._tasks)
@@ -349,9 +351,10 @@ class Assistant:
 
 
 def _joined(text: str, note: str) -> str:
+    """The reply's text with a note after it, the note kept whole within the length limit."""
     text = text.strip()
     if not note:
-        return text
+        return text[: validation.MAX_CONTENT]
     if not text:
         return note
-    return f"{text}\n\n{note}"[: validation.MAX_CONTENT]
+    return f"{text[: validation.MAX_CONTENT - len(note) - 2]}\n\n{note}"

@@ -189,7 +189,8 @@ class Services:
         await self.files.start()
         await self.guests.start()
         if self.assistant is not None:  # its bot exists before the first event it sees
-            await self.assistant.start()
+            bot = await self.assistant.start()
+            self.notifications.silence(bot.id)
         await self.hub.start()
         await self.typing_tracker.start()
         await self.presence.start()
