@@ -8,7 +8,9 @@ The server sends its mail through a real SMTP server (tests/smtp_server.py) whos
 tests read (E2E_MAILDIR), allows guests, and has terms of service, so that the account pages
 (web/app/e2e/accounts.test.mjs) work end to end; with tests/oidc set up (`npm ci` there) it
 also offers social sign-in through a real OpenID provider (tests/oidc_server.py), else that one
-browser test skips itself. E2E_ONLY=accounts,session runs only those files.
+browser test skips itself. Its AI assistant talks to the test suite's OpenAI-compatible server
+process (tests/openai_server.py), whose record of requests the tests read (E2E_OPENAI_RECORD).
+E2E_ONLY=accounts,session runs only those files.
 
 Skipped without Chromium, Node, web/app's node_modules or the built app, except under CI
 (`CI` set), where missing tools fail the test: CI must never skip it.
@@ -32,6 +34,7 @@ import pytest
 
 from tests.helpers import free_port, wait_ready
 from tests.oidc_server import OidcProvider
+from tests.openai_server import OpenAIServer
 from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,10 +87,14 @@ def oidc(request: pytest.FixtureRequest) -> OidcProvider | None:
 
 @pytest.fixture
 def chatql(
-    tmp_path: Path, tools: None, smtp_server: SmtpServer, oidc: OidcProvider | None
+    tmp_path: Path,
+    tools: None,
+    smtp_server: SmtpServer,
+    oidc: OidcProvider | None,
+    openai_process: OpenAIServer,
 ) -> Iterator[tuple[str, Path]]:
-    """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`: its
-    URL and its log file."""
+    """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`, its
+    assistant answering through `openai_process`: its URL and its log file."""
     port = free_port()
     log = tmp_path / "chatql.log"
     url = f"http://127.0.0.1:{port}"
@@ -110,6 +117,11 @@ def chatql(
         "CHATQL_GUEST_ACCESS": "on",
         "CHATQL_RATE_LIMIT_GUESTS": "off",
         "CHATQL_TERMS_VERSION": TERMS_VERSION,
+        # The AI assistant, answered by the scripted OpenAI-compatible server.
+        "CHATQL_ASSISTANT_BASE_URL": openai_process.url,
+        "CHATQL_ASSISTANT_MODEL": "test-model",
+        "CHATQL_ASSISTANT_API_KEY": "test-key",
+        "CHATQL_RATE_LIMIT_ASSISTANT": "off",
     }
     if oidc is not None:
         env["CHATQL_OIDC_PROVIDERS"] = json.dumps(
@@ -183,7 +195,7 @@ def selected_files() -> list[str]:
 
 
 async def test_the_web_app_in_a_real_browser(
-    chatql: tuple[str, Path], smtp_server: SmtpServer
+    chatql: tuple[str, Path], smtp_server: SmtpServer, openai_process: OpenAIServer
 ) -> None:
     url, log = chatql
     index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
@@ -198,6 +210,7 @@ async def test_the_web_app_in_a_real_browser(
         "CHATQL_URL": url,
         "E2E_ARTIFACTS": str(ARTIFACTS),
         "E2E_MAILDIR": str(smtp_server.maildir),
+        "E2E_OPENAI_RECORD": str(openai_process.record),
         "FORCE_COLOR": "0",
     }
     args = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *files]
