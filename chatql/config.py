@@ -156,6 +156,23 @@ def _rtmp_url(name: str, raw: str) -> str:
         raise ConfigError(f"{name} {exc}") from None
 
 
+def _api_url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL like https://api.openai.com/v1")
+    return value
+
+
+def _username(name: str, raw: str) -> str:
+    from chatql.services.validation import USERNAME_RE
+
+    value = raw.strip().lower()
+    if not USERNAME_RE.match(value):
+        raise ConfigError(f"{name} must be 3-32 characters of a-z, 0-9, '_', '.' or '-'")
+    return value
+
+
 def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
     return field(default=default, metadata={"parse": parse, "doc": doc})
@@ -333,6 +350,32 @@ class Settings:
     )
     nginx_path: str = setting("", _str, "nginx binary (default: on PATH, else /usr/sbin/nginx)")
     ffmpeg_path: str = setting("", _str, "ffmpeg binary (default: on PATH)")
+    # The AI assistant (chatql/services/assistant.py): on when a base URL and a model are set.
+    assistant_base_url: str = setting(
+        "", _api_url, "OpenAI-compatible API, e.g. https://api.openai.com/v1 (empty: no assistant)"
+    )
+    assistant_model: str = setting("", _str, "the model the API serves, e.g. gpt-4o-mini")
+    assistant_api_key: str = setting("", _str, "the API's key (servers that need none: empty)")
+    assistant_username: str = setting("assistant", _username, "the bot user's username")
+    assistant_display_name: str = setting("Assistant", _str, "the bot user's display name")
+    assistant_system_prompt: str = setting(
+        "", _str, "instructions for the model (default: a short built-in one)"
+    )
+    assistant_context_messages: int = setting(
+        30, _int(1, 200), "recent messages of the room sent with a question"
+    )
+    assistant_context_tokens: int = setting(
+        6000, _int(200, 1_000_000), "token budget of a question's context (4 characters a token)"
+    )
+    assistant_max_tokens: int = setting(
+        1000, _int(0, 1_000_000), "tokens an answer may have (0: the API's default)"
+    )
+    assistant_timeout: float = setting(
+        60.0, _float(0.1, 3600), "seconds the API may stay silent before a reply gives up"
+    )
+    rate_limit_assistant: str = setting(
+        "5/60", _rate, "questions to the assistant per user (a room: 3 times that), or off"
+    )
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
@@ -346,6 +389,10 @@ class Settings:
     max_connections_per_user: int = setting(
         20, _int(0, 1_000_000), "authenticated WebSockets per user and process (0 = off)"
     )
+
+    @property
+    def assistant_enabled(self) -> bool:
+        return bool(self.assistant_base_url and self.assistant_model)
 
     @property
     def is_production(self) -> bool:
@@ -421,6 +468,11 @@ class Settings:
 
         if found := media_problems(self):
             raise ConfigError("; ".join(found))
+        if bool(self.assistant_base_url) != bool(self.assistant_model):
+            raise ConfigError(
+                "CHATQL_ASSISTANT_BASE_URL and CHATQL_ASSISTANT_MODEL go together: set both "
+                "for the assistant, or neither"
+            )
         if not (
             self.database_url.startswith("sqlite:")
             or self.database_url.startswith("mongodb://")

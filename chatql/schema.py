@@ -139,6 +139,11 @@ class Mutation:
     leave_room = strawberry.mutation(resolver=mutations.leave_room)
     add_room_member = strawberry.mutation(resolver=mutations.add_room_member)
     create_message = strawberry.mutation(resolver=mutations.create_message)
+    stop_assistant_reply = strawberry.mutation(
+        resolver=mutations.stop_assistant_reply,
+        description="End an assistant's reply now (isStreaming becomes false): the person who "
+        "asked, or a room admin",
+    )
     create_upload = strawberry.mutation(
         resolver=mutations.create_upload,
         description="Start an upload: send the bytes as the ticket says, then completeUpload",

@@ -27,9 +27,19 @@ from graphql import (
 )
 
 USER_FIELDS = frozenset(
-    {"id", "username", "displayName", "avatarUrl", "status", "lastSeen", "createdAt", "role"}
+    {
+        "id",
+        "username",
+        "displayName",
+        "avatarUrl",
+        "status",
+        "lastSeen",
+        "createdAt",
+        "role",
+        "isBot",
+    }
 )
-IMMUTABLE_USER_FIELDS = frozenset({"id", "username", "createdAt"})
+IMMUTABLE_USER_FIELDS = frozenset({"id", "username", "createdAt", "isBot"})
 MESSAGE_FIELDS = frozenset(
     {
         "id",
@@ -45,6 +55,7 @@ MESSAGE_FIELDS = frozenset(
         "deletedAt",
         "isEdited",
         "isDeleted",
+        "isStreaming",
         "replyToId",
         "replyCount",
         "author",

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry import UNSET
 
+from chatql.errors import NotFound
 from chatql.services.accounts import Session
 from chatql.types.activity import UserPresence
 from chatql.types.args import given, given_list
@@ -186,6 +187,14 @@ async def create_message(info: Info, input: CreateMessageInput) -> Message:
         given_list(input.attachment_ids),
     )
     return Message.from_record(message)
+
+
+async def stop_assistant_reply(info: Info, message_id: strawberry.ID) -> Message:
+    viewer = await info.context.writer()
+    assistant = info.context.services.assistant
+    if assistant is None:  # no assistant, so no reply of one
+        raise NotFound("Message not found")
+    return Message.from_record(await assistant.stop_reply(viewer, str(message_id)))
 
 
 async def create_upload(info: Info, input: CreateUploadInput) -> UploadTicket:

@@ -18,11 +18,20 @@ from chatql.store.base import Store
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import Client, Server, running_server
 from tests.oidc_server import oidc_provider
+from tests.openai_server import openai_process, openai_server
 from tests.s3_server import aws_env, moto_endpoint, s3_files_url
 from tests.smtp_server import smtp_server
 
 # fixtures, for every test module
-__all__ = ["aws_env", "moto_endpoint", "oidc_provider", "s3_files_url", "smtp_server"]
+__all__ = [
+    "aws_env",
+    "moto_endpoint",
+    "oidc_provider",
+    "openai_process",
+    "openai_server",
+    "s3_files_url",
+    "smtp_server",
+]
 
 REAL_MONGO = os.environ.get("CHATQL_TEST_MONGO_URL")
 FILES_ROOT = Path(tempfile.gettempdir()) / f"chatql-test-files-{os.getpid()}"

@@ -11,7 +11,9 @@ also offers social sign-in through a real OpenID provider (tests/oidc_server.py)
 browser test skips itself. With nginx's RTMP module and ffmpeg here it runs the media plane
 too (free ports, a temporary folder, a two-rung ladder), so that web/app/e2e/streams.test.mjs
 publishes real video with ffmpeg (E2E_FFMPEG); without them that test skips itself with the
-reason (E2E_MEDIA_SKIP). E2E_ONLY=accounts,session runs only those files.
+reason (E2E_MEDIA_SKIP). Its AI assistant talks to the test suite's OpenAI-compatible server
+process (tests/openai_server.py), whose record of requests the tests read (E2E_OPENAI_RECORD).
+E2E_ONLY=accounts,session runs only those files.
 
 Skipped without Chromium, Node, web/app's node_modules or the built app, except under CI
 (`CI` set), where missing tools fail the test: CI must never skip it.
@@ -36,6 +38,7 @@ import pytest
 from tests.helpers import free_port, wait_ready
 from tests.media_tools import media_tools
 from tests.oidc_server import OidcProvider
+from tests.openai_server import OpenAIServer
 from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,9 +116,10 @@ def chatql(
     smtp_server: SmtpServer,
     oidc: OidcProvider | None,
     media: tuple[dict[str, str], dict[str, str]],
+    openai_process: OpenAIServer,
 ) -> Iterator[tuple[str, Path]]:
-    """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`: its
-    URL and its log file."""
+    """A real `python -m chatql` on a free loopback port, mailing through `smtp_server`, its
+    assistant answering through `openai_process`: its URL and its log file."""
     port = free_port()
     log = tmp_path / "chatql.log"
     url = f"http://127.0.0.1:{port}"
@@ -139,6 +143,11 @@ def chatql(
         "CHATQL_RATE_LIMIT_GUESTS": "off",
         "CHATQL_TERMS_VERSION": TERMS_VERSION,
         **media[0],
+        # The AI assistant, answered by the scripted OpenAI-compatible server.
+        "CHATQL_ASSISTANT_BASE_URL": openai_process.url,
+        "CHATQL_ASSISTANT_MODEL": "test-model",
+        "CHATQL_ASSISTANT_API_KEY": "test-key",
+        "CHATQL_RATE_LIMIT_ASSISTANT": "off",
     }
     if oidc is not None:
         env["CHATQL_OIDC_PROVIDERS"] = json.dumps(
@@ -215,6 +224,7 @@ async def test_the_web_app_in_a_real_browser(
     chatql: tuple[str, Path],
     smtp_server: SmtpServer,
     media: tuple[dict[str, str], dict[str, str]],
+    openai_process: OpenAIServer,
 ) -> None:
     url, log = chatql
     index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
@@ -229,6 +239,7 @@ async def test_the_web_app_in_a_real_browser(
         "CHATQL_URL": url,
         "E2E_ARTIFACTS": str(ARTIFACTS),
         "E2E_MAILDIR": str(smtp_server.maildir),
+        "E2E_OPENAI_RECORD": str(openai_process.record),
         "FORCE_COLOR": "0",
         **media[1],
     }

@@ -135,7 +135,7 @@ class Accounts:
             found = await self._store.get_user_by_email(login)
             user = found if found is not None and found.email_verified else None
         ok = await self._passwords.verify(user.password_hash if user else None, password[:128])
-        if not ok or user is None or user.deleted_at is not None or user.is_guest:
+        if not ok or user is None or user.deleted_at is not None or user.is_guest or user.is_bot:
             raise Unauthenticated(BAD_CREDENTIALS)
         return await self.start_session(user, family_id=new_id())
 

@@ -355,6 +355,21 @@ class Files:
     async def attachments(self, message_ids: Sequence[str]) -> dict[str, list[UploadRecord]]:
         return await self._store.message_attachments(message_ids)
 
+    async def head(self, upload: UploadRecord, max_bytes: int) -> bytes | None:
+        """The first `max_bytes` of an attached file (for reading its text); None when its
+        bytes are gone. Callers check that the reader may see the message first."""
+        try:
+            return b"".join(
+                [
+                    chunk
+                    async for chunk in self._blobs.read(
+                        upload.object_key, 0, min(max_bytes, upload.size or max_bytes)
+                    )
+                ]
+            )
+        except BlobNotFound:
+            return None
+
     async def message_deleted(self, message_id: str) -> None:
         await self._store.remove_message_uploads(message_id, now_utc())
 

@@ -89,6 +89,45 @@ class Messages:
             raise
         return message
 
+    async def start_bot_reply(
+        self,
+        bot: UserRecord,
+        room_id: str,
+        content: str = "",
+        reply_to_id: str | None = None,
+        *,
+        streaming: bool = True,
+    ) -> MessageRecord:
+        """A message by the assistant's bot user, streaming by default: the server writes it,
+        so no rate limit or input rules, but only where the bot is a member and not muted."""
+        room, membership = await self._rooms.membership(bot, room_id)
+        if membership.muted_until is not None and membership.muted_until > now_utc():
+            raise Forbidden("The assistant is muted in this room")
+        message, _created = await self._store.insert_message(
+            room_id=room.id,
+            author_id=bot.id,
+            content=content[: validation.MAX_CONTENT],
+            message_type="TEXT",
+            client_id=None,
+            reply_to_id=reply_to_id,
+            notify=await self._notifications.rule_for(content),
+            is_streaming=streaming,
+        )
+        return message
+
+    async def stream_bot_reply(
+        self, message_id: str, content: str, *, done: bool = False
+    ) -> MessageRecord | None:
+        """Grow a streaming reply, or end it (`done`); an ordinary update that subscribers see
+        as any other, never marked edited. None once the reply ended (stopped or deleted)."""
+        changes: dict[str, object] = {
+            "content": content[: validation.MAX_CONTENT],
+            "updated_at": now_utc(),
+        }
+        if done:
+            changes["is_streaming"] = False
+        return await self._store.update_message(message_id, changes, if_streaming=True)
+
     async def _live_message(
         self, viewer: UserRecord, message_id: str, *, moderating: bool = False
     ) -> MessageRecord:
@@ -126,7 +165,13 @@ class Messages:
         now = now_utc()
         updated = await self._store.update_message(
             message.id,
-            {"content": "", "deleted_at": now, "deleted_by": viewer.id, "updated_at": now},
+            {
+                "content": "",
+                "deleted_at": now,
+                "deleted_by": viewer.id,
+                "updated_at": now,
+                "is_streaming": False,  # a reply being written stops there
+            },
         )
         if updated is None:  # pragma: no cover
             raise NotFound("Message not found")

@@ -41,6 +41,11 @@ def mentioned_usernames(content: str) -> list[str]:
 class Notifications:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._silent: frozenset[str] = frozenset()
+
+    def silence(self, user_id: str) -> None:
+        """Never notify this user (the assistant's bot: nobody would read them)."""
+        self._silent |= {user_id}
 
     async def rule_for(self, content: str) -> NotificationRule:
         """Who a new message with `content` notifies, given the room's members when it is
@@ -74,12 +79,15 @@ class Notifications:
         targets: Sequence[tuple[str, bool, bool]],
         named: frozenset[str],
     ) -> list[NotificationRecord]:
-        members = {uid for uid, _muted, _watching in targets}
+        silent = self._silent
+        members = {uid for uid, _muted, _watching in targets if uid not in silent}
         mentioned = {uid for uid in named if uid in members and uid != message.author_id}
         now = now_utc()
         notes = [self._note(uid, "MENTION", message, now) for uid in sorted(mentioned)]
         for uid, muted, watching in targets:
             if uid == message.author_id or uid in mentioned or muted or watching:
+                continue
+            if uid in silent:
                 continue
             notes.append(self._note(uid, "MESSAGE", message, now))
         return notes
@@ -102,7 +110,7 @@ class Notifications:
             [
                 NotificationRecord(new_id(), uid, "ROOM_INVITE", now, room.id, None, actor.id)
                 for uid in user_ids
-                if uid != actor.id
+                if uid != actor.id and uid not in self._silent
             ]
         )
 

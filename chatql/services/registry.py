@@ -10,6 +10,7 @@ from broadcaster import Event
 from chatql.auth import AccessTokens, PasswordHashing
 from chatql.blobs import open_blob_store
 from chatql.config import Settings
+from chatql.llm import OpenAIChat
 from chatql.mail import Outbox, open_mailer
 from chatql.media_plane import MediaPlane
 from chatql.oidc.providers import Provider, parse_providers
@@ -19,6 +20,9 @@ from chatql.services.account_deletion import AccountDeletion
 from chatql.services.account_mail import AccountMail
 from chatql.services.account_tokens import AccountTokens
 from chatql.services.accounts import Accounts
+from chatql.services.assistant import Assistant
+from chatql.services.assistant_context import AssistantContext
+from chatql.services.assistant_tools import AssistantTools
 from chatql.services.file_urls import FileUrls
 from chatql.services.files import Files
 from chatql.services.guests import Guests
@@ -68,6 +72,7 @@ class Services:
     viewers: ViewerTracker
     streams: Streams
     media: MediaPlane
+    assistant: Assistant | None
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -115,6 +120,27 @@ class Services:
             RateLimiter(Rate.parse(settings.rate_limit_messages)),
             files,
         )
+        assistant = None
+        if settings.assistant_enabled:
+            assistant = Assistant(
+                settings,
+                store,
+                rooms,
+                messages,
+                members,
+                rooms_cache,
+                AssistantContext(store, rooms, files, settings),
+                AssistantTools(store, rooms),
+                OpenAIChat(
+                    base_url=settings.assistant_base_url,
+                    api_key=settings.assistant_api_key,
+                    model=settings.assistant_model,
+                    timeout=settings.assistant_timeout,
+                    max_tokens=settings.assistant_max_tokens,
+                ),
+                name,
+            )
+            hub.add_observer(assistant.observe)
         auth_limit = RateLimiter(Rate.parse(settings.rate_limit_auth))
         account_tokens = AccountTokens(store)
         outbox = Outbox(open_mailer(settings.smtp_url, settings.mail_from))
@@ -185,11 +211,15 @@ class Services:
             viewers=viewers,
             streams=streams,
             media=media,
+            assistant=assistant,
         )
 
     async def start(self) -> None:
         await self.files.start()
         await self.guests.start()
+        if self.assistant is not None:  # its bot exists before the first event it sees
+            bot = await self.assistant.start()
+            self.notifications.silence(bot.id)
         await self.hub.start()
         await self.typing_tracker.start()
         await self.viewers.start()
@@ -201,6 +231,8 @@ class Services:
     async def stop(self) -> None:
         await self.media.stop()
         await self.streams.stop()
+        if self.assistant is not None:  # replies under way say they were interrupted
+            await self.assistant.stop()
         await self.guests.stop()
         await self.outbox.close()
         await self.presence.stop()

@@ -72,6 +72,7 @@ class UserRecord(Record):
     terms_accepted_at: datetime | None = None
     expires_at: datetime | None = None  # guests only: when the guest account goes
     deleted_at: datetime | None = None  # a deleted account's tombstone keeps its id
+    is_bot: bool = False  # the assistant: made by the server, never signs in
 
     @property
     def has_password(self) -> bool:
@@ -192,6 +193,7 @@ class MessageRecord(Record):
     deleted_at: datetime | None = None
     deleted_by: str | None = None
     attachment_count: int = 0
+    is_streaming: bool = False  # an assistant reply still being written
 
     @classmethod
     def new(
@@ -206,6 +208,7 @@ class MessageRecord(Record):
         reply_to_id: str | None,
         now: datetime,
         attachment_count: int = 0,
+        is_streaming: bool = False,
     ) -> MessageRecord:
         """A message about to be stored at `seq` (every store takes the seq its own way)."""
         return cls(
@@ -220,7 +223,21 @@ class MessageRecord(Record):
             client_id=client_id,
             reply_to_id=reply_to_id,
             attachment_count=attachment_count,
+            is_streaming=is_streaming,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTurnRecord(Record):
+    """A message the assistant answers, keyed by that message's id: inserting it is the claim
+    that lets exactly one process call the provider; `reply_id` is the bot's message."""
+
+    id: str
+    room_id: str
+    asker_id: str
+    claimed_by: str
+    created_at: datetime
+    reply_id: str | None = None
 
 
 UPLOAD_PENDING = "PENDING"  # a ticket was issued; the bytes may be on their way
@@ -590,6 +607,7 @@ class Store(Protocol):
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
         attachment_ids: Sequence[str] = (),
+        is_streaming: bool = False,
     ) -> tuple[MessageRecord, bool]:
         """Assign the room's next seq and store the message durably; return (message, created).
 
@@ -601,7 +619,8 @@ class Store(Protocol):
         message and False instead of storing a duplicate. With `notify`, a new message's
         notifications are stored too: `notify` gets the message and the room's
         `notification_targets` and says which to create; where the store can, in the same
-        transaction (SQLite: one round trip for both)."""
+        transaction (SQLite: one round trip for both). `is_streaming` starts an assistant
+        reply that later updates fill in."""
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
     async def messages_by_author(
@@ -639,8 +658,23 @@ class Store(Protocol):
 
     async def delete_upload(self, upload_id: str) -> bool: ...
     async def update_message(
-        self, message_id: str, changes: Mapping[str, Any]
-    ) -> MessageRecord | None: ...
+        self, message_id: str, changes: Mapping[str, Any], *, if_streaming: bool = False
+    ) -> MessageRecord | None:
+        """Apply `changes`; with `if_streaming`, only while the message is still streaming
+        and not deleted (else None, and nothing changes)."""
+
+    async def search_room_messages(
+        self, room_id: str, term: str, limit: int
+    ) -> list[MessageRecord]:
+        """A room's messages not deleted whose content contains `term` (case-insensitive),
+        newest first."""
+
+    # the assistant's turns
+    async def claim_assistant_turn(self, turn: AssistantTurnRecord) -> bool:
+        """Insert the turn; False when one with its id exists (another process has it)."""
+
+    async def set_assistant_reply(self, turn_id: str, reply_id: str) -> None: ...
+    async def get_assistant_turn_by_reply(self, reply_id: str) -> AssistantTurnRecord | None: ...
     async def list_replies(
         self, parent_id: str, limit: int, after_seq: int | None
     ) -> list[MessageRecord]:

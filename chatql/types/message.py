@@ -95,6 +95,10 @@ class Message:
     edited_at: datetime | None
     deleted_at: datetime | None
     reply_to_id: strawberry.ID | None
+    is_streaming: bool = strawberry.field(
+        description="An assistant's reply still being written: its content grows by updates "
+        "(onMessageUpdated) until this is false"
+    )
     author_id: strawberry.Private[str]
     attachment_count: strawberry.Private[int] = 0
 
@@ -177,6 +181,7 @@ class Message:
             edited_at=message.edited_at,
             deleted_at=message.deleted_at,
             reply_to_id=strawberry.ID(message.reply_to_id) if message.reply_to_id else None,
+            is_streaming=message.is_streaming,
             author_id=message.author_id,
             attachment_count=message.attachment_count,
         )

@@ -37,6 +37,9 @@ class User:
     last_seen: datetime | None
     created_at: datetime
     role: Role
+    is_bot: bool = strawberry.field(
+        default=False, description="The AI assistant: answers when mentioned; cannot sign in"
+    )
     record: strawberry.Private[UserRecord | None] = None
     own: strawberry.Private[bool] = False  # the user is known to be the one asking
 
@@ -92,6 +95,7 @@ class User:
             last_seen=user.last_seen,
             created_at=user.created_at,
             role=Role(user.role),
+            is_bot=user.is_bot,
             record=user,
             own=own,
         )

@@ -8,6 +8,7 @@ creates, `documents` how records map to documents, `feed` the change stream.
 from __future__ import annotations
 
 from chatql.store.mongo.accounts import AccountStore
+from chatql.store.mongo.assistant import AssistantStore
 from chatql.store.mongo.engine import database_name
 from chatql.store.mongo.feed import WATCHED_COLLECTIONS
 from chatql.store.mongo.messages import MessageStore
@@ -30,6 +31,7 @@ class MongoStore(
     UploadStore,
     AccountStore,
     StreamStore,
+    AssistantStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

@@ -59,6 +59,7 @@ class MongoEngine:
         self._stream_ratings: Any = self._db["stream_ratings"]
         self._stream_watches: Any = self._db["stream_watches"]
         self._stream_samples: Any = self._db["stream_samples"]
+        self._assistant_turns: Any = self._db["assistant_turns"]
 
     # ---------------------------------------------------------------- lifecycle
     async def open(self) -> None:

@@ -34,6 +34,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         _index("expires_at", name="expiry"),
     ],
     "identities": [_index("user_id", name="user_id")],
+    "assistant_turns": [
+        _index("reply_id", name="reply_id", partialFilterExpression={"reply_id": _STRING})
+    ],
     "refresh_tokens": [
         _index("token_hash", name="token_hash", unique=True),
         _index("family_id", name="family_id"),

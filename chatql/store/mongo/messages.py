@@ -21,6 +21,7 @@ from chatql.store.base import (
 from chatql.store.mongo.documents import (
     aggregate,
     constraint,
+    contains,
     fetch,
     record,
     records,
@@ -55,6 +56,7 @@ class MessageStore(MongoEngine):
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
         attachment_ids: Sequence[str] = (),
+        is_streaming: bool = False,
     ) -> tuple[MessageRecord, bool]:
         """Look for the client_id first; else take the room's next seq atomically and insert.
 
@@ -83,6 +85,7 @@ class MessageStore(MongoEngine):
             reply_to_id=reply_to_id,
             now=now,
             attachment_count=len(attachment_ids),
+            is_streaming=is_streaming,
         )
         if attachment_ids and not await self.claim_uploads(attachment_ids, author_id, message.id):
             await self._rooms.update_one({"_id": room_id}, {"$inc": {"message_count": -1}})
@@ -134,9 +137,19 @@ class MessageStore(MongoEngine):
         return {m.id: m for m in records(MessageRecord, docs)}
 
     async def update_message(
-        self, message_id: str, changes: Mapping[str, Any]
+        self, message_id: str, changes: Mapping[str, Any], *, if_streaming: bool = False
     ) -> MessageRecord | None:
-        return record(MessageRecord, await self._set(self._messages, message_id, changes))
+        key: str | dict[str, Any] = message_id
+        if if_streaming:
+            key = {"_id": message_id, "is_streaming": True, "deleted_at": None}
+        return record(MessageRecord, await self._set(self._messages, key, changes))
+
+    async def search_room_messages(
+        self, room_id: str, term: str, limit: int
+    ) -> list[MessageRecord]:
+        query = {"room_id": room_id, "deleted_at": None, "content": contains(term)}
+        cursor = self._messages.find(query).sort([("seq", DESCENDING)])
+        return records(MessageRecord, await fetch(cursor, limit))
 
     async def list_replies(
         self, parent_id: str, limit: int, after_seq: int | None

@@ -12,6 +12,7 @@ data. Each concept lives in its own module; this class puts them together.
 from __future__ import annotations
 
 from chatql.store.sqlite.accounts import AccountStore
+from chatql.store.sqlite.assistant import AssistantStore
 from chatql.store.sqlite.engine import sqlite_path
 from chatql.store.sqlite.messages import MessageStore
 from chatql.store.sqlite.notifications import NotificationStore
@@ -33,6 +34,7 @@ class SQLiteStore(
     UploadStore,
     AccountStore,
     StreamStore,
+    AssistantStore,
 ):
     """Implements `chatql.store.base.Store`."""
 

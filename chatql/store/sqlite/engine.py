@@ -32,6 +32,8 @@ _BOOL_COLUMNS = {
     "email_verified",
     "has_recording",
     "has_thumbnail",
+    "is_bot",
+    "is_streaming",
 }
 _TIME_COLUMNS = {
     "created_at",

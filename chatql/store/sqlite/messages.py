@@ -9,7 +9,7 @@ from typing import Any
 
 from chatql.errors import StoreConflict
 from chatql.store.base import MessageRecord, NotificationRule, SortDirection, now_utc
-from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, encode, like_pattern, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
 from chatql.store.sqlite.presence import read_notification_targets
 from chatql.store.sqlite.uploads import claim_uploads
@@ -28,6 +28,7 @@ class MessageStore(SQLiteEngine):
         reply_to_id: str | None = None,
         notify: NotificationRule | None = None,
         attachment_ids: Sequence[str] = (),
+        is_streaming: bool = False,
     ) -> tuple[MessageRecord, bool]:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> tuple[MessageRecord, bool]:
             if client_id is not None:
@@ -57,6 +58,7 @@ class MessageStore(SQLiteEngine):
                 reply_to_id=reply_to_id,
                 now=now,
                 attachment_count=len(attachment_ids),
+                is_streaming=is_streaming,
             )
             claim_uploads(conn, attachment_ids, author_id, message.id)
             doc = message.to_doc()
@@ -94,10 +96,19 @@ class MessageStore(SQLiteEngine):
         return {d["id"]: MessageRecord.from_doc(d) for d in docs}
 
     async def update_message(
-        self, message_id: str, changes: Mapping[str, Any]
+        self, message_id: str, changes: Mapping[str, Any], *, if_streaming: bool = False
     ) -> MessageRecord | None:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> MessageRecord | None:
-            if changes:
+            if if_streaming:
+                sets = ", ".join(f"{c} = ?" for c in changes)
+                cursor = conn.execute(
+                    f"UPDATE messages SET {sets} WHERE id = ? AND is_streaming = 1 "
+                    "AND deleted_at IS NULL",
+                    [*(encode(c, v) for c, v in changes.items()), message_id],
+                )
+                if cursor.rowcount != 1:
+                    return None
+            elif changes:
                 self._update(conn, "messages", {"id": message_id}, changes)
             doc = self._fetch(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
             if doc is None:
@@ -106,6 +117,16 @@ class MessageStore(SQLiteEngine):
             return MessageRecord.from_doc(doc)
 
         return await self._write(work)
+
+    async def search_room_messages(
+        self, room_id: str, term: str, limit: int
+    ) -> list[MessageRecord]:
+        docs = await self._all(
+            "SELECT * FROM messages WHERE room_id = ? AND deleted_at IS NULL "
+            "AND casefold(content) LIKE ? ESCAPE '\\' ORDER BY seq DESC LIMIT ?",
+            (room_id, like_pattern(term), limit),
+        )
+        return [MessageRecord.from_doc(d) for d in docs]
 
     async def list_replies(
         self, parent_id: str, limit: int, after_seq: int | None

@@ -313,4 +313,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE notifications ADD COLUMN stream_id TEXT;
         """,
     ),
+    (
+        8,
+        """
+        ALTER TABLE users ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN is_streaming INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE assistant_turns (
+            id TEXT PRIMARY KEY,
+            room_id TEXT NOT NULL,
+            asker_id TEXT NOT NULL,
+            claimed_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            reply_id TEXT
+        );
+        CREATE INDEX assistant_turns_reply ON assistant_turns (reply_id)
+            WHERE reply_id IS NOT NULL;
+        """,
+    ),
 )

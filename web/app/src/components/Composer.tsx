@@ -1,10 +1,12 @@
 import { useMutation } from "@apollo/client/react";
-import { useEffect, useId, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
+import { useEffect, useId, useLayoutEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
 import { StartTypingDocument, StopTypingDocument } from "../gql/graphql";
+import { insertMention, rankMentions } from "../lib/assistant";
 import { canSend, uploadsRunning } from "../lib/files";
 import { mentionQuery } from "../lib/format";
 import { useSend } from "../lib/useSend";
 import type { Uploads } from "../lib/useUploads";
+import { BotBadge } from "./BotBadge";
 import { Icon } from "./Icon";
 import { UploadTray } from "./UploadTray";
 
@@ -12,13 +14,15 @@ interface Member {
   id: string;
   username: string;
   displayName: string;
+  isBot?: boolean;
 }
 
 const TYPING_REFRESH_MS = 5_000;
 const MAX_LENGTH = 4000;
 
 /**
- * Enter sends, Shift+Enter breaks the line; @ suggests members; typing is announced to others.
+ * Enter sends, Shift+Enter breaks the line; @ suggests members (the assistant first), picked with
+ * the arrow keys and Enter or Tab, or dismissed with Escape; typing is announced to others.
  * With `uploads`, files can be attached (button, paste, or a drop handled by the parent): they
  * upload at once, and Send waits until none is still on its way.
  */
@@ -27,6 +31,7 @@ export function Composer({
   members,
   meId,
   label,
+  placeholder,
   replyToId = null,
   uploads,
 }: {
@@ -34,33 +39,29 @@ export function Composer({
   members: Member[];
   meId: string;
   label: string;
+  placeholder?: string | undefined;
   replyToId?: string | null;
   uploads?: Uploads;
 }) {
   const [text, setText] = useState("");
   const [caret, setCaret] = useState(0);
   const [activeIndex, setActive] = useState(0);
+  // Escape closes the suggestions for the mention being typed (they open again for another).
+  const [dismissedAt, setDismissedAt] = useState<number | null>(null);
   const { send } = useSend(roomId);
   const [startTyping] = useMutation(StartTypingDocument);
   const [stopTyping] = useMutation(StopTypingDocument);
   const typingSince = useRef(0);
   const input = useRef<HTMLTextAreaElement>(null);
+  // Where the caret goes once a chosen mention is in the box: before the next keystroke.
+  const caretAfterRender = useRef<number | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const listId = useId();
   const items = uploads?.items ?? [];
   const sendable = canSend(text, items);
 
   const mention = mentionQuery(text, caret);
-  const suggestions = mention
-    ? members
-        .filter((m) => m.id !== meId)
-        .filter(
-          (m) =>
-            m.username.startsWith(mention.query.toLowerCase()) ||
-            m.displayName.toLowerCase().includes(mention.query.toLowerCase()),
-        )
-        .slice(0, 6)
-    : [];
+  const suggestions = mention && mention.start !== dismissedAt ? rankMentions(members, mention.query, meId) : [];
   const open = suggestions.length > 0;
   const active = Math.min(activeIndex, Math.max(0, suggestions.length - 1)); // the list may shrink
 
@@ -80,6 +81,13 @@ export function Composer({
 
   useEffect(() => () => stopped(), []); // eslint-disable-line react-hooks/exhaustive-deps
 
+  useLayoutEffect(() => {
+    const position = caretAfterRender.current;
+    if (position === null) return;
+    caretAfterRender.current = null;
+    input.current?.setSelectionRange(position, position);
+  });
+
   function submit() {
     if (!sendable) return;
     const content = text.trim();
@@ -91,12 +99,11 @@ export function Composer({
 
   function choose(member: Member) {
     if (!mention) return;
-    const next = `${text.slice(0, mention.start)}@${member.username} ${text.slice(caret)}`;
-    const position = mention.start + member.username.length + 2;
-    setText(next);
-    setCaret(position);
+    const next = insertMention(text, mention.start, caret, member.username);
+    setText(next.text);
+    setCaret(next.caret);
     setActive(0);
-    requestAnimationFrame(() => input.current?.setSelectionRange(position, position));
+    caretAfterRender.current = next.caret;
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
@@ -117,7 +124,7 @@ export function Composer({
       }
       if (event.key === "Escape") {
         event.preventDefault();
-        setCaret(-1);
+        setDismissedAt(mention?.start ?? null);
         return;
       }
     }
@@ -151,12 +158,14 @@ export function Composer({
               id={`${listId}-${i}`}
               role="option"
               aria-selected={i === active}
+              onMouseEnter={() => setActive(i)}
               onMouseDown={(e) => {
                 e.preventDefault();
                 choose(m);
               }}
             >
               {m.displayName} <span className="muted">@{m.username}</span>
+              {m.isBot && <BotBadge />}
             </li>
           ))}
         </ul>
@@ -188,7 +197,7 @@ export function Composer({
       <textarea
         ref={input}
         aria-label={label}
-        placeholder={replyToId ? "Reply in thread" : "Write a message"}
+        placeholder={placeholder ?? (replyToId ? "Reply in thread" : "Write a message")}
         rows={1}
         maxLength={MAX_LENGTH}
         value={text}
@@ -198,6 +207,7 @@ export function Composer({
         onChange={(e) => {
           setText(e.target.value);
           setCaret(e.target.selectionStart);
+          if (!mentionQuery(e.target.value, e.target.selectionStart)) setDismissedAt(null);
           typing(e.target.value);
         }}
         onSelect={(e) => setCaret(e.currentTarget.selectionStart)}

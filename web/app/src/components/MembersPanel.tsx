@@ -14,6 +14,7 @@ import { describeError } from "../lib/errors";
 import { nameOf } from "../lib/format";
 import type { SessionUser } from "../lib/session";
 import { Avatar, PresenceLabel } from "./Avatar";
+import { BotBadge } from "./BotBadge";
 import { UserPicker } from "./UserPicker";
 
 interface Member {
@@ -22,6 +23,7 @@ interface Member {
   displayName: string;
   status: string;
   avatarUrl: string | null;
+  isBot?: boolean;
 }
 
 /** Who is here, with presence; moderation for those who may (the server checks every action). */
@@ -103,11 +105,13 @@ export function MembersPanel({
           const manageable = moderator && member.id !== me.id && !isOwner;
           return (
             <li key={member.id} className="member">
-              <Avatar user={member} size="small" />
+              {/* the assistant has no presence: it is there whenever it is asked */}
+              <Avatar user={member.isBot ? { ...member, status: null } : member} size="small" />
               <span className="member-name">
                 {name} <span className="muted">@{member.username}</span>
+                {member.isBot && <BotBadge />}
                 {isOwner && <span className="tag">owner</span>}
-                <PresenceLabel status={member.status} />
+                {!member.isBot && <PresenceLabel status={member.status} />}
               </span>
               {manageable && (
                 <div className="menu-wrap">

@@ -1,7 +1,14 @@
 import { Icon } from "./Icon";
 import { useMutation } from "@apollo/client/react";
 import { memo, useState, type KeyboardEvent, type ReactNode } from "react";
-import { DeleteMessageDocument, EditMessageDocument, ReactDocument, UnreactDocument, type RoomRole } from "../gql/graphql";
+import {
+  DeleteMessageDocument,
+  EditMessageDocument,
+  ReactDocument,
+  StopAssistantReplyDocument,
+  UnreactDocument,
+  type RoomRole,
+} from "../gql/graphql";
 import { describeError } from "../lib/errors";
 import { formatTime, nameOf } from "../lib/format";
 import type { PendingMessage } from "../lib/pending";
@@ -10,9 +17,10 @@ import type { SessionUser } from "../lib/session";
 import type { HistoryMessage } from "../lib/useRoomLive";
 import { Attachments } from "./Attachments";
 import { Avatar } from "./Avatar";
+import { BotBadge } from "./BotBadge";
 
-/** Text with @mentions marked. */
-export function MessageText({ text, meUsername }: { text: string; meUsername: string }) {
+/** Text with @mentions marked; a reply still being written ends with a blinking cursor. */
+export function MessageText({ text, meUsername, streaming = false }: { text: string; meUsername: string; streaming?: boolean }) {
   const parts: ReactNode[] = [];
   const re = /(^|[^\w@.])@([a-z0-9_.-]{3,32})/gi;
   let last = 0;
@@ -28,6 +36,7 @@ export function MessageText({ text, meUsername }: { text: string; meUsername: st
     last = start + name.length + 1;
   }
   parts.push(text.slice(last));
+  if (streaming) parts.push(<span key="cursor" className="stream-cursor" aria-hidden="true" />);
   return <p className="text">{parts}</p>;
 }
 
@@ -37,10 +46,12 @@ type MessageProps = {
   myRole: RoomRole | null;
   /** Shown only: no reactions to toggle, no actions (a guest's view). */
   readOnly?: boolean;
+  /** Offer Stop on an assistant's reply being written (its asker, or a room admin). */
+  canStop?: boolean;
   onOpenThread?: ((messageId: string) => void) | undefined;
 };
 
-export const MessageItem = memo(function MessageItem({ message, me, myRole, readOnly = false, onOpenThread }: MessageProps) {
+export const MessageItem = memo(function MessageItem({ message, me, myRole, readOnly = false, canStop = false, onOpenThread }: MessageProps) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const [confirming, setConfirming] = useState(false);
@@ -50,10 +61,13 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, read
   const [remove] = useMutation(DeleteMessageDocument);
   const [react] = useMutation(ReactDocument);
   const [unreact] = useMutation(UnreactDocument);
+  const [stopReply, { loading: stopping }] = useMutation(StopAssistantReplyDocument);
 
   const mine = message.author.id === me.id;
   const canDelete = mine || myRole === "OWNER" || myRole === "ADMIN" || me.role === "ADMIN" || me.role === "MODERATOR";
   const author = nameOf(message.author);
+  const bot = message.author.isBot;
+  const streaming = message.isStreaming && !message.isDeleted;
 
   async function run(action: () => Promise<unknown>) {
     setError(null);
@@ -95,13 +109,19 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, read
   }
 
   return (
-    <article className={mine ? "message mine" : "message"} aria-label={`${author}, ${formatTime(message.createdAt)}`} data-seq={message.seq}>
+    <article
+      className={`message${mine ? " mine" : ""}${bot ? " bot" : ""}`}
+      aria-label={`${author}, ${formatTime(message.createdAt)}`}
+      aria-busy={streaming || undefined}
+      data-seq={message.seq}
+    >
       <Avatar user={message.author} />
       <div className="message-body">
         <div className="message-head">
           <span className="author">{author}</span>
+          {bot && <BotBadge />}
           <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
-          {message.isEdited && !message.isDeleted && <span className="muted">(edited)</span>}
+          {message.isEdited && !message.isDeleted && !bot && <span className="muted">(edited)</span>}
         </div>
         {message.isDeleted ? (
           <p className="text tombstone">This message was deleted.</p>
@@ -130,8 +150,23 @@ export const MessageItem = memo(function MessageItem({ message, me, myRole, read
               </button>
             </div>
           </div>
+        ) : streaming && !message.content ? (
+          <p className="text writing">
+            Thinking…<span className="stream-cursor" aria-hidden="true" />
+          </p>
         ) : (
-          message.content && <MessageText text={message.content} meUsername={me.username} />
+          message.content && <MessageText text={message.content} meUsername={me.username} streaming={streaming} />
+        )}
+        {streaming && canStop && !readOnly && (
+          <button
+            type="button"
+            className="stop"
+            disabled={stopping}
+            onClick={() => void run(() => stopReply({ variables: { messageId: message.id } }))}
+          >
+            <span className="stop-icon" aria-hidden="true" />
+            Stop<span className="visually-hidden"> reply</span>
+          </button>
         )}
         {!message.isDeleted && message.attachments.length > 0 && (
           <Attachments messageId={message.id} attachments={message.attachments} />

@@ -2,8 +2,9 @@ import { useMutation } from "@apollo/client/react";
 import { forwardRef, useEffect, useMemo, useRef, useState, useSyncExternalStore, type HTMLAttributes } from "react";
 import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
 import { MarkRoomReadDocument, type RoomRole } from "../gql/graphql";
+import { canStopReply, replyAskers } from "../lib/assistant";
 import { filesSummary } from "../lib/files";
-import { dayKey, formatDay } from "../lib/format";
+import { dayKey, formatDay, nameOf } from "../lib/format";
 import { pendingIn, subscribePending, type PendingMessage } from "../lib/pending";
 import type { SessionUser } from "../lib/session";
 import type { HistoryMessage, useRoomLive } from "../lib/useRoomLive";
@@ -13,6 +14,9 @@ import { MessageItem, PendingItem } from "./MessageItem";
 type Row = { kind: "message"; key: string; message: HistoryMessage } | { kind: "pending"; key: string; pending: PendingMessage };
 
 const BASE_INDEX = 10_000_000;
+/** Within this many pixels of the end, the log counts as at the end (and follows what grows there). */
+const AT_BOTTOM_PX = 80;
+const NO_BOTS: readonly string[] = [];
 
 const List = forwardRef<HTMLDivElement, HTMLAttributes<HTMLDivElement>>(function List(props, ref) {
   return <div {...props} ref={ref} className="message-rows" />;
@@ -25,6 +29,8 @@ export function MessageList({
   live,
   myRole,
   lastReadCursor,
+  bots = NO_BOTS,
+  isDirect = false,
   readOnly = false,
   onOpenThread,
 }: {
@@ -33,6 +39,9 @@ export function MessageList({
   live: ReturnType<typeof useRoomLive>;
   myRole: RoomRole | null;
   lastReadCursor: string | null;
+  /** Usernames of the room's bots (the assistant), whose replies stream and may be stopped. */
+  bots?: readonly string[];
+  isDirect?: boolean;
   /** A guest's view: nothing to mark read, no actions on messages. */
   readOnly?: boolean;
   onOpenThread?: ((messageId: string) => void) | undefined;
@@ -59,6 +68,30 @@ export function MessageList({
     return rows;
   }, [live.items, pending]);
 
+  // Who asked each of the assistant's replies: they (and the room's admins) may stop it.
+  const askers = useMemo(() => replyAskers(live.items, { botUsernames: bots, isDirect }), [live.items, bots, isDirect]);
+
+  // A reply that streams grows in place: at the end of the log, the log follows it down before
+  // the frame is painted (Virtuoso follows new rows, not rows that grow).
+  const [scroller, setScroller] = useState<HTMLElement | null>(null);
+  useEffect(() => {
+    const list = scroller?.querySelector(".message-rows");
+    if (!scroller || !list) return;
+    let stuck = true;
+    const onScroll = () => {
+      stuck = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= AT_BOTTOM_PX;
+    };
+    const observer = new ResizeObserver(() => {
+      if (stuck) scroller.scrollTop = scroller.scrollHeight;
+    });
+    scroller.addEventListener("scroll", onScroll, { passive: true });
+    observer.observe(list);
+    return () => {
+      scroller.removeEventListener("scroll", onScroll);
+      observer.disconnect();
+    };
+  }, [scroller]);
+
   // firstItemIndex must only move back when older rows are prepended.
   const anchor = useRef<string | null>(null);
   if (anchor.current === null && rows[0]) anchor.current = rows[0].key;
@@ -76,7 +109,9 @@ export function MessageList({
     return () => clearTimeout(timer);
   }, [newestCursor, atBottom, roomId, markRead, readOnly]);
 
-  const announce = live.lastLive && live.lastLive.author.id !== me.id ? live.lastLive : null;
+  // Screen readers hear a new message from someone else; an assistant's reply once it is written.
+  const lastLive = live.lastLive && live.lastLive.author.id !== me.id ? live.lastLive : null;
+  const announce = lastLive ? (live.items.find((m) => m.id === lastLive.id) ?? lastLive) : null;
   const readSeq = readMarkerAtOpen ? live.items.find((m) => m.cursor === readMarkerAtOpen)?.seq : undefined;
 
   return (
@@ -89,6 +124,7 @@ export function MessageList({
         ) : (
           <Virtuoso
             ref={virtuoso}
+            scrollerRef={(element) => setScroller(element instanceof HTMLElement ? element : null)}
             className="scroller"
             data={rows}
             firstItemIndex={firstItemIndex}
@@ -97,7 +133,7 @@ export function MessageList({
             startReached={() => void live.loadOlder()}
             followOutput={(bottom) => (bottom ? "auto" : false)}
             atBottomStateChange={setAtBottom}
-            atBottomThreshold={80}
+            atBottomThreshold={AT_BOTTOM_PX}
             increaseViewportBy={{ top: 400, bottom: 200 }}
             components={{
               List,
@@ -132,7 +168,14 @@ export function MessageList({
                     </div>
                   )}
                   {row.kind === "message" ? (
-                    <MessageItem message={row.message} me={me} myRole={myRole} readOnly={readOnly} onOpenThread={onOpenThread} />
+                    <MessageItem
+                      message={row.message}
+                      me={me}
+                      myRole={myRole}
+                      readOnly={readOnly}
+                      canStop={canStopReply(row.message, askers.get(row.message.id), me, myRole)}
+                      onOpenThread={onOpenThread}
+                    />
                   ) : (
                     <PendingItem pending={row.pending} me={me} onRetry={retry} />
                   )}
@@ -146,14 +189,22 @@ export function MessageList({
         <button
           type="button"
           className="jump"
-          onClick={() => virtuoso.current?.scrollToIndex({ index: "LAST", behavior: "smooth" })}
+          onClick={() => {
+            // Not smooth: over hundreds of rows of unknown height a smooth scroll may stop short
+            // of the end. Rows measured on the way move the end, so settle once more after them.
+            const list = virtuoso.current;
+            list?.scrollToIndex({ index: "LAST", align: "end", behavior: "auto" });
+            requestAnimationFrame(() => list?.scrollToIndex({ index: "LAST", align: "end", behavior: "auto" }));
+          }}
         >
           Jump to latest ↓
         </button>
       )}
       <div className="visually-hidden" aria-live="polite">
         {announce &&
-          `${announce.author.displayName || announce.author.username}: ${announce.content || filesSummary(announce.attachments)}`}
+          (announce.isStreaming
+            ? `${nameOf(announce.author)} is answering…`
+            : `${nameOf(announce.author)}: ${announce.content || filesSummary(announce.attachments)}`)}
       </div>
     </div>
   );

@@ -47,7 +47,7 @@ export function RoomList({ meId, activeRoomId }: { meId: string; activeRoomId: s
                 }}
               >
                 {other ? (
-                  <Avatar user={other} size="small" />
+                  <Avatar user={other.isBot ? { ...other, status: null } : other} size="small" />
                 ) : (
                   <span className="room-icon" aria-hidden="true">
                     {room.isPrivate ? <Icon name="lock" /> : "#"}
@@ -58,7 +58,9 @@ export function RoomList({ meId, activeRoomId }: { meId: string; activeRoomId: s
                   <span className="room-last" id={descId}>
                     {last
                       ? `${last.author.id === meId ? "You" : last.author.displayName || last.author.username}: ${
-                          last.isDeleted ? "message deleted" : last.content || typeSummary(last.messageType)
+                          last.isDeleted
+                            ? "message deleted"
+                            : last.content || (last.isStreaming ? "…" : typeSummary(last.messageType))
                         }`
                       : "No messages yet"}
                     {unread > 0 && <span className="visually-hidden">, {unread} unread</span>}

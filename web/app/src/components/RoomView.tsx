@@ -1,5 +1,5 @@
 import { useMutation, useQuery } from "@apollo/client/react";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import {
   LeaveRoomDocument,
   OnRoomJoinedDocument,
@@ -9,7 +9,7 @@ import {
   SetRoomMutedDocument,
 } from "../gql/graphql";
 import { describeError } from "../lib/errors";
-import { roomTitle } from "../lib/format";
+import { nameOf, roomTitle } from "../lib/format";
 import { navigate } from "../lib/router";
 import type { SessionUser } from "../lib/session";
 import { useFileDrop } from "../lib/useFileDrop";
@@ -50,7 +50,9 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
   useLive(OnRoomLeftDocument, { variables: { roomId }, onData: refreshMembers, skip: !isMember });
 
   const info = room.data?.getChatRoom;
-  const memberList = members.data?.getChatRoom?.members.items ?? [];
+  const memberItems = members.data?.getChatRoom?.members.items;
+  const memberList = useMemo(() => memberItems ?? [], [memberItems]);
+  const bots = useMemo(() => memberList.filter((m) => m.isBot).map((m) => m.username), [memberList]);
   const title = info ? roomTitle({ ...info, members: { items: memberList } }, me.id) : "";
 
   useEffect(() => {
@@ -111,7 +113,7 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
               <p className="muted">
                 {other ? (
                   <>
-                    @{other.username} · {other.status.toLowerCase()}
+                    @{other.username} · {other.isBot ? "AI assistant" : other.status.toLowerCase()}
                   </>
                 ) : (
                   <>
@@ -162,6 +164,8 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
             live={live}
             myRole={myRole}
             lastReadCursor={info.lastReadCursor}
+            bots={bots}
+            isDirect={info.isDirect}
             readOnly={readOnly}
             onOpenThread={readOnly ? undefined : (messageId) => setSide({ kind: "thread", messageId })}
           />
@@ -169,11 +173,27 @@ export function RoomView({ roomId, me }: { roomId: string; me: SessionUser }) {
           {readOnly ? (
             <p className="read-only-note">You are reading as a guest: sign up to write here.</p>
           ) : (
-            <Composer roomId={roomId} members={memberList} meId={me.id} label="Message" uploads={uploads} />
+            <Composer
+              roomId={roomId}
+              members={memberList}
+              meId={me.id}
+              label="Message"
+              placeholder={other?.isBot ? `Ask ${nameOf(other)}` : undefined}
+              uploads={uploads}
+            />
           )}
         </section>
         {side?.kind === "thread" && (
-          <ThreadPanel roomId={roomId} messageId={side.messageId} me={me} members={memberList} onClose={() => setSide(null)} />
+          <ThreadPanel
+            roomId={roomId}
+            messageId={side.messageId}
+            me={me}
+            members={memberList}
+            myRole={myRole}
+            isDirect={info.isDirect}
+            bots={bots}
+            onClose={() => setSide(null)}
+          />
         )}
         {side?.kind === "members" && myRole && (
           <MembersPanel

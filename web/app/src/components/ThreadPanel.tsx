@@ -1,6 +1,7 @@
 import { useQuery } from "@apollo/client/react";
 import { useState, useSyncExternalStore } from "react";
-import { ThreadDocument } from "../gql/graphql";
+import { ThreadDocument, type RoomRole } from "../gql/graphql";
+import { canStopReply, replyAskers } from "../lib/assistant";
 import { pendingIn, subscribePending } from "../lib/pending";
 import type { SessionUser } from "../lib/session";
 import { useFileDrop } from "../lib/useFileDrop";
@@ -16,12 +17,19 @@ export function ThreadPanel({
   messageId,
   me,
   members,
+  myRole,
+  isDirect,
+  bots,
   onClose,
 }: {
   roomId: string;
   messageId: string;
   me: SessionUser;
-  members: { id: string; username: string; displayName: string }[];
+  members: { id: string; username: string; displayName: string; isBot?: boolean }[];
+  /** Who may stop the assistant's replies here (besides their askers). */
+  myRole: RoomRole | null;
+  isDirect: boolean;
+  bots: readonly string[];
   onClose: () => void;
 }) {
   const { data, loading, fetchMore } = useQuery(ThreadDocument, { variables: { id: messageId } });
@@ -35,6 +43,7 @@ export function ThreadPanel({
   const confirmed = new Set(replies.map((r) => r.clientId));
   const waiting = pending.filter((p) => p.replyToId === messageId && !confirmed.has(p.clientId));
   const nextToken = parent?.replies.nextToken ?? null;
+  const askers = replyAskers(replies, { botUsernames: bots, isDirect }); // a page of 40 at most
 
   async function loadMore() {
     if (!nextToken) return;
@@ -72,7 +81,13 @@ export function ThreadPanel({
       )}
       <div className="thread-replies" role="log" aria-label="Replies" aria-live="polite">
         {replies.map((reply) => (
-          <MessageItem key={reply.id} message={reply} me={me} myRole={null} />
+          <MessageItem
+            key={reply.id}
+            message={reply}
+            me={me}
+            myRole={null}
+            canStop={canStopReply(reply, askers.get(reply.id), me, myRole)}
+          />
         ))}
         {nextToken && (
           <button type="button" className="link more-replies" disabled={loadingMore} onClick={() => void loadMore()}>

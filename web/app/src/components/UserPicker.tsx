@@ -1,10 +1,12 @@
 import { useId, useState } from "react";
 import { useUserSearch } from "../lib/useUserSearch";
+import { BotBadge } from "./BotBadge";
 
 export interface PickedUser {
   id: string;
   username: string;
   displayName: string;
+  isBot?: boolean;
 }
 
 /**
@@ -43,6 +45,7 @@ export function UserPicker({
                 }}
               >
                 {verb} {u.displayName} <span className="muted">@{u.username}</span>
+                {u.isBot && <BotBadge />}
               </button>
             </li>
           ))}

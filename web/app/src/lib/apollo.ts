@@ -14,11 +14,12 @@ import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { getMainDefinition } from "@apollo/client/utilities";
 import { OperationTypeNode } from "graphql";
 import { createClient, type Client } from "graphql-ws";
-import { from, mergeMap } from "rxjs";
+import { from, map, mergeMap } from "rxjs";
 import { announceReconnect, bumpEpoch, setConnectionState } from "./connection";
 import { mergeMessagePages, mergeReplyPages } from "./messageCache";
 import { accessToken, getSession, refresh, setSession } from "./session";
 import { mergeStreamPages } from "./streams";
+import { StreamLedger } from "./streaming";
 
 const GRAPHQL_PATH = "/graphql";
 
@@ -160,8 +161,15 @@ export function createApolloClient(ws: Client): ApolloClient {
     return from(refresh()).pipe(mergeMap(() => forward(operation)));
   });
 
+  // Every result, live or not, on its way to the cache: an assistant's reply never goes back to
+  // an older, shorter or still-streaming copy of itself (see streaming.ts).
+  const ledger = new StreamLedger();
+  const streaming = new ApolloLink((operation, forward) =>
+    forward(operation).pipe(map((result) => (result.data ? { ...result, data: ledger.reconcile(result.data) } : result))),
+  );
+
   const http = new HttpLink({ uri: GRAPHQL_PATH });
-  const link = ApolloLink.split(
+  const transport = ApolloLink.split(
     ({ query }) => {
       const definition = getMainDefinition(query);
       return definition.kind === "OperationDefinition" && definition.operation === OperationTypeNode.SUBSCRIPTION;
@@ -169,6 +177,7 @@ export function createApolloClient(ws: Client): ApolloClient {
     new GraphQLWsLink(ws),
     ApolloLink.from([retryOnUnauthenticated, auth, http]),
   );
+  const link = ApolloLink.from([streaming, transport]);
 
   return new ApolloClient({
     link,

@@ -3,7 +3,7 @@ import { RoomHistoryDocument, ThreadDocument } from "../gql/graphql";
 import { createCache } from "./apollo";
 import { storeMessage, type HistoryMessage } from "./useRoomLive";
 
-const author = { __typename: "User" as const, id: "u1", username: "ann", displayName: "Ann", avatarUrl: null };
+const author = { __typename: "User" as const, id: "u1", username: "ann", displayName: "Ann", avatarUrl: null, isBot: false };
 
 function message(id: string, seq: number, replyToId: string | null = null) {
   return {
@@ -20,6 +20,7 @@ function message(id: string, seq: number, replyToId: string | null = null) {
     isEdited: false,
     isDeleted: false,
     replyToId,
+    isStreaming: false,
     replyCount: 0,
     author,
     attachments: [],
@@ -64,6 +65,7 @@ describe("storeMessage", () => {
           id: "p",
           content: "text p",
           isDeleted: false,
+          isStreaming: false,
           createdAt: "2026-12-05T10:00:01Z",
           replyCount: 0,
           author,
