@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -376,11 +376,26 @@ class Streams:
         stream = await self._own(viewer, stream_id, "streamId")
         if stream.status == "LIVE":
             raise BadUserInput("End the stream before deleting its recording", field="streamId")
-        await self.media.delete_recording(stream.id)
-        updated = await self._store.update_stream(
-            stream.id, {"has_recording": False, "has_thumbnail": False, "updated_at": now_utc()}
+        return await self._forget_recording(stream.id) or stream
+
+    async def _forget_recording(self, stream_id: str) -> StreamRecord | None:
+        """Delete the replay's files, then say so in the record."""
+        await self.media.delete_recording(stream_id)
+        return await self._store.update_stream(
+            stream_id, {"has_recording": False, "has_thumbnail": False, "updated_at": now_utc()}
         )
-        return updated or stream
+
+    async def _every_stream(
+        self, *, status: str | None = None, creator_id: str | None = None
+    ) -> AsyncIterator[StreamRecord]:
+        """Page through the catalogue (for sweeps that may change what they visit)."""
+        after: tuple[datetime, str] | None = None
+        while page := await self._store.list_streams(
+            limit=100, after=after, status=status, creator_id=creator_id
+        ):
+            for stream in page:
+                yield stream
+            after = (page[-1].created_at, page[-1].id)
 
     async def analytics(self, viewer: UserRecord, stream_id: str) -> StreamAnalytics:
         stream = await self._own(viewer, stream_id, "streamId")
@@ -415,28 +430,18 @@ class Streams:
     async def creator_deleted(self, creator_id: str) -> None:
         """An account is going: its scheduled streams are cancelled, a live one is cut off and
         ended, and every recording (the person's own video) is deleted."""
-        after: tuple[datetime, str] | None = None
-        while True:
-            page = await self._store.list_streams(limit=100, after=after, creator_id=creator_id)
-            if not page:
-                return
-            for stream in page:
-                now = now_utc()
-                if stream.status == "SCHEDULED":
-                    await self._store.update_stream(
-                        stream.id,
-                        {"status": "CANCELLED", "updated_at": now},
-                        statuses=("SCHEDULED",),
-                    )
-                elif stream.status == "LIVE":
-                    await self.end_broadcast(stream.id)
-                    await self.media.drop_publisher(stream.id)
-                if stream.has_recording or stream.status in ("LIVE", "ENDED"):
-                    await self.media.delete_recording(stream.id)
-                    await self._store.update_stream(
-                        stream.id, {"has_recording": False, "has_thumbnail": False}
-                    )
-            after = (page[-1].created_at, page[-1].id)
+        async for stream in self._every_stream(creator_id=creator_id):
+            if stream.status == "SCHEDULED":
+                await self._store.update_stream(
+                    stream.id,
+                    {"status": "CANCELLED", "updated_at": now_utc()},
+                    statuses=("SCHEDULED",),
+                )
+            elif stream.status == "LIVE":
+                await self.end_broadcast(stream.id)
+                await self.media.drop_publisher(stream.id)
+            if stream.has_recording or stream.status in ("LIVE", "ENDED"):
+                await self._forget_recording(stream.id)
 
     # ------------------------------------------------------------ the media plane's calls
     async def begin_broadcast(self, key: str) -> StreamRecord:
@@ -512,16 +517,11 @@ class Streams:
         """Streams this node left LIVE (it crashed) end when its media plane starts: no
         publisher can be connected to a fresh nginx. Other nodes' live streams are theirs."""
         ended = 0
-        after: tuple[datetime, str] | None = None
-        while True:
-            live = await self._store.list_streams(limit=100, after=after, status="LIVE")
-            if not live:
-                return ended
-            for stream in live:
-                mine = stream.ingest_node in (self._node, None)
-                if mine and await self.end_broadcast(stream.id) is not None:
-                    ended += 1
-            after = (live[-1].created_at, live[-1].id)
+        async for stream in self._every_stream(status="LIVE"):
+            mine = stream.ingest_node in (self._node, None)
+            if mine and await self.end_broadcast(stream.id) is not None:
+                ended += 1
+        return ended
 
     async def recording_saved(self, stream_id: str, *, has_recording: bool) -> None:
         await self._store.update_stream(stream_id, {"has_recording": has_recording})

@@ -26,6 +26,15 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+def _changed(emitted: Emitted, doc: dict[str, Any] | None) -> StreamRecord | None:
+    """The stream as a write left it, its update in the feed (nothing when no row)."""
+    if doc is None:
+        return None
+    stream = StreamRecord.from_doc(doc)
+    emitted.append(("update", "streams", stream.id, stream.to_doc()))
+    return stream
+
+
 class StreamStore(SQLiteEngine):
     async def insert_stream(self, stream: StreamRecord) -> None:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> None:
@@ -60,12 +69,9 @@ class StreamStore(SQLiteEngine):
                     return None
             if changes:
                 self._update(conn, "streams", key, changes)
-            doc = self._fetch(conn, "SELECT * FROM streams WHERE id = ?", (stream_id,))
-            if doc is None:
-                return None
-            stream = StreamRecord.from_doc(doc)
-            emitted.append(("update", "streams", stream_id, stream.to_doc()))
-            return stream
+            return _changed(
+                emitted, self._fetch(conn, "SELECT * FROM streams WHERE id = ?", (stream_id,))
+            )
 
         return await self._write(work)
 
@@ -129,11 +135,7 @@ class StreamStore(SQLiteEngine):
                 "UPDATE streams SET peak_viewers = ? WHERE id = ? AND peak_viewers < ? RETURNING *",
                 (viewers, stream_id, viewers),
             )
-            if doc is None:
-                return None
-            stream = StreamRecord.from_doc(doc)
-            emitted.append(("update", "streams", stream_id, stream.to_doc()))
-            return stream
+            return _changed(emitted, doc)
 
         return await self._write(work)
 
