@@ -10,7 +10,7 @@ WEB_OUT := chatql/static/app/index.html
 WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f -not -path '*/src/gql/*' 2>/dev/null) \
            $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/codegen.ts $(WEB)/tsconfig.json schema.graphql
 
-$(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py tests/audit/package-lock.json tests/oidc/package-lock.json
+$(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py tests/audit/package-lock.json tests/oidc/package-lock.json tests/clients/package-lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "ChatQL needs Python 3.13 (pyenv: see .python-version)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/
 	-cd tests/audit && npm ci --no-audit --no-fund --loglevel=error
 	@# the OpenID provider the social sign-in tests go through (npm oidc-provider)
 	-cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	@# the ecosystem's client libraries the protocol tests drive (Amplify, Apollo, graphql-sse)
+	-cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 # The web app: npm ci from the lock, typed documents from schema.graphql, then the Vite build
