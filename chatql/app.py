@@ -28,6 +28,7 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
@@ -45,6 +46,7 @@ from chatql.loop_lag import LoopLagMonitor
 from chatql.media_plane.hooks import media_hook_routes
 from chatql.metrics import metrics_endpoint
 from chatql.oidc.routes import oidc_routes
+from chatql.persisted_documents import DocumentRefused, DocumentResolver, PersistedQueryCache
 from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
@@ -127,6 +129,13 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         services.hub.add_observer(self.sessions.observe)
         self.history = HistoryCache()
         services.hub.add_observer(self._observe_history)
+        self.documents = DocumentResolver(
+            graphql_schema,
+            apq=settings.apq,
+            cache=PersistedQueryCache(settings.apq_cache_entries, settings.apq_cache_bytes),
+            trusted=settings.load_trusted_documents(),
+            max_tokens=settings.max_tokens,
+        )
 
     def _observe_history(self, event: Event) -> None:
         if isinstance(event.message, ChangeEvent):
@@ -171,13 +180,38 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         return result
 
     async def parse_http_body(self, request: Any) -> Any:
-        """Malformed bodies (not UTF-8, not an object, nested absurdly) are a 400, not a 500."""
+        """Malformed bodies (not UTF-8, not an object, nested absurdly) are a 400, not a 500.
+        A document named by hash is looked up here (DocumentRefused if it cannot run)."""
         try:
-            return await super().parse_http_body(request)
+            data = await super().parse_http_body(request)
         except HTTPException:
             raise
         except (ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise HTTPException(400, "The body must be a JSON object with a `query`") from exc
+        if isinstance(data, GraphQLRequestData):
+            document_id = await self._document_id(request)
+            data.query = self.documents.resolve(data.query, data.extensions, document_id)
+        return data
+
+    async def _document_id(self, request: Any) -> object:
+        """`documentId` (GraphQL over HTTP's persisted documents), which Strawberry drops."""
+        if request.method == "GET":
+            return request.query_params.get("documentId")
+        body = await request.get_body()  # read once already: Starlette keeps it
+        if b"documentId" not in body:
+            return None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:  # read by Python's json already, which is laxer
+            return None
+        return data.get("documentId") if isinstance(data, dict) else None
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET naming its document by hash has no `query`, and is no page request."""
+        params = request.query_params
+        if "extensions" in params or "documentId" in params:
+            return False
+        return super().should_render_graphql_ide(request)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ChatContext:
         is_ws = request.scope["type"] == "websocket"
@@ -227,10 +261,13 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
                     if context.connection_id is not None:
                         await self.services.presence.disconnected(context.connection_id)
             return
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.run(request)
         except HTTPException as exc:
             response = JSONResponse(self.http_error(exc), status_code=exc.status_code)
+        except DocumentRefused as exc:
+            response = refusal_response(exc, request.headers.get("accept", ""))
         await response(scope, receive, send)
 
     @staticmethod
@@ -260,6 +297,14 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     def encode_json(self, data: object) -> str:
         """Compact JSON; text, since WebSocket clients expect text frames."""
         return orjson.dumps(data).decode()
+
+
+def refusal_response(refused: DocumentRefused, accept: str) -> Response:
+    """A request whose document cannot run: a request error in either media type."""
+    body = orjson.dumps({"errors": [refused.as_error()]})
+    if GRAPHQL_RESPONSE in accept:
+        return Response(body, status_code=400, media_type=GRAPHQL_RESPONSE)
+    return Response(body, status_code=refused.status, media_type="application/json")
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:

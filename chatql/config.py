@@ -11,8 +11,11 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from chatql.persisted_documents import TrustedDocuments
 
 log = logging.getLogger("chatql.config")
 
@@ -376,6 +379,21 @@ class Settings:
     rate_limit_assistant: str = setting(
         "5/60", _rate, "questions to the assistant per user (a room: 3 times that), or off"
     )
+    # Persisted documents (chatql/persisted_documents.py): documents sent by hash.
+    apq: bool = setting(
+        True, _parse_bool, "accept automatic persisted queries (Apollo's protocol, hash first)"
+    )
+    apq_cache_entries: int = setting(
+        1000, _int(1, 1_000_000), "persisted queries remembered per process (least used go)"
+    )
+    apq_cache_bytes: int = setting(
+        4 << 20, _int(1024, 2**31), "bytes of persisted query text remembered per process"
+    )
+    trusted_documents: str = setting(
+        "",
+        _str,
+        "a manifest of the only documents that may run (or web-app: the web app's own)",
+    )
     # Request limits (chatql/security): 0 turns each one off.
     max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
     max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
@@ -436,6 +454,19 @@ class Settings:
     def metrics_enabled(self) -> bool:
         return (not self.is_production) if self.metrics is None else self.metrics
 
+    def load_trusted_documents(self) -> TrustedDocuments | None:
+        """CHATQL_TRUSTED_DOCUMENTS's manifest, or None; ConfigError if it is not one."""
+        from chatql.persisted_documents import TrustedDocuments, manifest_path
+        from chatql.webapp import DEFAULT_DIR
+
+        if not self.trusted_documents:
+            return None
+        path = manifest_path(self.trusted_documents, self.web_dir, DEFAULT_DIR)
+        try:
+            return TrustedDocuments.load(path)
+        except ValueError as exc:
+            raise ConfigError(f"CHATQL_TRUSTED_DOCUMENTS: {exc}") from None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every `CHATQL_*` variable; raise ConfigError naming each bad one."""
@@ -482,6 +513,8 @@ class Settings:
                 "CHATQL_DATABASE_URL must start with sqlite:, mongodb:// or mongodb+srv://, "
                 f"got {self.database_url!r}"
             )
+        if self.trusted_documents:
+            self.load_trusted_documents()
         if self.is_production:
             if len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
                 raise ConfigError(

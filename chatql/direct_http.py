@@ -8,7 +8,8 @@ and middleware and Strawberry's request handling cost more than the operation it
 
 Everything else goes the ordinary way, with the body replayed: another path or method, a
 browser `Origin` (CORS), a body over the size limit or without a length, anything but a plain
-JSON object, and a document not yet validated.
+JSON object, a document not yet validated, and a document that may not run (an unknown hash,
+one not among the trusted documents): the ordinary path refuses it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from strawberry.types.graphql import OperationType
 
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
+from chatql.persisted_documents import DocumentRefused
 from chatql.security.validation_memo import prepared_documents
 
 if TYPE_CHECKING:
@@ -120,6 +122,10 @@ class DirectPost:
             extensions, (dict, type(None))
         ):
             return None
+        try:  # a document named by hash, and trusted documents: as on the ordinary path
+            query = self._view.documents.resolve(query, extensions, data.get("documentId"))
+        except DocumentRefused:
+            return None  # the ordinary path answers the refusal
         memo = prepared_documents(self._view.schema)
         key = memo.key(query, operation_name, variables)
         prepared = memo.get(key) if key is not None else None

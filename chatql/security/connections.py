@@ -24,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.transport import WheelTimer, timer_wheel
 
 TOO_MANY_CONNECTIONS = (4429, "Too many connections")
@@ -76,6 +77,21 @@ def subscription_limit_error(limit: int) -> dict[str, Any]:
         "message": "Subscription limit reached",
         "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS", "limit": limit, "measured": limit + 1},
     }
+
+
+def resolve_document(view: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Put the text of a document named by hash into a subscribe/start payload, as HTTP does
+    (see `chatql.persisted_documents`); the refusal's GraphQL error if it cannot run."""
+    documents: DocumentResolver | None = getattr(view, "documents", None)
+    if documents is None:
+        return None
+    try:
+        payload["query"] = documents.resolve(
+            payload.get("query"), payload.get("extensions"), payload.get("documentId")
+        )
+    except DocumentRefused as refused:
+        return refused.as_error()
+    return None
 
 
 def forget_connection_params(context: Any) -> None:
@@ -151,6 +167,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
         ):
             await self.websocket.close(4400, "Subscribe payload variables must be an object")
             return
+        if self.connection_acknowledged:  # else Strawberry closes the socket with 4401
+            error = resolve_document(self.view, payload)
+            if error is None and not isinstance(payload.get("query"), str):
+                error = {
+                    "message": "A subscribe payload needs a `query` string or a persisted hash",
+                    "extensions": {"code": "BAD_REQUEST"},
+                }
+            if error is not None:  # this operation fails; the socket stays open
+                refusal = {"id": message["id"], "type": "error", "payload": [error]}
+                await self.send_message(cast(Message, refusal))
+                return
         limit = self.max_subscriptions_per_connection
         if (
             self.connection_acknowledged
@@ -251,6 +278,13 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
 
     async def handle_start(self, message: StartMessage) -> None:
         payload = message.get("payload")
+        refused = None
+        if isinstance(payload, dict) and self.connection_acknowledged:
+            refused = resolve_document(self.view, cast(dict[str, Any], payload))
+        if refused is not None:
+            error = {"type": "error", "id": message.get("id"), "payload": refused}
+            await self.send_message(cast(OperationMessage, error))
+            return
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("query"), str)
