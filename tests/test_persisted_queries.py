@@ -21,6 +21,7 @@ from chatql.fanout import Fanout
 from chatql.persisted_documents import PersistedQueryCache, TrustedDocuments
 from tests.helpers import LEGACY_WS, PROTOCOLS, TRANSPORT_WS, Account, Client, Server, Socket
 from tests.helpers import running_server as serve
+from tests.node_clients import run_client
 
 ME = "query Me { me { id username } }"
 ROOMS = "query Rooms { listChatRooms { items { id name } } }"
@@ -663,3 +664,40 @@ async def test_an_unacknowledged_legacy_socket_still_gets_4401(trusted: Server) 
     with pytest.raises(websockets.ConnectionClosed):
         await socket.recv(2)
     assert socket.ws.close_code == 4401
+
+
+# ---------------------------------------------------------------- Apollo Client's own link
+
+
+async def test_apollo_clients_persisted_queries_link(settings: Settings, tmp_path: Path) -> None:
+    async with serve(settings) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice)
+        env = {"CHATQL_URL": server.url, "CHATQL_TOKEN": alice.token, "CHATQL_ROOM": room}
+        result = await run_client("apollo_apq.mjs", "@apollo/client", {**env, "CHATQL_MODE": "apq"})
+        await client.close()
+    hashed = {"method": "POST", "operation": "Me", "text": False, "hash": True}
+    assert result["me"] == ["alice", "alice"]
+    assert result["firstQuery"] == [hashed, {**hashed, "text": True}]  # miss, then the text
+    assert result["secondQuery"] == [hashed]  # a hit: the hash alone
+    assert result["mutation"] == "by mutation"
+    assert result["received"] == "live"  # a subscription over graphql-ws, hash and text
+    get = {"method": "GET", "operation": "Rooms", "text": False, "hash": True}
+    assert result["get"] == [get, {**get, "method": "POST", "text": True}, get]
+    assert result["rooms"] == [1, 1]
+
+    # the same client against trusted documents: the manifest lists what Apollo sends
+    printed = await run_client("apollo_apq.mjs", "@apollo/client", {"CHATQL_MODE": "print"})
+    manifest = tmp_path / "apollo-manifest.json"
+    manifest.write_text(json.dumps(apollo_manifest(*printed["documents"].values())))
+    async with serve(replace(settings, trusted_documents=str(manifest))) as server:
+        env["CHATQL_URL"] = server.url
+        result = await run_client(
+            "apollo_apq.mjs", "@apollo/client", {**env, "CHATQL_MODE": "trusted"}
+        )
+    assert result["me"] == "alice"
+    assert result["received"] == "trusted"
+    assert result["refused"] == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert result["refusedLive"] == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert all(not r["text"] and r["hash"] for r in result["requests"])  # hashes only
