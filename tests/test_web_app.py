@@ -110,9 +110,16 @@ def media(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.fixture
+def server_env() -> dict[str, str]:
+    """Settings a test adds to the server's (parametrised indirectly; none by default)."""
+    return {}
+
+
+@pytest.fixture
 def chatql(
     tmp_path: Path,
     tools: None,
+    server_env: dict[str, str],
     smtp_server: SmtpServer,
     oidc: OidcProvider | None,
     media: tuple[dict[str, str], dict[str, str]],
@@ -148,6 +155,7 @@ def chatql(
         "CHATQL_ASSISTANT_MODEL": "test-model",
         "CHATQL_ASSISTANT_API_KEY": "test-key",
         "CHATQL_RATE_LIMIT_ASSISTANT": "off",
+        **server_env,
     }
     if oidc is not None:
         env["CHATQL_OIDC_PROVIDERS"] = json.dumps(
@@ -226,14 +234,47 @@ async def test_the_web_app_in_a_real_browser(
     media: tuple[dict[str, str], dict[str, str]],
     openai_process: OpenAIServer,
 ) -> None:
-    url, log = chatql
-    index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
-    assert index.status_code == 200 and '<div id="root">' in index.text, index.text[:500]
-
     # The test files, listed here: `node --test <directory>` means different things across
     # Node versions (a directory to search in 20, a glob pattern from 21 on).
     files = selected_files()
     assert files, f"no browser tests in {E2E}"
+    await run_browser_tests(files, chatql, smtp_server, media, openai_process)
+
+
+# Browser tests whose every request is the app's own (others also call the API directly).
+TRUSTED_FILES = ("chat",)
+
+
+@pytest.mark.parametrize("server_env", [{"CHATQL_TRUSTED_DOCUMENTS": "web-app"}])
+async def test_the_web_app_runs_on_its_own_trusted_documents(
+    chatql: tuple[str, Path],
+    smtp_server: SmtpServer,
+    media: tuple[dict[str, str], dict[str, str]],
+    openai_process: OpenAIServer,
+) -> None:
+    """A production server may accept only the app's operations (the build's manifest)."""
+    url, _ = chatql
+    unlisted = await asyncio.to_thread(
+        httpx.post, url + "/graphql", json={"query": "{ __typename }"}, timeout=5
+    )
+    assert unlisted.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    only = {name.strip() for name in os.environ.get("E2E_ONLY", "").split(",") if name.strip()}
+    files = [f"web/app/e2e/{name}.test.mjs" for name in TRUSTED_FILES if not only or name in only]
+    if not files:
+        pytest.skip("E2E_ONLY leaves out the browser tests run on trusted documents")
+    await run_browser_tests(files, chatql, smtp_server, media, openai_process)
+
+
+async def run_browser_tests(
+    files: list[str],
+    chatql: tuple[str, Path],
+    smtp_server: SmtpServer,
+    media: tuple[dict[str, str], dict[str, str]],
+    openai_process: OpenAIServer,
+) -> None:
+    url, log = chatql
+    index = await asyncio.to_thread(httpx.get, url + "/", timeout=5)
+    assert index.status_code == 200 and '<div id="root">' in index.text, index.text[:500]
     env = {
         **os.environ,
         "CHATQL_URL": url,

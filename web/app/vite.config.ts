@@ -1,11 +1,26 @@
+import { readFile } from "node:fs/promises";
 import react from "@vitejs/plugin-react";
+import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
 // The build lands where ChatQL serves it (chatql/webapp.py); `npm run dev` proxies the API.
 const server = process.env.WEB_DEV_BACKEND ?? "http://127.0.0.1:8000";
 
+/** Ships the app's persisted documents (scripts/persisted-documents.mjs) with the build, where
+ * CHATQL_TRUSTED_DOCUMENTS=web-app finds them. */
+function persistedDocuments(): Plugin {
+  return {
+    name: "chatql-persisted-documents",
+    apply: "build",
+    async generateBundle() {
+      const source = await readFile(new URL("./src/gql/persisted-documents.json", import.meta.url), "utf8");
+      this.emitFile({ type: "asset", fileName: "persisted-documents.json", source });
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), persistedDocuments()],
   build: {
     outDir: "../../chatql/static/app",
     emptyOutDir: true,

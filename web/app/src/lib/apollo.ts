@@ -1,6 +1,6 @@
 /**
  * The Apollo Client: queries and mutations over HTTP, subscriptions over graphql-ws
- * (graphql-transport-ws), one normalised cache.
+ * (graphql-transport-ws), one normalised cache; operations go by hash (persisted.ts).
  *
  * The WebSocket authenticates in connection_init with a fresh access token on every (re)connect,
  * retries forever with backoff while the browser is online, and reports its state for the
@@ -17,6 +17,7 @@ import { createClient, type Client } from "graphql-ws";
 import { from, map, mergeMap } from "rxjs";
 import { announceReconnect, bumpEpoch, setConnectionState } from "./connection";
 import { mergeMessagePages, mergeReplyPages } from "./messageCache";
+import { persistedDocumentsLink } from "./persisted";
 import { accessToken, getSession, refresh, setSession } from "./session";
 import { mergeStreamPages } from "./streams";
 import { StreamLedger } from "./streaming";
@@ -177,7 +178,8 @@ export function createApolloClient(ws: Client): ApolloClient {
     new GraphQLWsLink(ws),
     ApolloLink.from([retryOnUnauthenticated, auth, http]),
   );
-  const link = ApolloLink.from([streaming, transport]);
+  // Before the split: subscriptions name their document by hash too (see persisted.ts).
+  const link = ApolloLink.from([streaming, persistedDocumentsLink(), transport]);
 
   return new ApolloClient({
     link,
