@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: install run test lint typecheck unit bench bench-compare lock clean web web-lint web-unit web-dev web-audit browser media-tools bench-stream
 WEB     := web/app
 WEB_OUT := chatql/static/app/index.html
-WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f -not -path '*/src/gql/*' 2>/dev/null) \
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f -not -path '*/src/gql/*' 2>/dev/null) \
            $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/codegen.ts $(WEB)/tsconfig.json schema.graphql
 
 $(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/build_graphiql_assets.py tests/audit/package-lock.json tests/oidc/package-lock.json tests/clients/package-lock.json
@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml constraints.txt web/graphiql/package-lock.json scripts/
 	-cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-# The web app: npm ci from the lock, typed documents from schema.graphql, then the Vite build
+# The web app: npm ci from the lock, typed documents from schema.graphql (and their persisted
+# hashes, scripts/persisted-documents.mjs), then the Vite build
 # into chatql/static/app (served at /).
 $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error

@@ -515,6 +515,8 @@ class Settings:
             )
         if self.trusted_documents:
             self.load_trusted_documents()
+            if self.graphiql_enabled:
+                log.warning("GraphiQL is on, but only CHATQL_TRUSTED_DOCUMENTS may run")
         if self.is_production:
             if len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
                 raise ConfigError(
