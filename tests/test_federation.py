@@ -461,6 +461,17 @@ async def test_cost_counts_every_representation(limited: Chat) -> None:
         "$r", json.dumps(one * 2).replace('"__typename"', "__typename").replace('"id"', "id")
     )
     assert query_cost(schema, parse(literal)) == 2 + 2 * (COST_LIMIT - 2)
+    # a document validated without its variable (then refused: it is required) is validated
+    # again with a lone representation (coerced to a list of one), and refused over the limit
+    dear = with_cost(COST_LIMIT + 1)
+    missing = await limited.client.post(dear, {}, limited.alice.token)
+    assert missing["data"] is None, missing
+    lone = await limited.client.post(dear, {"r": one[0]}, limited.alice.token)
+    assert lone["data"] is None, lone
+    assert lone["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", lone
+    # the same document again, now with one representation more: validated again, refused
+    accepted = await limited.client.post(document, {"r": one}, limited.alice.token)
+    assert "errors" not in accepted, accepted
     past = await limited.client.post(document, {"r": one * 2}, limited.alice.token)
     assert past["data"] is None, past
     assert past["errors"][0]["extensions"] == {
