@@ -559,6 +559,8 @@ async def test_apollo_gateway_queries_across_chatql_and_a_second_subgraph(chat: 
         {"content": "hi alice", "author": {"username": "bob", "trustScore": 40}},
     ]
     assert {r["id"] for r in result["seenByModeration"]} == {chat.alice.id, chat.bob.id}
+    # the same through a gateway that fetched both subgraphs' SDL and composed them itself
+    assert result["introspectedHistory"] == history
 
     # starts in moderation; ChatQL resolves the references with alice's rights
     reported = result["reported"]

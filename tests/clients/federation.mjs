@@ -3,7 +3,8 @@
 // A second subgraph ("moderation", @apollo/subgraph on node:http) adds `User.trustScore` and a
 // root field `reportedMessages` that returns references to ChatQL's messages. @apollo/composition
 // composes it with ChatQL's `_service { sdl }`; @apollo/gateway plans and runs queries across
-// both, forwarding the caller's ChatQL token to ChatQL only.
+// both, forwarding the caller's ChatQL token to ChatQL only. A second gateway composes the two
+// itself from their `_service { sdl }` (IntrospectAndCompose), as the README sets it up.
 //
 // Env: CHATQL_URL, CHATQL_TOKEN (the caller), TRUST_SCORES (JSON {userId: score}),
 // REPORTED_IDS (JSON [messageId]), ROOM_ID (a room the caller reads).
@@ -12,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 
 import { composeServices } from '@apollo/composition';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { graphql, parse } from 'graphql';
 
@@ -124,18 +125,16 @@ async function main() {
     return;
   }
 
-  const gateway = new ApolloGateway({
-    supergraphSdl: composed.supergraphSdl,
-    buildService: ({ name, url }) =>
-      name === 'chatql' ? new ChatQLDataSource({ url }) : new RemoteGraphQLDataSource({ url }),
-  });
+  const buildService = ({ name, url }) =>
+    name === 'chatql' ? new ChatQLDataSource({ url }) : new RemoteGraphQLDataSource({ url });
+  const gateway = new ApolloGateway({ supergraphSdl: composed.supergraphSdl, buildService });
   const { executor } = await gateway.load();
 
   // The executor is what Apollo Server calls for each operation: it plans the query across the
   // subgraphs and runs the plan. This is the request context it reads.
-  async function run(query, variables, token) {
+  async function run(query, variables, token, execute = executor) {
     const document = parse(query);
-    return executor({
+    return execute({
       request: { query, variables },
       document,
       source: query,
@@ -149,21 +148,38 @@ async function main() {
     });
   }
 
-  const history = await run(
-    `query History($room: ID!) {
-      messagesByRoom(chatRoomId: $room, limit: 10, sortDirection: ASC) {
-        items { content author { username trustScore } }
-      }
-    }`,
-    { room: ROOM_ID },
-    CHATQL_TOKEN,
-  );
+  const historyQuery = `query History($room: ID!) {
+    messagesByRoom(chatRoomId: $room, limit: 10, sortDirection: ASC) {
+      items { content author { username trustScore } }
+    }
+  }`;
+  const history = await run(historyQuery, { room: ROOM_ID }, CHATQL_TOKEN);
   const reportedQuery = `query Reported {
     reportedMessages { id content author { username trustScore } chatRoom { name } }
   }`;
   const reported = await run(reportedQuery, {}, CHATQL_TOKEN);
   const anonymous = await run(reportedQuery, {}, undefined);
 
+  // The README's set-up: the gateway fetches each subgraph's `_service { sdl }` and composes
+  // them itself (IntrospectAndCompose), rather than being handed a supergraph.
+  const introspecting = new ApolloGateway({
+    supergraphSdl: new IntrospectAndCompose({
+      subgraphs: [
+        { name: 'chatql', url: CHATQL_URL },
+        { name: 'moderation', url: moderationUrl },
+      ],
+    }),
+    buildService,
+  });
+  const loaded = await introspecting.load();
+  const introspectedHistory = await run(
+    historyQuery,
+    { room: ROOM_ID },
+    CHATQL_TOKEN,
+    loaded.executor,
+  );
+
+  await introspecting.stop();
   await gateway.stop();
   moderation.close();
   console.log(
@@ -172,6 +188,7 @@ async function main() {
       hints,
       keyedBy: keyedBy(composed.supergraphSdl),
       history,
+      introspectedHistory,
       reported,
       anonymous,
       seenByModeration,
