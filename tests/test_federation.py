@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from graphql import Lexer, Source, TokenKind, parse
 
@@ -24,7 +25,8 @@ from chatql.schema import build_schema
 from chatql.security.cost import query_cost
 from chatql.store.base import MessageRecord, RoomRecord, UserRecord
 from chatql.store.sqlite import SQLiteStore
-from tests.helpers import Account, Client, Server, running_server
+from tests import test_attacks as graphql_cop
+from tests.helpers import TRANSPORT_WS, Account, Client, Server, Socket, running_server
 from tests.node_clients import run_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,6 +342,23 @@ async def test_bad_representations_are_bad_user_input(chat: Chat) -> None:
         assert error["message"].startswith(f"representations[{index}]"), error
 
 
+async def test_entities_over_a_websocket_keep_the_rules_and_the_socket(chat: Chat) -> None:
+    """graphql-transport-ws also runs queries (graphql-ws refuses them): same rights, same
+    refusals, and the socket stays usable."""
+    sock = await Socket.connect(chat.client.server, TRANSPORT_WS, chat.dave.token)
+    await sock.ack()
+    await sock.subscribe(ENTITIES, {"r": [{"__typename": "User"}, message(chat.whisper["id"])]})
+    payload = await sock.next_payload()
+    assert payload["data"]["_entities"] == [None, None], payload
+    codes = [e["extensions"]["code"] for e in payload["errors"]]
+    assert codes == ["BAD_USER_INPUT", "NOT_FOUND"], payload
+    await sock.subscribe(ENTITIES, {"r": [room(chat.lobby)]})
+    while (frame := await sock.recv())["type"] not in ("next", "data"):
+        assert frame["type"] == "complete", frame
+    assert frame["payload"]["data"]["_entities"][0]["name"] == "lobby", frame
+    await sock.close()
+
+
 async def test_null_and_missing_representations_are_refused_before_running(chat: Chat) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"r": [None]}, "BAD_USER_INPUT"),
@@ -524,6 +543,36 @@ async def test_production_masks_an_unexpected_failure(
         ENTITIES, {"r": [message(production.hello["id"])]}, production.alice.token
     )
     assert again["data"]["_entities"][0]["content"] == "hello from alice"
+
+
+@pytest.fixture
+async def prod(settings: Settings) -> AsyncIterator[Server]:
+    """What graphql-cop's probes (tests/test_attacks.py) attack: here, the subgraph."""
+    secured = replace(settings, env="production", jwt_secret="k" * 40, federation=True)
+    async with running_server(secured) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=20) as client:
+        yield client
+
+
+# graphql-cop's probes, each refused by the subgraph in production as by the plain server
+test_alias_overloading = graphql_cop.test_alias_overloading
+test_batch_queries = graphql_cop.test_batch_queries
+test_directive_overloading = graphql_cop.test_directive_overloading
+test_field_duplication = graphql_cop.test_field_duplication
+test_introspection = graphql_cop.test_introspection
+test_get_based_mutation = graphql_cop.test_get_based_mutation
+test_get_based_query_csrf = graphql_cop.test_get_based_query_csrf
+test_post_url_encoded_csrf = graphql_cop.test_post_url_encoded_csrf
+test_field_suggestions = graphql_cop.test_field_suggestions
+test_trace_mode = graphql_cop.test_trace_mode
+test_unhandled_errors = graphql_cop.test_unhandled_errors
+test_circular_introspection = graphql_cop.test_circular_introspection
+test_graphiql_detection = graphql_cop.test_graphiql_detection
 
 
 # ---------------------------------------------------------------- Apollo's composition and gateway
