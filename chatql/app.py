@@ -111,7 +111,9 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         extensions.append(limits_extension(Limits.from_settings(settings)))
         extensions.append(ValidationMemo)  # after every extension that adds rules
         super().__init__(
-            build_schema(extensions, production=settings.is_production),
+            build_schema(
+                extensions, production=settings.is_production, federation=settings.federation
+            ),
             graphql_ide=None,
             allow_queries_via_get=settings.get_queries_enabled,
             keep_alive=settings.ws_keepalive_interval > 0,

@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
         target.add_argument("--env", help="development or production (CHATQL_ENV)")
         target.add_argument("--log-level", help="debug, info, warning, error (CHATQL_LOG_LEVEL)")
-    commands.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    print_schema = commands.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    print_schema.add_argument(
+        "--federation",
+        action="store_true",
+        help="the Apollo Federation subgraph's SDL (@link, @key), as _service { sdl } serves it",
+    )
     admin = commands.add_parser(
         "create-admin",
         help="make USERNAME a global admin, creating the account if needed",
@@ -127,6 +132,14 @@ def serve(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "print-schema":
+        if args.federation:
+            from chatql.federation import SubgraphSchema
+            from chatql.schema import build_schema
+
+            subgraph = build_schema(federation=True)
+            assert isinstance(subgraph, SubgraphSchema)
+            sys.stdout.write(subgraph.subgraph_sdl + "\n")
+            return 0
         from chatql.schema import schema
 
         sys.stdout.write(schema.as_str() + "\n")

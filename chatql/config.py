@@ -209,6 +209,9 @@ class Settings:
     metrics: bool | None = setting(
         None, _parse_bool, "serve GET /metrics: event-loop lag, RSS (dev only, no auth)"
     )
+    federation: bool = setting(
+        False, _parse_bool, "serve as an Apollo Federation 2 subgraph (_service, _entities)"
+    )
     web_app: bool = setting(True, _parse_bool, "serve the web app at /")
     web_dir: str = setting("", _str, "directory of the built web app (default: chatql/static/app)")
     log_level: str = setting(
@@ -400,6 +403,9 @@ class Settings:
     max_tokens: int = setting(2000, _int(0, 1_000_000), "tokens per document (0 = off)")
     max_directives: int = setting(50, _int(0, 100_000), "directives per operation (0 = off)")
     max_query_cost: int = setting(5000, _int(0, 2**53 - 1), "static cost per operation (0 = off)")
+    max_representations: int = setting(
+        100, _int(0, 100_000), "entity representations per _entities call (0 = off)"
+    )
     max_body_bytes: int = setting(65536, _int(0, 2**31), "HTTP request body bytes (0 = off)")
     max_ws_message_bytes: int = setting(
         65536, _int(0, 2**31), "WebSocket message bytes (0 = uvicorn's 16 MiB)"

@@ -407,10 +407,18 @@ def build_schema(
     extensions: list[type[SchemaExtension]] | None = None,
     *,
     production: bool = False,
+    federation: bool = False,
 ) -> ChatSchema:
-    """`production` hides field suggestions from error messages."""
-    return ChatSchema(
-        query=Query,
+    """`production` hides field suggestions from error messages; `federation` serves the schema
+    as an Apollo Federation subgraph (see `chatql.federation`)."""
+    schema_class: type[ChatSchema] = ChatSchema
+    query: type = Query
+    if federation:
+        from chatql.federation import SubgraphQuery, SubgraphSchema  # it builds on this module
+
+        schema_class, query = SubgraphSchema, SubgraphQuery
+    return schema_class(
+        query=query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*(extensions or []), ProductionErrorCodes if production else ErrorCodes],

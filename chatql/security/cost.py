@@ -3,7 +3,10 @@
 Rules: a scalar or enum field costs 1, an object field 2 plus its selection. A list multiplies
 its selection by its `limit` argument (literal, variable or schema default); the `items` list of
 a connection field (one with `limit` but not itself a list) uses that field's `limit`; a list the
-schema bounds counts its bound (`BOUNDED_LISTS`); any other list counts as `DEFAULT_LIST_SIZE`.
+schema bounds counts its bound (`BOUNDED_LISTS`); a list as long as a list argument counts that
+argument's length (`SIZED_BY_ARGUMENT`: Federation's `_entities` answers one entity per
+representation, each costing its type's inline fragment, or the sum of all when several apply);
+any other list counts as `DEFAULT_LIST_SIZE`.
 Fragments cost what they contain at every use, but each is walked once (memoised), so the
 analysis is linear in the document even when a chain of fragments would expand exponentially;
 a fragment cycle costs nothing instead of looping.
@@ -27,6 +30,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NamedTypeNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -44,6 +48,8 @@ OBJECT_COST = 2
 DEFAULT_LIST_SIZE = 20
 # Lists whose length the schema's own rules bound (a message carries at most 10 files).
 BOUNDED_LISTS = {("Message", "attachments"): 10}
+# Lists with one item per element of an argument (CHATQL_FEDERATION's subgraph).
+SIZED_BY_ARGUMENT = {("Query", "_entities"): "representations"}
 SATURATED = 2**53 - 1  # JSON-safe; sums and products stop growing here
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # GraphQL Int
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
@@ -134,8 +140,11 @@ class CostAnalyser:
             return LEAF_COST
         own = self._limit(node, definition)
         if isinstance(get_nullable_type(definition.type), GraphQLList):
+            sized_by = SIZED_BY_ARGUMENT.get((parent.name, name))
             if parent.name.startswith("__"):
                 size = 1  # introspection: sized by the schema, not the client
+            elif sized_by is not None:
+                size = self._length(node, sized_by)
             elif own is not None or inherited is not None:
                 size = own if own is not None else inherited or 0
             else:
@@ -160,6 +169,21 @@ class CostAnalyser:
         if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
             return max(0, value)
         return DEFAULT_LIST_SIZE  # not a GraphQL Int: coercion refuses it, nothing runs
+
+    def _length(self, node: FieldNode, argument: str) -> int:
+        """How many elements the list argument will have once coerced (a lone value is a list
+        of one; a missing one is refused by validation, so nothing runs)."""
+        for given in node.arguments or ():
+            if given.name.value != argument:
+                continue
+            value: Any = given.value
+            if isinstance(value, VariableNode):
+                value = self.variables.get(value.name.value)
+                return len(value) if isinstance(value, list) else int(value is not None)
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            return 1
+        return 0
 
     def _type(self, condition: NamedTypeNode | None, default: Any) -> Any:
         named = self.schema.get_type(condition.name.value) if condition is not None else None

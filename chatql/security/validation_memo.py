@@ -2,9 +2,10 @@
 
 Parsing and validating a document (with our limit rules) costs more than running a typical chat
 operation, and clients send the same few documents over and over. GraphQL validation does not
-look at variables, except our cost rule, which reads integer variables (a list's `limit`); so
-the key holds the document, the operation and the integer variables: a message's text does not
-make its mutation a new document, a different `limit` does.
+look at variables, except our cost rule, which reads integer variables (a list's `limit`) and
+the length of list variables (`_entities`' representations); so the key holds the document, the
+operation, the integer variables and the lists' lengths: a message's text does not make its
+mutation a new document, a different `limit` or one more representation does.
 
 The first request with a key takes Strawberry's whole pipeline; `ValidationMemo` (the last
 extension to add rules) records its document and verdict. Later requests with that key skip
@@ -49,14 +50,15 @@ class PreparedDocuments:
         if not isinstance(query, str) or not isinstance(operation_name, (str, type(None))):
             return None
         values: Mapping[str, Any] = variables if isinstance(variables, dict) else {}
-        numbers = tuple(
-            sorted(
-                (name, value)
-                for name, value in values.items()
-                if type(value) is int  # not bool; what the cost rule reads
-            )
-        )
-        return (query, operation_name, numbers)
+        numbers: list[tuple[str, int]] = []
+        for name, value in values.items():
+            if type(value) is int:  # not bool: a list's `limit`
+                numbers.append((name, value))
+            elif isinstance(value, list):  # under a name no variable can have: `$r` -> "r[]"
+                numbers.append((f"{name}[]", len(value)))
+            elif value is not None:  # a lone value given for a list is coerced to a list of one
+                numbers.append((f"{name}[]", 1))
+        return (query, operation_name, tuple(sorted(numbers)))
 
     def get(self, key: Key) -> Prepared | None:
         found = self._entries.get(key)

@@ -48,11 +48,13 @@ class Rooms:
     async def visible_room(self, viewer: UserRecord, room_id: str) -> RoomRecord:
         """The room if the viewer may see it; NotFound for unknown and hidden rooms alike."""
         room = await self._records.get(validation.entity_id(room_id, "roomId"))
-        if room is None:
-            raise NotFound(ROOM_NOT_FOUND)
-        if room.is_private and await self._members.membership(room.id, viewer.id) is None:
+        if room is None or not await self.may_see(viewer, room):
             raise NotFound(ROOM_NOT_FOUND)
         return room
+
+    async def may_see(self, viewer: UserRecord, room: RoomRecord) -> bool:
+        """Public rooms are seen by everyone signed in; private ones by their members only."""
+        return not room.is_private or await self._members.membership(room.id, viewer.id) is not None
 
     async def get_room(self, viewer: UserRecord, room_id: str) -> RoomRecord | None:
         try:
