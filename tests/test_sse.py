@@ -19,6 +19,7 @@ from chatql.services.pagination import message_cursor
 from chatql.store.base import MessageRecord
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Account, Client, Server, Socket, running_server
+from tests.node_clients import run_client
 from tests.test_limits import COST_LIMIT, LIMITS, assert_refused
 
 ME = "{ me { id username } }"
@@ -623,3 +624,31 @@ async def test_cors_is_honoured_when_origins_are_set(
             assert s.response.headers["access-control-allow-origin"] == origin
             assert (await s.payload())["data"]["me"]["id"] == alice.id
         await client.close()
+
+
+# ------------------------------------------------------------------- the graphql-sse client
+
+
+async def test_the_graphql_sse_client_queries_mutates_subscribes_and_resumes(
+    server: Server, client: Client
+) -> None:
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, members=[bob.id])
+    env = {
+        "CHATQL_SSE_URL": stream_url(server),
+        "ALICE_TOKEN": alice.token,
+        "BOB_TOKEN": bob.token,
+        "ROOM_ID": room,
+    }
+    result = await run_client("sse.mjs", "graphql-sse", env)
+    assert result["me"] == [{"data": {"me": {"username": "bob"}}}]
+    assert result["received"]["id"] == result["sent"]["id"]
+    assert result["received"]["author"] == {"username": "alice"}
+    assert result["replayed"] == ["missed 1", "missed 2"]
+    assert result["afterResume"] == "live 2"
+    assert result["unauthenticated"] == {"name": "NetworkError", "status": 401}
+    stored = [m["content"] for m in await client.history(alice, room)]
+    assert stored == ["live 1", "missed 1", "missed 2", "live 2"]
+    services = server.app.state.services  # the client's streams have all ended
+    await until(lambda: services.hub.subscriber_count(room_channel(room)) == 0)
+    await until(lambda: _no_connections(services, bob.id))
