@@ -15,7 +15,7 @@ const SEND = `mutation($i: CreateMessageInput!) {
 function client(token) {
   return createClient({
     url,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
+    headers: () => (token ? { authorization: `Bearer ${token}` } : {}), // asked per request
     retryAttempts: 0, // a refusal is reported, not retried
   });
 }
