@@ -338,6 +338,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app = ChatApp(graphql_view, routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
+    app.state.event_streams = event_stream  # `chatql serve` ends them when it stops
     return app
 
 

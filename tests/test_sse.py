@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -18,9 +20,19 @@ from chatql.pubsub import room_channel
 from chatql.services.pagination import message_cursor
 from chatql.store.base import MessageRecord
 from chatql.store.sqlite import SQLiteStore
-from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Account, Client, Server, Socket, running_server
+from tests.helpers import (
+    ON_MESSAGE,
+    TRANSPORT_WS,
+    Account,
+    Client,
+    Server,
+    Socket,
+    free_port,
+    running_server,
+)
 from tests.node_clients import run_client
 from tests.test_limits import COST_LIMIT, LIMITS, assert_refused
+from tests.test_process import start, wait_ready
 
 ME = "{ me { id username } }"
 SEND = "mutation($i: CreateMessageInput!) { createMessage(input: $i) { id content seq cursor } }"
@@ -652,3 +664,34 @@ async def test_the_graphql_sse_client_queries_mutates_subscribes_and_resumes(
     services = server.app.state.services  # the client's streams have all ended
     await until(lambda: services.hub.subscriber_count(room_channel(room)) == 0)
     await until(lambda: _no_connections(services, bob.id))
+
+
+async def test_stopping_the_server_ends_streams_at_once_without_complete(
+    tmp_path: Any, http: httpx.AsyncClient
+) -> None:
+    """`chatql serve` ends SSE streams when it stops (uvicorn would wait its 10 s graceful
+    timeout for them): no `complete`, so graphql-sse clients reconnect and resume."""
+    port = free_port()
+    process = start(tmp_path / "chat.db", port, CHATQL_WEB_APP="false")
+    try:
+        await asyncio.to_thread(wait_ready, port, process)
+        server = Server(url=f"http://127.0.0.1:{port}/graphql", settings=None)  # type: ignore[arg-type]
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice)
+        async with open_stream(
+            http, stream_url(server), ON_MESSAGE, {"r": room}, bearer(alice)
+        ) as s:
+            await asyncio.sleep(0.3)  # the server opens the room feed
+            await client.send(alice, room, "before the stop")
+            assert [m["content"] for m in await s.messages(1)] == ["before the stop"]
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert await s.event(timeout=5) is None, s.raw  # ended, and not `complete`
+            assert time.monotonic() - started < 5
+        await client.close()
+        assert await asyncio.to_thread(process.wait, 10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

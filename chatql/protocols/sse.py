@@ -162,6 +162,19 @@ def _chunk(body: bytes, *, more: bool = True) -> Message:
     return {"type": "http.response.body", "body": body, "more_body": more}
 
 
+class EarlyEnd:
+    """Ends a stream from outside (its session revoked, the server stopping), with last words."""
+
+    def __init__(self) -> None:
+        self.ended = asyncio.Event()
+        self.last_words = b""
+
+    def end(self, last_words: bytes) -> None:
+        if not self.ended.is_set():
+            self.last_words = last_words
+            self.ended.set()
+
+
 class EventStreamEndpoint:
     """The ASGI endpoint of GraphQL over SSE, in front of ChatQL's GraphQL view."""
 
@@ -172,6 +185,14 @@ class EventStreamEndpoint:
         self._keep_alive = settings.sse_keepalive_interval
         self._get_enabled = settings.get_queries_enabled
         self._max_tokens = settings.max_tokens
+        self._open: set[EarlyEnd] = set()
+
+    def close_streams(self) -> None:
+        """The server is stopping: end every subscription stream now, without `complete`, so
+        clients reconnect (to another process) and resume, instead of the shutdown waiting on
+        them until its timeout."""
+        for stream in self._open:
+            stream.end(b"")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -273,10 +294,11 @@ class EventStreamEndpoint:
                 send
             )
             return
-        revoked = asyncio.Event()
+        early = EarlyEnd()
+        self._open.add(early)
 
         async def close_revoked() -> None:
-            revoked.set()
+            early.end(_next(SESSION_REVOKED) + COMPLETE)
 
         try:
             context.connection_id = await self._services.presence.connected(user)
@@ -284,11 +306,12 @@ class EventStreamEndpoint:
             await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
             await send(_chunk(KEEP_ALIVE))  # headers and a first byte through buffering proxies
             results = await self._results(stream_request, context, allowed)
-            ending = await self._stream(receive, send, results, revoked)
+            ending = await self._stream(receive, send, results, early)
             if ending is not None:
                 with contextlib.suppress(Exception):  # the client may be gone meanwhile
                     await send(_chunk(ending, more=False))
         finally:
+            self._open.discard(early)
             view.connections.release(scope)
             if context.session_handle is not None:
                 view.sessions.remove(user.id, context.session_handle)
@@ -300,9 +323,9 @@ class EventStreamEndpoint:
         receive: Receive,
         send: Send,
         results: AsyncGenerator[ExecutionResult],
-        revoked: asyncio.Event,
+        early: EarlyEnd,
     ) -> bytes | None:
-        """Write results until they end, the session is revoked or the client leaves; the
+        """Write results until they end, the client leaves or `early` ends the stream; the
         last bytes to write (None: the client is gone)."""
 
         async def pump() -> None:
@@ -312,8 +335,8 @@ class EventStreamEndpoint:
 
         streaming = asyncio.create_task(pump())
         leaving = asyncio.create_task(_client_gone(receive))
-        revoking = asyncio.create_task(revoked.wait())
-        tasks = {streaming, leaving, revoking}
+        ending = asyncio.create_task(early.ended.wait())
+        tasks = {streaming, leaving, ending}
         if self._keep_alive > 0:
             tasks.add(asyncio.create_task(_keep_alive(send, self._keep_alive)))
         try:
@@ -332,8 +355,8 @@ class EventStreamEndpoint:
             # `complete`, so the client reconnects.
             log.warning("SSE stream failed: %r", error)
             return b""
-        if revoking in done:
-            return _next(SESSION_REVOKED) + COMPLETE
+        if ending in done:
+            return early.last_words
         return b""  # the keep-alive could not write: the transport is broken
 
 
