@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError, get_operation_ast, parse
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.http import process_result
 from strawberry.types import ExecutionResult
@@ -201,6 +201,8 @@ class EventStreamEndpoint:
         except Refused as refused:
             await refused.send(send)
             return
+        except ClientDisconnect:  # gone before its body arrived
+            return
         live = kind is OperationType.SUBSCRIPTION
         context = ChatContext(
             services=self._services,
@@ -264,6 +266,8 @@ class EventStreamEndpoint:
         context: ChatContext,
         allowed: frozenset[OperationType],
     ) -> AsyncGenerator[ExecutionResult]:
+        """The schema's own streaming execution, so its extensions (limits, introspection
+        off in production, error codes and masking) apply as on every other path."""
         results = await self._view.schema.stream(
             stream_request.query,
             variable_values=stream_request.variables,
@@ -290,9 +294,8 @@ class EventStreamEndpoint:
             view.connections.admit(scope, user.id)
         except TooManyConnections:
             limit = view.connections.limit
-            await Refused(429, "Too many connections", "TOO_MANY_CONNECTIONS", limit=limit).send(
-                send
-            )
+            refused = Refused(429, "Too many connections", "TOO_MANY_CONNECTIONS", limit=limit)
+            await refused.send(send)
             return
         early = EarlyEnd()
         self._open.add(early)
