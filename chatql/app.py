@@ -47,6 +47,7 @@ from chatql.media_plane.hooks import media_hook_routes
 from chatql.metrics import metrics_endpoint
 from chatql.oidc.routes import oidc_routes
 from chatql.persisted_documents import DocumentRefused, DocumentResolver, PersistedQueryCache
+from chatql.protocols.sse import STREAM_PATH, EventStreamEndpoint, wants_event_stream
 from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
 from chatql.security.body_limit import SizeLimitMiddleware
@@ -331,7 +332,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await services.stop()
             await store.close()
 
-    graphql_endpoint = GraphQLEndpoint(graphql_view, settings)
+    event_stream = EventStreamEndpoint(graphql_view)
+    graphql_endpoint = GraphQLEndpoint(graphql_view, settings, event_stream)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -351,6 +353,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes = [
         Route("/graphql", graphql_endpoint),
         WebSocketRoute("/graphql", graphql_endpoint),
+        Route(STREAM_PATH, event_stream),  # GraphQL over SSE (it answers other methods 405)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
@@ -382,6 +385,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app = ChatApp(graphql_view, routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
+    app.state.event_streams = event_stream  # `chatql serve` ends them when it stops
     return app
 
 
@@ -397,14 +401,21 @@ class ChatApp(Starlette):
 
 
 class GraphQLEndpoint:
-    """/graphql: the GraphiQL page for browsers, GraphQL over HTTP and WebSockets otherwise."""
+    """/graphql: the GraphiQL page for browsers, GraphQL over SSE for requests that accept
+    `text/event-stream`, GraphQL over HTTP and WebSockets otherwise."""
 
-    def __init__(self, view: ChatGraphQL, settings: Settings) -> None:
+    def __init__(
+        self, view: ChatGraphQL, settings: Settings, event_stream: EventStreamEndpoint
+    ) -> None:
         self._view = view
         self._settings = settings
+        self._event_stream = event_stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if wants_event_stream(scope):
+                await self._event_stream(scope, receive, send)
+                return
             request = Request(scope, receive)
             if request.method == "GET" and _wants_html(request) and not request.query_params:
                 await _ide_response(self._settings)(scope, receive, send)

@@ -13,6 +13,7 @@ import gc
 import getpass
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -74,7 +75,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 class GracefulServer(uvicorn.Server):
     """uvicorn re-raises SIGTERM after a graceful shutdown, so the exit status would say
-    "killed"; a server that stopped cleanly on request exits 0 instead."""
+    "killed"; a server that stopped cleanly on request exits 0 instead.
+
+    uvicorn closes WebSockets when it stops, but waits for HTTP responses to finish: the SSE
+    subscription streams, which never do, are ended first.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        streams = getattr(state, "event_streams", None)
+        if streams is not None:
+            streams.close_streams()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

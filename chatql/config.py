@@ -233,6 +233,9 @@ class Settings:
     ws_keepalive_interval: float = setting(
         15.0, _float(0, 3600), "seconds between legacy graphql-ws keep-alives (0 = off)"
     )
+    sse_keepalive_interval: float = setting(
+        12.0, _float(0, 3600), "seconds between keep-alive comments on SSE streams (0 = off)"
+    )
     rate_limit_messages: str = setting(
         "10/10", _rate, "createMessage per user: COUNT/SECONDS burst, or off"
     )
@@ -411,7 +414,9 @@ class Settings:
         65536, _int(0, 2**31), "WebSocket message bytes (0 = uvicorn's 16 MiB)"
     )
     max_connections_per_user: int = setting(
-        20, _int(0, 1_000_000), "authenticated WebSockets per user and process (0 = off)"
+        20,
+        _int(0, 1_000_000),
+        "authenticated WebSockets and SSE subscription streams per user and process (0 = off)",
     )
 
     @property

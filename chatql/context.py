@@ -90,8 +90,10 @@ class Loaders:
 
 @dataclass(slots=True)
 class ChatContext:
-    """One per HTTP request, or one per WebSocket for as long as it is open.
+    """One per HTTP request, or one per WebSocket (or SSE stream) for as long as it is open.
 
+    `long_lived` marks an SSE stream's context (chatql.protocols.sse): an HTTP request that,
+    like a WebSocket, may run subscriptions and lives as long as its connection.
     `connection_params` is connection_init's payload while `on_ws_connect` reads it; the
     WebSocket handlers then drop it (it holds the bearer token), so resolvers see None.
     """
@@ -104,15 +106,21 @@ class ChatContext:
     user: UserRecord | None = None
     connection_id: str | None = None
     session_handle: int | None = None
+    long_lived: bool = False
     _loaders: Loaders | None = field(default=None, repr=False)
     _checked: bool = field(default=False, repr=False)
+
+    @property
+    def live(self) -> bool:
+        """True on a connection that outlives one answer (a WebSocket, an SSE stream): the
+        only places subscriptions run."""
+        return self.long_lived or self.request.scope["type"] == "websocket"
 
     @property
     def loaders(self) -> Loaders:
         """Made on first use: most sockets never resolve a relation of their own."""
         if self._loaders is None:
-            is_ws = self.request.scope["type"] == "websocket"
-            self._loaders = Loaders(self.services, self.viewer, cache=not is_ws)
+            self._loaders = Loaders(self.services, self.viewer, cache=not self.live)
         return self._loaders
 
     @property

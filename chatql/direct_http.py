@@ -7,9 +7,10 @@ and middleware and Strawberry's request handling cost more than the operation it
 (`ChatGraphQL.execute_single`, shared history answers included), the same body and headers.
 
 Everything else goes the ordinary way, with the body replayed: another path or method, a
-browser `Origin` (CORS), a body over the size limit or without a length, anything but a plain
-JSON object, a document not yet validated, and a document that may not run (an unknown hash,
-one not among the trusted documents): the ordinary path refuses it.
+browser `Origin` (CORS), a request for an event stream (GraphQL over SSE), a body over the
+size limit or without a length, anything but a plain JSON object, a document not yet
+validated, and a document that may not run (an unknown hash, one not among the trusted
+documents): the ordinary path refuses it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 DIRECT_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+EVENT_STREAM = b"text/event-stream"
 
 
 def graphql_response_status(data: Any) -> int:
@@ -80,8 +82,10 @@ class DirectPost:
                 plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
             elif name == b"authorization" and authorization is None:
                 authorization = value
-            elif name == b"accept" and media_type is JSON:
-                if GRAPHQL_RESPONSE.encode() in value:
+            elif name == b"accept":
+                if EVENT_STREAM in value.lower():
+                    ordinary = True  # GraphQL over SSE answers it (chatql.protocols.sse)
+                elif media_type is JSON and GRAPHQL_RESPONSE.encode() in value:
                     media_type = GRAPHQL_RESPONSE
             elif name == b"origin":
                 ordinary = ordinary or self._check_origin  # CORS answers it

@@ -24,9 +24,12 @@ from resolvers import Info
 
 
 async def live_viewer(info: Info) -> UserRecord:
-    """Subscriptions run over WebSockets only (graphql-transport-ws or graphql-ws)."""
-    if info.context.request.scope["type"] != "websocket":
-        raise BadUserInput("Subscriptions need a WebSocket connection to /graphql")
+    """Subscriptions run over WebSockets (graphql-transport-ws, graphql-ws) or SSE streams."""
+    if not info.context.live:
+        raise BadUserInput(
+            "Subscriptions need a WebSocket connection to /graphql or an event stream "
+            "(POST /graphql/stream with Accept: text/event-stream)"
+        )
     return await info.context.viewer()
 
 
