@@ -30,13 +30,10 @@ class MetricsListener:
     def __init__(
         self, host: str, port: int, endpoint: Callable[[Request], Awaitable[Response]]
     ) -> None:
-        async def not_found(_request: Request) -> Response:
+        async def not_found(_request: Request, _exc: Exception) -> Response:
             return JSONResponse({"errors": [{"message": "Not Found"}]}, status_code=404)
 
-        app = Starlette(
-            routes=[Route("/metrics", endpoint)],
-            exception_handlers={404: lambda request, exc: not_found(request)},
-        )
+        app = Starlette(routes=[Route("/metrics", endpoint)], exception_handlers={404: not_found})
         config = uvicorn.Config(
             app,
             host=host,
