@@ -295,10 +295,13 @@ METRIC_NAME = re.compile(r"\b((?:chatql|process|python)_[a-z0-9_]+)\b")
 
 def dashboard_expressions() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text())
-    expressions = []
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            expressions.append(target["expr"])
+    expressions = [
+        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
+    ]
+    for variable in dashboard["templating"]["list"]:
+        query = variable.get("query")
+        if isinstance(query, dict):
+            expressions.append(query["query"])
     return expressions
 
 
