@@ -81,7 +81,7 @@ CHATQL_KEPT_DEFAULTS = frozenset(
     }
 )
 LIMIT_LIKE = re.compile(r"RATE|QUEUE|MAX|LIMIT")
-# GET /metrics (the server's event-loop lag and RSS), read at the end of every scenario.
+# GET /metrics?format=json (the server's event-loop lag and RSS), read after every scenario.
 CHATQL_MEASUREMENT = {"CHATQL_METRICS": "1"}
 
 
@@ -565,9 +565,9 @@ def server_process(
 
 
 def read_server_metrics(url: str, reset: bool = False) -> dict[str, Any] | None:
-    """ChatQL's GET /metrics (`?reset=1` also restarts its lag window); None, with a log line,
-    when it cannot be read: the benchmark goes on without it."""
-    url += "?reset=1" if reset else ""
+    """ChatQL's GET /metrics?format=json (`reset=1` also restarts its lag window); None, with
+    a log line, when it cannot be read: the benchmark goes on without it."""
+    url += "?format=json&reset=1" if reset else "?format=json"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             data = json.loads(response.read())

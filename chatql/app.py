@@ -10,11 +10,13 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from broadcaster import Event
 from cross_web import HTTPException
+from graphql import GraphQLError
+from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -44,7 +46,13 @@ from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.history_cache import HistoryCache
 from chatql.loop_lag import LoopLagMonitor
 from chatql.media_plane.hooks import media_hook_routes
-from chatql.metrics import metrics_endpoint
+from chatql.observability.endpoint import metrics_endpoint
+from chatql.observability.listener import MetricsListener
+from chatql.observability.metrics import Metrics
+from chatql.observability.middleware import ObservedApp
+from chatql.observability.operations import OperationObserver, observing_extension
+from chatql.observability.store_calls import InstrumentedStore
+from chatql.observability.tracing import TRACER_NAME
 from chatql.oidc.routes import oidc_routes
 from chatql.persisted_documents import DocumentRefused, DocumentResolver, PersistedQueryCache
 from chatql.protocols.sse import STREAM_PATH, EventStreamEndpoint, wants_event_stream
@@ -104,9 +112,14 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     graphql_transport_ws_handler_class = SharedSubscriptionsHandler
     websocket_adapter_class = CheckedWebSocketAdapter
 
-    def __init__(self, services: Services, **kwargs: Any) -> None:
+    def __init__(
+        self, services: Services, observer: OperationObserver | None = None, **kwargs: Any
+    ) -> None:
         settings = services.settings
+        self.observer = observer
         extensions: list[type[SchemaExtension]] = []
+        if observer is not None:
+            extensions.append(observing_extension(observer))
         if not settings.introspection_enabled:
             extensions.append(DisableIntrospection)
         extensions.append(limits_extension(Limits.from_settings(settings)))
@@ -147,6 +160,41 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             self.history.reset()
 
     async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: ChatContext,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """One HTTP operation, observed (metrics, span, log fields) when observability is on."""
+        if self.observer is None:
+            return await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        observed = self.observer.start()
+        errors: list[Any] | None = None
+        try:
+            result = await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+            errors = result.errors
+            return result
+        except HTTPException as exc:
+            errors = [GraphQLError(exc.reason, extensions={"code": "BAD_REQUEST"})]
+            raise
+        finally:
+            kind, name = self.observer.kind_and_name(
+                self.schema,
+                request_data.query,
+                request_data.operation_name,
+                request_data.variables,
+            )
+            user = context.user
+            observed.finish(kind, name, errors, user.id if user is not None else None)
+
+    async def _execute_single(
         self,
         request: Any,
         request_adapter: Any,
@@ -310,12 +358,36 @@ def refusal_response(refused: DocumentRefused, accept: str) -> Response:
     return Response(body, status_code=refused.status, media_type="application/json")
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
-    """Build the application; `store` lets tests share one store between two apps."""
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Starlette:
+    """Build the application; `store` lets tests share one store between two apps;
+    `tracer_provider` turns tracing on (`chatql.observability.tracing`)."""
     store = store if store is not None else create_store(settings)
+    metrics = Metrics() if settings.metrics_enabled else None
+    tracer = tracer_provider.get_tracer(TRACER_NAME) if tracer_provider is not None else None
+    if metrics is not None or tracer is not None:
+        store = cast(Store, InstrumentedStore(store, metrics, tracer))
     services = Services.build(settings, store)
-    graphql_view = ChatGraphQL(services)
     loop_lag = LoopLagMonitor()
+    observer = None
+    if metrics is not None or tracer is not None:
+        observer = OperationObserver(metrics, tracer, services.hub.stats)
+    if metrics is not None:
+        hub = services.hub
+        metrics.observe_live(hub.stats, loop_lag.histogram, lambda: hub.resyncs)
+    graphql_view = ChatGraphQL(services, observer)
+    listener = (
+        MetricsListener(
+            settings.metrics_host or settings.host,
+            settings.metrics_port,
+            metrics_endpoint(settings, metrics, loop_lag, listener=True),
+        )
+        if metrics is not None and settings.metrics_port
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -323,10 +395,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         await services.start()
         if settings.metrics_enabled:
             loop_lag.start()
+        if listener is not None:
+            await listener.start()
         log.info("ChatQL ready on %s (%s)", settings.database_url, settings.env)
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             loop_lag.stop()
             graphql_view.fanout.stop()
             await services.stop()
@@ -356,7 +432,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route(STREAM_PATH, event_stream),  # GraphQL over SSE (it answers other methods 405)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
+        Route("/metrics", metrics_endpoint(settings, metrics, loop_lag, listener=False)),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
         *file_routes(services.files),
         *oidc_routes(settings, services.providers, services.social),
@@ -383,21 +459,32 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             unlimited_prefix=UPLOAD_PREFIX,  # uploads are limited by their own declared size
         )
     )
-    app = ChatApp(graphql_view, routes=routes, middleware=middleware, lifespan=lifespan)
+    app = ChatApp(
+        graphql_view, metrics, tracer, routes=routes, middleware=middleware, lifespan=lifespan
+    )
     app.state.services = services
     app.state.event_streams = event_stream  # `chatql serve` ends them when it stops
     return app
 
 
 class ChatApp(Starlette):
-    """Starlette, with plain GraphQL POSTs answered before its routing and middleware."""
+    """Starlette, with plain GraphQL POSTs answered before its routing and middleware, and
+    every request observed (`chatql.observability.middleware`) before both."""
 
-    def __init__(self, view: ChatGraphQL, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        view: ChatGraphQL,
+        metrics: Metrics | None,
+        tracer: trace.Tracer | None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self._direct = DirectPost(super().__call__, view)
+        self.metrics = metrics  # the app's own registry, for tests and tools
+        self.view = view  # the GraphQL view, for tests and tools
+        self._entry = ObservedApp(DirectPost(super().__call__, view), metrics, tracer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._direct(scope, receive, send)
+        await self._entry(scope, receive, send)
 
 
 class GraphQLEndpoint:

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import gc
 import getpass
-import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import uvicorn
 
@@ -117,20 +116,22 @@ def tune_garbage_collector(full_every: float) -> None:
     threading.Thread(target=collect_forever, name="gc-full", daemon=True).start()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     from chatql.app import create_app
+    from chatql.observability.logs import configure_logging
+    from chatql.observability.tracing import tracer_provider_from_env
     from chatql.transport import LeanWebSocketProtocol
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    tracer_provider = tracer_provider_from_env(os.environ if environ is None else environ)
     tune_garbage_collector(settings.gc_full_interval)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, tracer_provider=tracer_provider),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # configure_logging's handlers and format
+        access_log=False,  # ChatQL's own access log has the request id and the operation
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
@@ -138,7 +139,11 @@ def serve(settings: Settings) -> None:
         ws_max_size=settings.max_ws_message_bytes or UVICORN_WS_MAX_SIZE,
         ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, holding less per idle socket
     )
-    GracefulServer(config).run()
+    try:
+        GracefulServer(config).run()
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # export the spans still buffered
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = settings_from(args)
+        if args.command in (None, "serve"):
+            from chatql.observability.tracing import tracing_endpoint
+
+            tracing_endpoint(os.environ)  # a malformed OTLP endpoint stops the start
     except ConfigError as exc:
         sys.stderr.write(f"chatql: configuration error: {exc}\n")
         return 2

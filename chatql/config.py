@@ -82,6 +82,18 @@ def _str(_name: str, raw: str) -> str:
     return raw.strip()
 
 
+MIN_METRICS_TOKEN_CHARS = 16
+
+
+def _metrics_token(name: str, raw: str) -> str:
+    value = raw.strip()
+    if len(value) < MIN_METRICS_TOKEN_CHARS or any(c.isspace() for c in value):
+        raise ConfigError(
+            f"{name} must be at least {MIN_METRICS_TOKEN_CHARS} characters without spaces"
+        )
+    return value
+
+
 def _rate(name: str, raw: str) -> str:
     from chatql.security.rate_limit import Rate
 
@@ -207,7 +219,22 @@ class Settings:
         None, _parse_bool, "allow queries over GET (dev only: GET invites CSRF)"
     )
     metrics: bool | None = setting(
-        None, _parse_bool, "serve GET /metrics: event-loop lag, RSS (dev only, no auth)"
+        None,
+        _parse_bool,
+        "serve GET /metrics, Prometheus text (default: on in development, or when "
+        "CHATQL_METRICS_TOKEN or CHATQL_METRICS_PORT is set)",
+    )
+    metrics_token: str = setting(
+        "", _metrics_token, "bearer token GET /metrics requires (>= 16 characters; empty: none)"
+    )
+    metrics_port: int = setting(
+        0, _int(0, 65535), "serve /metrics on this port only, not on CHATQL_PORT (0: same port)"
+    )
+    metrics_host: str = setting(
+        "", _str, "interface of CHATQL_METRICS_PORT's listener (default: CHATQL_HOST)"
+    )
+    log_format: str = setting(
+        "text", _choice("text", "json"), "log lines as text or JSON (one object a line)"
     )
     federation: bool = setting(
         False, _parse_bool, "serve as an Apollo Federation 2 subgraph (_service, _entities)"
@@ -463,7 +490,9 @@ class Settings:
 
     @property
     def metrics_enabled(self) -> bool:
-        return (not self.is_production) if self.metrics is None else self.metrics
+        if self.metrics is not None:
+            return self.metrics
+        return not self.is_production or bool(self.metrics_token or self.metrics_port)
 
     def load_trusted_documents(self) -> TrustedDocuments | None:
         """CHATQL_TRUSTED_DOCUMENTS's manifest, or None; ConfigError if it is not one."""
@@ -528,6 +557,11 @@ class Settings:
             self.load_trusted_documents()
             if self.graphiql_enabled:
                 log.warning("GraphiQL is on, but only CHATQL_TRUSTED_DOCUMENTS may run")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ConfigError(
+                "CHATQL_METRICS_PORT must differ from CHATQL_PORT (or be 0 to serve /metrics "
+                "on CHATQL_PORT)"
+            )
         if self.is_production:
             if len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
                 raise ConfigError(

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatql.fanout")
 
 SLOW_CONSUMER_CLOSE = (4008, "Too slow: reconnect and resume with `after`")
+SHARED_FIELD = "onMessageCreated"  # the one field groups serve
 GROUP_QUEUE = 10_000  # one buffer per group, not per member: room for bursts
 
 
@@ -148,7 +149,8 @@ class Member:
         self.watch = watch  # the room id this connection's watch was recorded for, if any
         self.prefix = f'{{"id":{orjson.dumps(operation_id).decode()},"type":"next",'
         self.group: Group | None = None
-        self.backlog: deque[str] | None = None  # made when the socket first stops draining
+        # (frame, commit time) waiting for the socket; made when it first stops draining
+        self.backlog: deque[tuple[str, float | None]] | None = None
         self.draining = False
         self.ended = False
 
@@ -159,6 +161,7 @@ class Member:
         self.ended = True
         self.backlog = None
         if self.group is not None:
+            self.group._fanout.stats.subscription_ended(SHARED_FIELD)
             self.group.remove(self)
         self.handler.member_ended(self, error, notify=notify)
 
@@ -260,11 +263,15 @@ class Group:
             if result.errors:
                 payload["errors"] = [classify(e).formatted for e in result.errors]
         body = orjson.dumps(payload).decode()
+        committed_at = change.committed_at
+        written = 0
         for member in list(self.members):
             if member.viewer_id not in allowed:
                 self._end(member, Forbidden(NO_LONGER_MEMBER))
                 continue
-            self._deliver(member, f'{member.prefix}"payload":{body}}}')
+            written += self._deliver(member, f'{member.prefix}"payload":{body}}}', committed_at)
+        if written:  # one clock read for the whole pass: no await between the writes
+            self._fanout.stats.delivered(committed_at, written, shared=True)
 
     async def _answer_compiled(self, message: Any) -> dict[str, Any] | None:
         """The event's payload from the compiled projection; None: execute instead."""
@@ -279,34 +286,39 @@ class Group:
             return None
         return {"data": data}
 
-    def _deliver(self, member: Member, frame: str) -> None:
-        """Write now when the socket takes it; otherwise queue (bounded) behind a drain task."""
+    def _deliver(self, member: Member, frame: str, committed_at: float | None) -> bool:
+        """Write now when the socket takes it (True); otherwise queue (bounded) behind a drain
+        task, which counts the frame when it is written."""
         if member.draining:
             if member.backlog is None:  # ended meanwhile
-                return
+                return False
             if len(member.backlog) >= self._fanout.queue_size:
                 self._slow(member)
             else:
-                member.backlog.append(frame)
-            return
+                member.backlog.append((frame, committed_at))
+            return False
         coroutine = member.ws.send_text(frame)
         try:
             coroutine.send(None)
         except StopIteration:
-            return  # written
+            return True  # written
         except Exception:
             self._end(member, None)  # the socket is gone
-            return
+            return False
         # The transport is paused and nothing was written yet: finish in a task.
         coroutine.close()
         member.draining = True
-        member.backlog = deque((frame,))
+        member.backlog = deque(((frame, committed_at),))
         self._fanout.keep(asyncio.get_running_loop().create_task(self._drain(member)))
+        return False
 
     async def _drain(self, member: Member) -> None:
+        stats = self._fanout.stats
         try:
             while member.backlog:
-                await member.ws.send_text(member.backlog.popleft())
+                frame, committed_at = member.backlog.popleft()
+                await member.ws.send_text(frame)
+                stats.delivered(committed_at, shared=True)
         except Exception:
             self._end(member, None)
         finally:
@@ -314,6 +326,7 @@ class Group:
             member.backlog = None
 
     def _slow(self, member: Member) -> None:
+        self._fanout.stats.drops["slow_socket"] += 1
         self._end(member, None)
         code, reason = SLOW_CONSUMER_CLOSE
         close = member.ws.close(code=code, reason=reason)
@@ -328,6 +341,7 @@ class Fanout:
         self.services = services
         self.schema = schema
         self.queue_size = services.settings.subscription_queue_size
+        self.stats = services.hub.stats
         self.planner = Planner(schema, limits)
         self._groups: dict[str, Group] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -342,6 +356,7 @@ class Fanout:
             group = self._groups[plan.key] = Group(self, plan, context)
         group.add(member)
         member.group = group
+        self.stats.subscription_started(SHARED_FIELD)
         return group
 
     def drop(self, group: Group) -> None:

@@ -3,7 +3,8 @@
 Every socket, subscription and request of a process shares one event loop, so when a callback
 hogs it (a big fan-out, a slow serialisation, a full garbage collection) everything else waits.
 Latency measured by a client mixes that wait with the network and the database; the lag of a
-timer that asks to run every `interval` seconds is the wait alone. `GET /metrics` reports it.
+timer that asks to run every `interval` seconds is the wait alone. `GET /metrics` reports it:
+as a histogram of every sample, and (`?format=json`) as percentiles of the last minute.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+
+from chatql.observability.live_stats import LatencyHistogram
 
 
 class LoopLagMonitor:
@@ -39,6 +42,7 @@ class LoopLagMonitor:
         self._due = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self.histogram = LatencyHistogram()  # every sample since the start, for Prometheus
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Start sampling `loop` (default: the running one)."""
@@ -64,6 +68,7 @@ class LoopLagMonitor:
         now = self._clock()
         lag = max(0.0, now - self._due)  # a loop may run a timer a little early
         self._lags.append(lag)
+        self.histogram.observe(lag)
         self._covered += self.interval + lag
         while self._covered > self.window and len(self._lags) > 1:
             self._covered -= self.interval + self._lags.popleft()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from broadcaster import Event
 from broadcaster._backends.base import BroadcastBackend
 
+from chatql.observability.live_stats import LatencyHistogram, LiveStats, delivering_commit
 from chatql.store.base import ChangeEvent, HistoryLost, Store
 
 log = logging.getLogger("chatql.pubsub")
@@ -94,6 +96,7 @@ class ChangeFeedBackend(BroadcastBackend):
         self._started = asyncio.Event()
         self.running = False
         self.resyncs = 0
+        self.lag = LatencyHistogram()  # commit -> read from the store's feed
 
     async def connect(self) -> None:
         if self._name is not None and self._token is None:
@@ -152,6 +155,8 @@ class ChangeFeedBackend(BroadcastBackend):
                 self._started.set()
                 async for change in stream:
                     self._token = change.token
+                    if change.committed_at is not None:
+                        self.lag.observe(time.time() - change.committed_at)
                     for channel in channels_for(change):
                         self._queue.put_nowait(Event(channel, change))  # type: ignore[arg-type]
                 log.warning("change feed ended; reopening")
@@ -191,11 +196,14 @@ class Subscription:
         if len(self._items) >= self._maxsize:
             self.overflowed = True
             self._items.clear()
+            self._hub.stats.drops["queue_overflow"] += 1
         else:
             self._items.append(item)
         self._wakeup.set()
 
     def overflow(self) -> None:
+        if not self.overflowed:
+            self._hub.stats.drops["resync"] += 1
         self.overflowed = True
         self._items.clear()
         self._wakeup.set()
@@ -208,7 +216,9 @@ class Subscription:
                 raise StopAsyncIteration
             self._wakeup.clear()
             await self._wakeup.wait()
-        return self._items.popleft()
+        item = self._items.popleft()
+        delivering_commit.set(getattr(item, "committed_at", None))  # see live_stats
+        return item
 
     def __aiter__(self) -> Subscription:
         return self
@@ -231,6 +241,10 @@ class Hub:
         self._channels: dict[str, set[Subscription]] = {}
         self._observers: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
+        self.stats = LiveStats()
+        lag = getattr(backend, "lag", None)
+        if isinstance(lag, LatencyHistogram):
+            self.stats.feed_lag = lag
 
     def add_observer(self, observer: Callable[[Event], None]) -> None:
         """Called for every event before subscribers see it (caches invalidate here)."""
@@ -250,6 +264,11 @@ class Hub:
         for subscribers in list(self._channels.values()):
             for subscription in list(subscribers):
                 subscription.close()
+
+    @property
+    def resyncs(self) -> int:
+        """Times the change feed could not resume (0 for a backend that never re-syncs)."""
+        return int(getattr(self._backend, "resyncs", 0))
 
     @property
     def running(self) -> bool:

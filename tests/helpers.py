@@ -67,11 +67,15 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    settings: Settings, store: Store | None = None, port: int = 0, **uvicorn_options: Any
+    settings: Settings,
+    store: Store | None = None,
+    port: int = 0,
+    tracer_provider: Any = None,
+    **uvicorn_options: Any,
 ) -> AsyncIterator[Server]:
     """uvicorn serving a fresh app on `port` (default: a free one) of loopback, in this loop."""
     port = port or free_port()
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, tracer_provider=tracer_provider)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -19,7 +19,8 @@ SECRET = "p" * 40
 
 
 def metrics_url(graphql_url: str) -> str:
-    return graphql_url.removesuffix("/graphql") + "/metrics"
+    """The JSON view (the benchmarks read it); Prometheus text is in test_observability."""
+    return graphql_url.removesuffix("/graphql") + "/metrics?format=json"
 
 
 def test_metrics_is_on_in_development_and_off_in_production_by_default() -> None:
@@ -59,7 +60,7 @@ async def test_metrics_reports_loop_lag_memory_and_uptime(settings: Settings) ->
         assert body["uptimeSeconds"] >= 0
 
         # ?reset=1 answers the figures so far, then starts a new window
-        before = (await http.get(metrics_url(server.url), params={"reset": "1"})).json()
+        before = (await http.get(metrics_url(server.url) + "&reset=1")).json()
         after = (await http.get(metrics_url(server.url))).json()
         assert before["loopLagMs"]["samples"] >= lag["samples"]
         assert after["loopLagMs"]["samples"] < before["loopLagMs"]["samples"]

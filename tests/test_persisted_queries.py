@@ -237,7 +237,7 @@ async def test_hash_only_requests_take_the_direct_path_and_the_history_cache(
     await client.send(alice, room, "hello")
     history = "query H($r: ID!) { messagesByRoom(chatRoomId: $r) { items { id content } } }"
     await apq.with_text(history, {"r": room}, alice.token)
-    view = server.app._direct._view
+    view = server.app.view
     plans = []
     plan = view.history.plan
     monkeypatch.setattr(view.history, "plan", lambda *a: plans.append(plan(*a)) or plans[-1])
@@ -270,7 +270,7 @@ async def test_a_server_remembers_no_more_than_its_setting(settings: Settings) -
         first = await apq.hash_only(documents[0])
         assert code(first.json()) == "PERSISTED_QUERY_NOT_FOUND"  # the oldest went
         assert "data" in (await apq.hash_only(documents[2])).json()
-        view = server.app._direct._view
+        view = server.app.view
         assert len(view.documents.cache) == 2
         await apq.http.aclose()
 
@@ -516,7 +516,7 @@ async def test_trusted_documents_run_by_hash_and_by_text(trusted: Server) -> Non
 async def test_anything_not_listed_is_refused_on_every_http_path(trusted: Server) -> None:
     apq = APQ(trusted)
     unlisted = "query Other { __typename }"
-    view = trusted.app._direct._view
+    view = trusted.app.view
     # make the document known to the validation memo, as if it had run: the direct path must
     # still refuse it
     await view.schema.execute(unlisted)

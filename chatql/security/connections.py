@@ -24,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from chatql.observability.live_stats import delivering_commit
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.transport import WheelTimer, timer_wheel
 
@@ -101,6 +102,15 @@ def forget_connection_params(context: Any) -> None:
         context.connection_params = None
 
 
+def count_delivery(view: Any) -> None:
+    """After a frame is written: when the task just took a live event from its subscriber
+    queue, that frame is a delivery (see `chatql.observability.live_stats`)."""
+    committed_at = delivering_commit.get()
+    if committed_at is not None:
+        delivering_commit.set(None)
+        view.services.hub.stats.delivered(committed_at or None, shared=False)
+
+
 def forget_message(message: Any) -> None:
     """Empty a handled frame in place: the receive loop's locals (Strawberry's and the JSON
     adapter's) keep the last frame until the next arrives, which for an idle subscriber is its
@@ -159,6 +169,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
             await self.websocket.close(*TOO_MANY_CONNECTIONS)
         finally:
             forget_message(message)
+
+    async def send_message(self, message: Message) -> None:
+        await self.websocket.send_json(message)
+        count_delivery(self.view)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: Any = message.get("payload")
@@ -275,6 +289,10 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
             if initialising:
                 forget_connection_params(self.context)
             forget_message(message)
+
+    async def send_message(self, message: OperationMessage) -> None:
+        await self.websocket.send_json(message)
+        count_delivery(self.view)
 
     async def handle_start(self, message: StartMessage) -> None:
         payload = message.get("payload")

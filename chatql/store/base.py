@@ -461,6 +461,7 @@ class ChangeEvent:
     key: str
     document: Mapping[str, Any] | None
     token: Any = None
+    committed_at: float | None = None  # Unix time of the commit, for latency metrics
 
 
 class StoreUnavailable(Exception):

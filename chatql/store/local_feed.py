@@ -8,6 +8,7 @@ tokens of an earlier process, raise HistoryLost so the caller re-syncs from the 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -25,6 +26,7 @@ class LocalFeed:
 
     def emit(self, events: Iterable[tuple[str, str, str, Any]]) -> None:
         """Publish (operation, collection, key, document) tuples committed together."""
+        committed_at = time.time()
         for operation, collection, key, document in events:
             self._position += 1
             event = ChangeEvent(
@@ -33,6 +35,7 @@ class LocalFeed:
                 key=key,
                 document=document,
                 token=f"{self._epoch}:{self._position}",
+                committed_at=committed_at,
             )
             self._history.append(event)
             for queue in self._watchers:

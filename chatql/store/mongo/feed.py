@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Awaitable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from pymongo.errors import OperationFailure
@@ -182,4 +183,14 @@ def change_event(raw: Mapping[str, Any]) -> ChangeEvent | None:
         key=str(key),
         document=document,
         token=raw.get("_id"),
+        committed_at=_commit_time(raw),
     )
+
+
+def _commit_time(raw: Mapping[str, Any]) -> float | None:
+    """`wallTime` (MongoDB 6.0+), else the cluster time's seconds; None when neither is there."""
+    wall = raw.get("wallTime")
+    if isinstance(wall, datetime):
+        return wall.timestamp() if wall.tzinfo else wall.replace(tzinfo=UTC).timestamp()
+    seconds = getattr(raw.get("clusterTime"), "time", None)
+    return float(seconds) if isinstance(seconds, int) else None

@@ -1,0 +1,3 @@
+"""Metrics (`metrics`, `endpoint`, `listener`), logs (`logs`), traces (`tracing`), and where they
+hook in: the outermost ASGI layer (`middleware`), GraphQL operations (`operations`), store calls
+(`store_calls`) and the live path's lock-free counters (`live_stats`)."""

@@ -1,0 +1,253 @@
+"""The Prometheus metrics of one application: what `GET /metrics` exports.
+
+Each application has its own `CollectorRegistry` (tests build many in one process). Request
+and operation metrics are prometheus-client metrics with their label children cached here; the
+delivery hot path's counters are plain numbers in `LiveStats`, turned into metric families only
+when scraped (`LiveCollector`). Every label whose values come from clients (operation names,
+error codes, close codes) is bounded, so no client can grow the number of series.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from chatql.observability.live_stats import LatencyHistogram, LiveStats
+
+OTHER = "other"  # the label value past a label's bound
+NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")  # a GraphQL name a series may carry
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STORE_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class BoundedLabel:
+    """The first `limit` distinct well-formed values pass; later ones, and malformed ones,
+    become `other`."""
+
+    def __init__(self, limit: int, pattern: re.Pattern[str] = NAME) -> None:
+        self._limit = limit
+        self._pattern = pattern
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit or not self._pattern.fullmatch(value):
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+def route_of(path: str) -> str:
+    """The route template of a path: a bounded label, and no ids or names in it."""
+    if path in ("/graphql", "/healthz", "/readyz", "/metrics"):
+        return path
+    if path.startswith("/files/uploads/"):
+        return "/files/uploads/{id}"
+    if path.startswith("/files/"):
+        return "/files/{id}/{variant}"
+    if path.startswith("/auth/oidc/"):
+        return "/auth/oidc/{provider}"
+    if path.startswith("/graphiql/"):
+        return "/graphiql/static"
+    if path.startswith("/internal/media/"):
+        return "/internal/media"
+    return "/*"  # the web app's pages and files, and what is not found
+
+
+class Metrics:
+    """Every metric of one application, registered in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.http_requests = Counter(
+            "chatql_http_requests",
+            "HTTP requests answered, by method, route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "chatql_http_request_duration_seconds",
+            "Time from a request's arrival to its last response byte, by route",
+            ["route"],
+            buckets=REQUEST_BUCKETS,
+            registry=registry,
+        )
+        self.operations = Counter(
+            "chatql_graphql_operations",
+            "GraphQL operations run, by type, operation name and outcome (ok or error)",
+            ["type", "name", "outcome"],
+            registry=registry,
+        )
+        self.operation_duration = Histogram(
+            "chatql_graphql_operation_duration_seconds",
+            "Time to run a query or mutation (parse, validate, execute), by type",
+            ["type"],
+            buckets=REQUEST_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "chatql_graphql_errors",
+            "GraphQL errors returned to clients, by extensions.code",
+            ["code"],
+            registry=registry,
+        )
+        self.websockets = Gauge(
+            "chatql_websocket_connections",
+            "Open WebSocket connections, by subprotocol",
+            ["protocol"],
+            registry=registry,
+        )
+        self.websocket_closes = Counter(
+            "chatql_websocket_closes",
+            "WebSocket connections ended, by close code",
+            ["code"],
+            registry=registry,
+        )
+        self.store_calls = Histogram(
+            "chatql_store_call_duration_seconds",
+            "Time of each store call, by store method",
+            ["method"],
+            buckets=STORE_BUCKETS,
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "chatql_store_call_errors",
+            "Store calls that raised, by store method",
+            ["method"],
+            registry=registry,
+        )
+        self.upload_bytes = Counter(
+            "chatql_upload_bytes",
+            "File bytes received by uploads (PUT /files/uploads/{id})",
+            registry=registry,
+        )
+        self._names = BoundedLabel(200)
+        self._codes = BoundedLabel(100, re.compile(r"[A-Z][A-Z0-9_]{0,63}"))
+        self._close_codes = BoundedLabel(50, re.compile(r"\d{1,4}"))
+        self._http: dict[tuple[str, str, int], Any] = {}  # label children, cached
+        self._http_time: dict[str, Any] = {}
+        self._ops: dict[tuple[str, str, str], Any] = {}
+
+    def observe_live(
+        self, stats: LiveStats, loop_lag: LatencyHistogram, resyncs: Callable[[], int]
+    ) -> None:
+        """Export the live path's counters (`LiveStats`, made with the hub) and the loop lag."""
+        self.registry.register(LiveCollector(stats, loop_lag, resyncs))
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        child = self._http.get(key)
+        if child is None:
+            if method not in ("GET", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"):
+                method = OTHER
+            child = self._http[key] = self.http_requests.labels(method, route, str(status))
+        child.inc()
+        timer = self._http_time.get(route)
+        if timer is None:
+            timer = self._http_time[route] = self.http_duration.labels(route)
+        timer.observe(seconds)
+
+    def operation(
+        self, kind: str, name: str | None, codes: Iterable[str], seconds: float | None
+    ) -> None:
+        """One finished operation; `codes` of its errors (none: ok); `seconds` unless it was a
+        subscription (whose time is its lifetime)."""
+        errors = list(codes)
+        label = self._names(name) if name else "anonymous"
+        key = (kind, label, "error" if errors else "ok")
+        child = self._ops.get(key)
+        if child is None:
+            child = self._ops[key] = self.operations.labels(*key)
+        child.inc()
+        for code in errors:
+            self.errors.labels(self._codes(code)).inc()
+        if seconds is not None:
+            self.operation_duration.labels(kind).observe(seconds)
+
+    def websocket_closed(self, code: int | None) -> None:
+        self.websocket_closes.labels(self._close_codes(str(code)) if code else "none").inc()
+
+
+class LiveCollector(Collector):
+    """The live path's plain counters (`LiveStats`) and the loop lag, as metric families."""
+
+    def __init__(
+        self, stats: LiveStats, loop_lag: LatencyHistogram, resyncs: Callable[[], int]
+    ) -> None:
+        self._stats = stats
+        self._loop_lag = loop_lag
+        self._resyncs = resyncs
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        subscriptions = GaugeMetricFamily(
+            "chatql_subscriptions", "Open subscriptions, by root field", labels=["field"]
+        )
+        for field, count in sorted(stats.subscriptions.items()):
+            subscriptions.add_metric([field], count)
+        yield subscriptions
+        deliveries = CounterMetricFamily(
+            "chatql_subscription_deliveries",
+            "Live events written to subscribers' sockets, by path (shared fan-out or single)",
+            labels=["path"],
+        )
+        deliveries.add_metric(["shared"], stats.deliveries_shared)
+        deliveries.add_metric(["single"], stats.deliveries_single)
+        yield deliveries
+        drops = CounterMetricFamily(
+            "chatql_subscription_drops",
+            "Subscribers dropped to resume from their cursor, by reason (queue_overflow, "
+            "slow_socket, resync)",
+            labels=["reason"],
+        )
+        for reason in ("queue_overflow", "slow_socket", "resync"):
+            drops.add_metric([reason], stats.drops[reason])
+        yield drops
+        yield _histogram(
+            "chatql_delivery_latency_seconds",
+            "Time from a change's commit to its frame written to a subscriber's socket",
+            stats.delivery_latency,
+        )
+        yield _histogram(
+            "chatql_change_feed_lag_seconds",
+            "Time from a change's commit to this process reading it from the change feed",
+            stats.feed_lag,
+        )
+        yield CounterMetricFamily(
+            "chatql_change_feed_resyncs",
+            "Times the change feed could not resume and subscribers were re-synced",
+            value=self._resyncs(),
+        )
+        yield _histogram(
+            "chatql_event_loop_lag_seconds",
+            "How late the event loop ran a timer due every 50 ms: the wait every callback had",
+            self._loop_lag,
+        )
+
+
+def _histogram(name: str, documentation: str, histogram: LatencyHistogram) -> Metric:
+    family = HistogramMetricFamily(name, documentation)
+    family.add_metric([], histogram.cumulative(), histogram.total)
+    return family

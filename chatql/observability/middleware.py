@@ -1,0 +1,201 @@
+"""The outermost ASGI layer: request id, access log, HTTP and WebSocket metrics, request spans.
+
+It wraps the whole application, the fast GraphQL POST path (`direct_http`) included, so every
+request is counted, timed, logged once and traced once. Per WebSocket frame it adds one type
+check on the way out: the fan-out writes thousands of frames a second through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatql.observability.logs import ACCESS_LOG, RequestInfo, current_request, request_id_from
+from chatql.observability.metrics import OTHER, Metrics, route_of
+
+access_log = logging.getLogger(ACCESS_LOG)
+PROTOCOLS = frozenset({"graphql-transport-ws", "graphql-ws"})
+MAX_LOGGED_PATH = 200
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _carrier(scope: Scope) -> dict[str, str]:
+    """The headers trace propagation reads (traceparent, tracestate, baggage)."""
+    return {
+        key.decode("latin-1"): value.decode("latin-1")
+        for key, value in scope["headers"]
+        if key in (b"traceparent", b"tracestate", b"baggage")
+    }
+
+
+def _user_id(scope: Scope) -> str | None:
+    user = getattr(scope.get("chatql.context"), "user", None)
+    return getattr(user, "id", None)
+
+
+class ObservedApp:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None, tracer: trace.Tracer | None):
+        self._app = app
+        self._metrics = metrics
+        self._tracer = tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        info = RequestInfo(request_id_from(_header(scope, b"x-request-id")))
+        reset = current_request.set(info)
+        id_header = (b"x-request-id", info.request_id.encode())
+        method: str = scope["method"]
+        route = route_of(scope["path"])
+        status = 500
+        sent = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, sent
+            kind = message["type"]
+            if kind == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        metrics = self._metrics
+        if metrics is not None and route == "/files/uploads/{id}":
+            receive = _counting(receive, metrics)
+        span = detach = None
+        if self._tracer is not None:
+            parent = propagate.extract(_carrier(scope))
+            span = self._tracer.start_span(
+                f"{method} {route}",
+                context=parent,
+                kind=trace.SpanKind.SERVER,
+                attributes={"http.request.method": method, "http.route": route},
+            )
+            detach = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self._app(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                metrics.http_request(method, route, status, seconds)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                if info.operation is not None:
+                    span.set_attribute("graphql.operation.name", info.operation)
+                if status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+                span.end()
+                if detach is not None:
+                    otel_context.detach(detach)
+            if access_log.isEnabledFor(logging.INFO):
+                path = scope["path"][:MAX_LOGGED_PATH]  # never the query string: it may hold keys
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    path,
+                    status,
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "bytes": sent,
+                    },
+                )
+            current_request.reset(reset)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        info = RequestInfo(request_id_from(_header(scope, b"x-request-id")))
+        reset = current_request.set(info)
+        metrics = self._metrics
+        protocol: str | None = None  # set once accepted
+        code: int | None = None
+
+        async def observed_send(message: Message) -> None:
+            nonlocal protocol, code
+            kind = message["type"]
+            if kind == "websocket.send":  # the hot path: nothing else
+                await send(message)
+                return
+            if kind == "websocket.accept":
+                subprotocol = message.get("subprotocol") or "none"
+                protocol = subprotocol if subprotocol in PROTOCOLS else OTHER
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", info.request_id.encode()),
+                ]
+                if metrics is not None:
+                    metrics.websockets.labels(protocol).inc()
+            elif kind == "websocket.close" and code is None:
+                code = message.get("code", 1000)
+            await send(message)
+
+        async def observed_receive() -> Message:
+            nonlocal code
+            message = await receive()
+            if message["type"] == "websocket.disconnect" and code is None:
+                code = message.get("code", 1005)
+            return message
+
+        detach = None
+        if self._tracer is not None:  # operations on this socket continue the upgrade's trace
+            detach = otel_context.attach(propagate.extract(_carrier(scope)))
+        try:
+            await self._app(scope, observed_receive, observed_send)
+        finally:
+            if protocol is not None:
+                if metrics is not None:
+                    metrics.websockets.labels(protocol).dec()
+                    metrics.websocket_closed(code)
+                if access_log.isEnabledFor(logging.INFO):
+                    info.user_id = _user_id(scope)
+                    info.operation = None
+                    path = scope["path"][:MAX_LOGGED_PATH]
+                    access_log.info(
+                        "WS %s closed %s",
+                        path,
+                        code,
+                        extra={
+                            "method": "WS",
+                            "path": path,
+                            "protocol": protocol,
+                            "close_code": code,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        },
+                    )
+            if detach is not None:
+                otel_context.detach(detach)
+            current_request.reset(reset)
+
+
+def _counting(receive: Receive, metrics: Metrics) -> Receive:
+    """`receive` that counts the body bytes of an upload."""
+
+    async def counted() -> Message:
+        message: Any = await receive()
+        if message["type"] == "http.request":
+            metrics.upload_bytes.inc(len(message.get("body", b"")))
+        return message  # type: ignore[no-any-return]
+
+    return counted
