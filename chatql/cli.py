@@ -213,7 +213,10 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=False,
+        # Behind nginx, the client's address (per-IP rate limits) and scheme come from the
+        # proxy's X-Forwarded-For/-Proto, believed only from CHATQL_TRUSTED_PROXIES.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         timeout_graceful_shutdown=10,
         # Refused by the protocol layer (close 1009) as well as by the app (SizeLimitMiddleware).
