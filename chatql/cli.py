@@ -1,7 +1,9 @@
-"""Command line: `chatql serve` (also `python -m chatql`) starts the server.
+"""Command line: `chatql serve` (also `python -m chatql`) starts the server; the other
+subcommands are the operator's (`check`, `migrate`, `backup`, `restore`, `stats`, ...).
 
 Flags override the matching `CHATQL_*` variables; every value is validated before anything
-starts, and a bad one is reported in one line with exit status 2.
+starts, and a bad one is reported in one line with exit status 2. `chatql --help` and
+`chatql COMMAND --help` say what each does.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import asyncio
 import contextlib
 import gc
 import getpass
+import logging
 import os
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 
@@ -33,9 +38,46 @@ FLAG_SETTINGS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported in one line (and exit status 2) instead of the
+    usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {raw}")
+    return value
+
+
+def _store_flags(command: argparse.ArgumentParser, *, timeout: bool = True) -> None:
+    command.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
+    command.add_argument("--env", help="development or production (CHATQL_ENV)")
+    if timeout:
+        command.add_argument(
+            "--timeout",
+            type=_positive_seconds,
+            default=10.0,
+            help="seconds to wait for the store before giving up (default 10)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatql", description="ChatQL chat server")
-    commands = parser.add_subparsers(dest="command")
+    parser = Parser(
+        prog="chatql",
+        description="ChatQL chat server. With no command, runs the server (like `serve`). "
+        "Settings come from CHATQL_* environment variables (README, Configuration); flags "
+        "override them.",
+        epilog="Exit status: 0 done, 1 the store could not be reached or the work failed, "
+        "2 bad input (a flag, a path, a setting).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     serve = commands.add_parser("serve", help="run the server (the default)")
     for target in (parser, serve):
         target.add_argument("--host", help="interface (CHATQL_HOST)")
@@ -43,12 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
         target.add_argument("--env", help="development or production (CHATQL_ENV)")
         target.add_argument("--log-level", help="debug, info, warning, error (CHATQL_LOG_LEVEL)")
-    print_schema = commands.add_parser("print-schema", help="print the GraphQL schema (SDL)")
-    print_schema.add_argument(
-        "--federation",
-        action="store_true",
-        help="the Apollo Federation subgraph's SDL (@link, @key), as _service { sdl } serves it",
-    )
+    for name in ("export-schema", "print-schema"):
+        schema = commands.add_parser(
+            name,
+            help="write the GraphQL schema (SDL) to PATH or standard output"
+            + (" (same as export-schema)" if name == "print-schema" else ""),
+            description="Write the schema this ChatQL serves, in GraphQL SDL: what client "
+            "code generators read (schema.graphql in the repository is kept equal to it).",
+        )
+        schema.add_argument("path", nargs="?", metavar="PATH", help="file to write (default -)")
+        schema.add_argument(
+            "--federation",
+            action="store_true",
+            help="the Apollo Federation subgraph's SDL (@link, @key), as _service { sdl } has it",
+        )
     admin = commands.add_parser(
         "create-admin",
         help="make USERNAME a global admin, creating the account if needed",
@@ -60,6 +110,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the new account's password from standard input (else prompt)",
     )
     admin.add_argument("--database-url", help="store URL (CHATQL_DATABASE_URL)")
+    check = commands.add_parser(
+        "check",
+        help="validate the settings, reach the store, say what is on",
+        description="Validate every CHATQL_* setting (exit 2 on a bad one), connect to the "
+        "store and read its migration state (exit 1 if it cannot be reached), then list the "
+        "features this configuration turns on (media plane, mail, social sign-in, assistant).",
+    )
+    _store_flags(check)
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply the store's pending migrations and exit",
+        description="Apply the store's pending migrations (SQLite: numbered schema scripts; "
+        "MongoDB: indexes) and exit. The server also applies them when it starts; run this "
+        "before starting a new version to see them go through on their own.",
+    )
+    migrate.add_argument(
+        "--check",
+        action="store_true",
+        help="only list the pending migrations; exit 3 when there are some, 0 when none",
+    )
+    _store_flags(migrate)
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH while the server runs",
+        description="Copy the SQLite database to PATH with SQLite's online backup API: a "
+        "consistent copy as of one commit, taken while the server keeps running. MongoDB is "
+        "backed up with mongodump; this command says how and exits 2. File bytes "
+        "(CHATQL_FILES_URL) are not in the copy.",
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    _store_flags(backup, timeout=False)
+    restore = commands.add_parser(
+        "restore",
+        help="replace the SQLite database with the backup at PATH (servers stopped)",
+        description="Check that PATH is a sound ChatQL SQLite backup (integrity_check, schema "
+        "version), then replace the database with it atomically; the replaced database is "
+        "kept beside it. Refused while any ChatQL process has the database open. MongoDB is "
+        "restored with mongorestore; this command says how and exits 2.",
+    )
+    restore.add_argument("path", metavar="PATH", help="a file made by chatql backup")
+    _store_flags(restore, timeout=False)
+    stats = commands.add_parser(
+        "stats",
+        help="count users, rooms, messages, streams and uploads in the store",
+        description="Count what the store holds: users and messages not deleted, rooms, "
+        "streams, and files not removed.",
+    )
+    stats.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    _store_flags(stats)
     return parser
 
 
@@ -132,7 +232,10 @@ def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         log_level=settings.log_level,
         log_config=None,  # configure_logging's handlers and format
         access_log=False,  # ChatQL's own access log has the request id and the operation
-        proxy_headers=False,
+        # Behind nginx, the client's address (per-IP rate limits) and scheme come from the
+        # proxy's X-Forwarded-For/-Proto, believed only from CHATQL_TRUSTED_PROXIES.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         timeout_graceful_shutdown=10,
         # Refused by the protocol layer (close 1009) as well as by the app (SizeLimitMiddleware).
@@ -146,22 +249,44 @@ def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
             tracer_provider.shutdown()  # export the spans still buffered
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "print-schema":
-        if args.federation:
-            from chatql.federation import SubgraphSchema
-            from chatql.schema import build_schema
+OPERATOR_COMMANDS = ("check", "migrate", "stats", "backup", "restore")
 
-            subgraph = build_schema(federation=True)
-            assert isinstance(subgraph, SubgraphSchema)
-            sys.stdout.write(subgraph.subgraph_sdl + "\n")
-            return 0
-        from chatql.schema import schema
 
-        sys.stdout.write(schema.as_str() + "\n")
+def _no_secret_warning(record: logging.LogRecord) -> bool:
+    """An operator command signs no tokens: the development secret warning is noise there."""
+    return not str(record.msg).startswith("CHATQL_JWT_SECRET is not set")
+
+
+def export_schema(path: str | None, federation: bool = False) -> int:
+    """The plain schema, or with `federation` the subgraph's SDL as `_service { sdl }` serves it."""
+    from chatql.schema import build_schema, schema
+
+    if federation:
+        from chatql.federation import SubgraphSchema
+
+        subgraph = build_schema(federation=True)
+        assert isinstance(subgraph, SubgraphSchema)
+        text = subgraph.subgraph_sdl + "\n"
+    else:
+        text = schema.as_str() + "\n"
+    if path is None or path == "-":
+        sys.stdout.write(text)
         return 0
     try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        sys.stderr.write(f"chatql: cannot write {path}: {exc.strerror}\n")
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("print-schema", "export-schema"):
+        return export_schema(args.path, args.federation)
+    try:
+        if args.command in OPERATOR_COMMANDS:  # `check` says it in a line of its own
+            logging.getLogger("chatql.config").addFilter(_no_secret_warning)
         settings = settings_from(args)
         if args.command in (None, "serve"):
             from chatql.observability.tracing import tracing_endpoint
@@ -172,8 +297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "create-admin":
         return asyncio.run(create_admin(settings, args.username, args.password_stdin))
+    if args.command in OPERATOR_COMMANDS:
+        return operate(args, settings)
     serve(settings)
     return 0
+
+
+def operate(args: argparse.Namespace, settings: Settings) -> int:
+    from chatql.operations import commands
+
+    logging.basicConfig(level=logging.WARNING, format="chatql: %(message)s")
+
+    if args.command == "check":
+        return asyncio.run(commands.check(settings, args.timeout))
+    if args.command == "migrate":
+        return asyncio.run(commands.migrate(settings, args.check, args.timeout))
+    if args.command == "stats":
+        return asyncio.run(commands.stats(settings, args.json, args.timeout))
+    if args.command == "backup":
+        return commands.backup(settings, args.path, args.force)
+    return commands.restore(settings, args.path)
 
 
 async def create_admin(settings: Settings, username: str, password_stdin: bool) -> int:

@@ -60,6 +60,22 @@ def _parse_list(_name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _trusted_proxies(name: str, raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    values = _parse_list(name, raw)
+    for value in values:
+        if value == "*":
+            continue
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks (or *), got {value!r}"
+            ) from None
+    return values
+
+
 def _int(minimum: int, maximum: int) -> Callable[[str, str], Any]:
     return lambda name, raw: _parse_int(name, raw, minimum, maximum)
 
@@ -238,6 +254,11 @@ class Settings:
     )
     federation: bool = setting(
         False, _parse_bool, "serve as an Apollo Federation 2 subgraph (_service, _entities)"
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        _trusted_proxies,
+        "proxy addresses (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed",
     )
     web_app: bool = setting(True, _parse_bool, "serve the web app at /")
     web_dir: str = setting("", _str, "directory of the built web app (default: chatql/static/app)")

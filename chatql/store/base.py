@@ -468,6 +468,17 @@ class StoreUnavailable(Exception):
     """The store cannot be reached; readiness checks report it."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What `chatql stats` reports: how much the store holds, for capacity planning."""
+
+    users: int  # accounts not deleted (guests and the assistant's bot included)
+    rooms: int
+    messages: int  # not deleted
+    streams: int
+    uploads: int  # files not removed, whatever their status
+
+
 class HistoryLost(Exception):
     """The change feed cannot resume from the given token; the caller must re-sync."""
 
@@ -479,6 +490,18 @@ class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...
+
+    # upkeep (the `chatql` command line: migrate, check, stats)
+    async def pending_migrations(self) -> list[str]:
+        """What `migrate` would apply, in order; callable before `open` and without changing
+        anything. StoreUnavailable when the store cannot be reached, or holds a schema newer
+        than this code knows (a downgrade)."""
+
+    async def migrate(self) -> list[str]:
+        """Apply the pending migrations (SQLite's numbered scripts, MongoDB's indexes) and
+        return what was applied; callable before `open`, idempotent."""
+
+    async def count_records(self) -> StoreCounts: ...
 
     # users
     async def create_user(self, user: UserRecord) -> None:

@@ -14,10 +14,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pymongo import AsyncMongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import ChangeEvent, HistoryLost, StoreUnavailable, new_id, now_utc
+from chatql.store.base import (
+    ChangeEvent,
+    HistoryLost,
+    StoreCounts,
+    StoreUnavailable,
+    new_id,
+    now_utc,
+)
 from chatql.store.mongo.documents import REVISION, constraint, encode, maybe_await
 from chatql.store.mongo.feed import ChangeFeed, feed_pipeline, history_lost
 from chatql.store.mongo.indexes import INDEXES
@@ -76,6 +83,41 @@ class MongoEngine:
             await self._client.admin.command("ping")
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    # ---------------------------------------------------------------- upkeep
+    async def pending_migrations(self) -> list[str]:
+        """Indexes `open` would create, by name (an index of the same name with other options
+        is not noticed: names change when options do)."""
+        missing = []
+        try:
+            for collection, models in INDEXES.items():
+                cursor = await maybe_await(self._db[collection].list_indexes())
+                present = {index["name"] async for index in cursor}
+                missing += [
+                    f"index {collection}.{model.document['name']}"
+                    for model in models
+                    if model.document["name"] not in present
+                ]
+        except PyMongoError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return missing
+
+    async def migrate(self) -> list[str]:
+        pending = await self.pending_migrations()
+        try:
+            await self.open()
+        except PyMongoError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return pending
+
+    async def count_records(self) -> StoreCounts:
+        return StoreCounts(
+            users=await self._users.count_documents({"deleted_at": None}),
+            rooms=await self._rooms.count_documents({}),
+            messages=await self._messages.count_documents({"deleted_at": None}),
+            streams=await self._streams.count_documents({}),
+            uploads=await self._uploads.count_documents({"removed_at": None}),
+        )
 
     # ---------------------------------------------------------------- plumbing
     async def _insert(self, collection: Any, doc: Mapping[str, Any]) -> None:

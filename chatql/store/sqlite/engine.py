@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chatql.errors import StoreConflict
-from chatql.store.base import ChangeEvent, StoreUnavailable, new_id, now_utc
+from chatql.store.base import ChangeEvent, StoreCounts, StoreUnavailable, new_id, now_utc
 from chatql.store.local_feed import LocalFeed
-from chatql.store.sqlite.migrations import MIGRATIONS
+from chatql.store.sqlite.lock import DatabaseBusy, DatabaseLock
+from chatql.store.sqlite.migrations import (
+    SchemaTooNew,
+    apply_migrations,
+    pending_versions,
+)
 from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter, Worker, connect
 
 T = TypeVar("T")
@@ -125,6 +130,7 @@ class SQLiteEngine:
         self._writer: GroupCommitWriter | None = None
         self._checkpointer: Checkpointer | None = None
         self._readers: list[Worker] = []
+        self._lock = DatabaseLock(self.path)
         self.feed = LocalFeed()
 
     # ---------------------------------------------------------------- lifecycle
@@ -133,8 +139,17 @@ class SQLiteEngine:
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(exclusive=False)  # held until close: see lock.py
+        except DatabaseBusy as exc:
+            raise StoreUnavailable(str(exc)) from exc
         writer = await asyncio.to_thread(self._connect, readonly=False)
-        await asyncio.to_thread(_migrate, writer)
+        try:
+            await asyncio.to_thread(apply_migrations, writer)
+        except SchemaTooNew as exc:
+            writer.close()
+            self._lock.release()
+            raise StoreUnavailable(str(exc)) from exc
         writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         self._writer = GroupCommitWriter(writer, self.feed.emit)
         checkpoints = await asyncio.to_thread(self._connect, readonly=False)
@@ -154,12 +169,60 @@ class SQLiteEngine:
         if self._checkpointer is not None:
             await self._checkpointer.close()
             self._checkpointer = None
+        self._lock.release()
 
     async def ping(self) -> None:
         try:
             await self._one("SELECT 1")
         except Exception as exc:  # pragma: no cover - depends on the disk
             raise StoreUnavailable(str(exc)) from exc
+
+    # ---------------------------------------------------------------- upkeep
+    async def pending_migrations(self) -> list[str]:
+        def read() -> list[str]:
+            if not Path(self.path).exists():
+                return [f"version {v}" for v in pending_versions(0)]
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            try:
+                conn = sqlite3.connect(uri, uri=True)
+                try:
+                    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                finally:
+                    conn.close()
+                return [f"version {v}" for v in pending_versions(current)]
+            except (sqlite3.Error, SchemaTooNew) as exc:
+                raise StoreUnavailable(f"{self.path}: {exc}") from exc
+
+        return await asyncio.to_thread(read)
+
+    async def migrate(self) -> list[str]:
+        def run() -> list[str]:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            lock = DatabaseLock(self.path)
+            conn: sqlite3.Connection | None = None
+            try:
+                lock.acquire(exclusive=False)
+                conn = self._connect(readonly=False)
+                return [f"version {v}" for v in apply_migrations(conn)]
+            except (DatabaseBusy, SchemaTooNew, sqlite3.Error) as exc:
+                raise StoreUnavailable(f"{self.path}: {exc}") from exc
+            finally:
+                if conn is not None:
+                    conn.close()
+                lock.release()
+
+        return await asyncio.to_thread(run)
+
+    async def count_records(self) -> StoreCounts:
+        row = await self._one(
+            "SELECT (SELECT count(*) FROM users WHERE deleted_at IS NULL) AS users, "
+            "(SELECT count(*) FROM rooms) AS rooms, "
+            "(SELECT count(*) FROM messages WHERE deleted_at IS NULL) AS messages, "
+            "(SELECT count(*) FROM streams) AS streams, "
+            "(SELECT count(*) FROM uploads WHERE removed_at IS NULL) AS uploads"
+        )
+        assert row is not None
+        return StoreCounts(**row)
 
     # ---------------------------------------------------------------- plumbing
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -242,16 +305,6 @@ class SQLiteEngine:
 
     def watch(self, resume_token: Any = None) -> AsyncIterator[ChangeEvent]:
         return self.feed.watch(resume_token)
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the numbered migrations this database has not seen yet, each atomically."""
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    for version, script in MIGRATIONS:
-        if version > current:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
 
 
 def _constraint_name(message: str) -> str:

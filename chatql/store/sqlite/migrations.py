@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
@@ -332,3 +334,35 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
 )
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer ChatQL: this one must not write to it."""
+
+
+def pending_versions(current: int) -> list[int]:
+    """The migrations a database at `current` (its PRAGMA user_version) still needs."""
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"the database's schema version {current} is newer than this ChatQL knows "
+            f"({LATEST_VERSION}): run the newer ChatQL, or restore a backup taken before upgrading"
+        )
+    return [version for version, _script in MIGRATIONS if version > current]
+
+
+def apply_migrations(conn: sqlite3.Connection) -> list[int]:
+    """Apply the numbered migrations this database has not seen yet, each atomically
+    (`BEGIN IMMEDIATE` also makes two processes migrating at once take turns)."""
+    applied = []
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    pending_versions(current)
+    for version, script in MIGRATIONS:
+        if version > current:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            applied.append(version)
+    return applied

@@ -1,0 +1,1 @@
+"""What an operator runs besides the server: checks, migrations, stats, backups (`chatql ...`)."""

@@ -1,0 +1,48 @@
+"""The store's upkeep, the same on every store: what `chatql migrate`, `check` and `stats` rely
+on. Migrations are listed before they run and never twice; counts leave out what was deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatql.store.base import Store, StoreCounts, now_utc
+from tests.conftest import make_store
+from tests.test_store_contract import make_room, make_users, send, upload
+from tests.test_stream_store_contract import stream
+
+
+async def test_pending_migrations_are_listed_applied_once_and_then_none(
+    store_kind: str, tmp_path: Path
+) -> None:
+    fresh = make_store(store_kind, tmp_path)
+    pending = await fresh.pending_migrations()
+    assert pending, "a new store has its whole schema to make"
+    assert await fresh.pending_migrations() == pending  # looking changes nothing
+    assert await fresh.migrate() == pending
+    assert await fresh.pending_migrations() == []
+    assert await fresh.migrate() == []  # idempotent
+    await fresh.open()  # and an opened store finds nothing left to do
+    try:
+        assert await fresh.pending_migrations() == []
+        (alice,) = await make_users(fresh, "alice")
+        assert await fresh.get_user(alice.id) == alice
+    finally:
+        await fresh.close()
+
+
+async def test_count_records_counts_what_is_live_and_leaves_out_the_deleted(store: Store) -> None:
+    assert await store.count_records() == StoreCounts(0, 0, 0, 0, 0)
+    alice, bob, gone = await make_users(store, "alice", "bob", "gone")
+    await store.update_user(gone.id, {"deleted_at": now_utc()})
+    general = await make_room(store, alice, bob, name="General")
+    await make_room(store, bob, name="Other")
+    sent = [(await send(store, general, alice, f"m{i}"))[0] for i in range(5)]
+    await store.update_message(sent[0].id, {"deleted_at": now_utc(), "deleted_by": alice.id})
+    await store.insert_stream(stream(alice.id, general.id))
+    kept, removed = upload(alice, name="kept.png"), upload(alice, name="removed.png")
+    await store.insert_upload(kept)
+    await store.insert_upload(removed)
+    await store.update_upload(removed.id, {"removed_at": now_utc()})
+    assert await store.count_records() == StoreCounts(
+        users=2, rooms=2, messages=4, streams=1, uploads=1
+    )
