@@ -378,6 +378,7 @@ def create_app(
     if metrics is not None:
         hub = services.hub
         metrics.observe_live(hub.stats, loop_lag.histogram, lambda: hub.resyncs)
+        metrics.observe_streams(services.viewers.local_counts, services.media.counts)
     graphql_view = ChatGraphQL(services, observer)
     listener = (
         MetricsListener(

@@ -174,6 +174,36 @@ async def test_metrics_count_requests_operations_errors_sockets_and_deliveries(
         await activity["client"].close()
 
 
+WATCH = "subscription($s: ID!) { watchStream(streamId: $s) { id viewerCount } }"
+CREATE_STREAM = "mutation($i: CreateStreamInput!) { createStream(input: $i) { id } }"
+
+
+async def test_stream_watchers_are_counted_while_they_watch(settings: Settings) -> None:
+    async with running_server(replace(settings, stream_viewer_interval=0.05)) as server:
+        client = Client(server)
+        creator, viewer = await client.register("creator"), await client.register("viewer")
+        created = await client.data(CREATE_STREAM, {"i": {"title": "Show"}}, creator.token)
+        stream_id = created["createStream"]["id"]
+        before = await scrape(server)
+        assert before.value("chatql_stream_watchers") == 0
+        assert before.value("chatql_stream_broadcasts") == 0  # no media plane here
+        sock = await Socket.connect(server, TRANSPORT_WS, viewer.token)
+        await sock.ack()
+        await sock.subscribe(WATCH, {"s": stream_id})
+
+        async def counted(watchers: int, streams: int) -> bool:
+            m = await scrape(server)
+            return (
+                m.value("chatql_stream_watchers") == watchers
+                and m.value("chatql_streams_watched") == streams
+            )
+
+        await until(lambda: counted(1, 1))
+        await sock.close()
+        await until(lambda: counted(0, 0))
+        await client.close()
+
+
 async def test_slow_subscribers_count_as_drops(settings: Settings) -> None:
     async with running_server(replace(settings, subscription_queue_size=2)) as server:
         app = server.app

@@ -80,6 +80,13 @@ class MediaPlane:
         self._stopping = False
 
     # ------------------------------------------------------------ the control plane's view
+    def counts(self) -> tuple[int, int, int]:
+        """(broadcasts live on this node, ffmpeg restarts among them, nginx restarts): what
+        the metrics export of the media plane."""
+        broadcasts = list(self._broadcasts.values())
+        restarts = sum(max(b.transcoder.runs - 1, 0) for b in broadcasts)
+        return len(broadcasts), restarts, self.nginx.restarts if self.nginx is not None else 0
+
     @property
     def available(self) -> bool:
         return self.nginx is not None and self.nginx.running and not self._stopping

@@ -58,7 +58,9 @@ class BoundedLabel:
 
 def route_of(path: str) -> str:
     """The route template of a path: a bounded label, and no ids or names in it."""
-    if path in ("/graphql", "/healthz", "/readyz", "/metrics"):
+    if path in ("/graphql", "/graphql/stream", "/graphql/realtime", "/healthz", "/readyz"):
+        return path
+    if path == "/metrics":
         return path
     if path.startswith("/files/uploads/"):
         return "/files/uploads/{id}"
@@ -156,6 +158,12 @@ class Metrics:
         """Export the live path's counters (`LiveStats`, made with the hub) and the loop lag."""
         self.registry.register(LiveCollector(stats, loop_lag, resyncs))
 
+    def observe_streams(
+        self, viewers: Callable[[], tuple[int, int]], media: Callable[[], tuple[int, int, int]]
+    ) -> None:
+        """Export live streams as this process sees them (`StreamsCollector`)."""
+        self.registry.register(StreamsCollector(viewers, media))
+
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
         child = self._http.get(key)
@@ -244,6 +252,43 @@ class LiveCollector(Collector):
             "chatql_event_loop_lag_seconds",
             "How late the event loop ran a timer due every 50 ms: the wait every callback had",
             self._loop_lag,
+        )
+
+
+class StreamsCollector(Collector):
+    """Live streams through this process: its watchers, and its node's media plane."""
+
+    def __init__(
+        self, viewers: Callable[[], tuple[int, int]], media: Callable[[], tuple[int, int, int]]
+    ) -> None:
+        self._viewers = viewers
+        self._media = media
+
+    def collect(self) -> Iterator[Metric]:
+        watched, watchers = self._viewers()
+        broadcasts, transcoder_restarts, nginx_restarts = self._media()
+        yield GaugeMetricFamily(
+            "chatql_stream_watchers",
+            "Open watchStream subscriptions on this process (sum over processes: all viewers)",
+            value=watchers,
+        )
+        yield GaugeMetricFamily(
+            "chatql_streams_watched", "Live streams with a watcher on this process", value=watched
+        )
+        yield GaugeMetricFamily(
+            "chatql_stream_broadcasts",
+            "Broadcasts this node's media plane is ingesting and transcoding now",
+            value=broadcasts,
+        )
+        yield GaugeMetricFamily(
+            "chatql_stream_transcoder_restarts",
+            "Restarts of the ffmpeg of broadcasts live now (it died and was started again)",
+            value=transcoder_restarts,
+        )
+        yield CounterMetricFamily(
+            "chatql_media_nginx_restarts",
+            "Times the media plane's nginx died and was restarted",
+            value=nginx_restarts,
         )
 
 

@@ -85,6 +85,10 @@ class ViewerTracker:
         others = sum(n for p, (n, until) in heard.items() if p != self._process and until > now)
         return others + self._local.get(stream_id, 0)
 
+    def local_counts(self) -> tuple[int, int]:
+        """(streams watched through this process, its open watches): for the metrics."""
+        return len(self._local), sum(self._local.values())
+
     def open_watches(self, stream_id: str) -> list[tuple[str, datetime]]:
         """(viewer, since) of this process's watches still open on the stream."""
         return [(w.viewer_id, w.started) for w in self._open.values() if w.stream_id == stream_id]
