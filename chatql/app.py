@@ -33,6 +33,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from chatql import graphiql
+from chatql.appsync.realtime import AppSyncRealtime, upgrade_required
 from chatql.auth import bearer_token
 from chatql.config import Settings
 from chatql.context import ChatContext
@@ -186,6 +187,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             request=request,
             response=response,
             access_token=None if is_ws else bearer_token(request.headers.get("authorization")),
+            api_key=None if is_ws else request.headers.get("x-api-key"),
         )
         request.scope["chatql.context"] = context  # read back when the socket closes
         return context
@@ -304,6 +306,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes = [
         Route("/graphql", graphql_endpoint),
         WebSocketRoute("/graphql", graphql_endpoint),
+        WebSocketRoute("/graphql/realtime", AppSyncRealtime(graphql_view)),
+        Route("/graphql/realtime", upgrade_required),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(settings.metrics_enabled, loop_lag)),
@@ -321,7 +325,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 CORSMiddleware,
                 allow_origins=list(settings.allowed_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
+                # x-api-key and x-amz-user-agent: what AWS Amplify sends from a browser
+                allow_headers=["authorization", "content-type", "x-api-key", "x-amz-user-agent"],
                 max_age=600,
             )
         )

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from broadcaster import Event
@@ -28,6 +29,10 @@ log = logging.getLogger("chatql.pubsub")
 
 RESYNC_CHANNEL = "__resync__"
 PRESENCE_CHANNEL = "presence"
+
+# Set by a transport around one operation: called when that operation's stream subscribes to the
+# hub, i.e. from when no event can be missed any more (AppSync acknowledges a `start` then).
+on_listening: ContextVar[Callable[[], None] | None] = ContextVar("on_listening", default=None)
 
 
 def room_channel(room_id: str) -> str:
@@ -264,6 +269,9 @@ class Hub:
         subscription = Subscription(self, channels, maxsize)
         for channel in channels:
             self._channels.setdefault(channel, set()).add(subscription)
+        listening = on_listening.get()
+        if listening is not None:
+            listening()
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:
