@@ -322,7 +322,8 @@ class RealtimeConnection:
 
     # ------------------------------------------------------------------ operations
     async def _start(self, frame: dict[str, Any]) -> None:
-        operation_id = frame.get("id") if isinstance(frame.get("id"), str) else None
+        given = frame.get("id")
+        operation_id = given if isinstance(given, str) and len(given) <= MAX_OPERATION_ID else None
         try:
             start = parse_start(frame, self.settings.max_tokens)
             await self._check_identity(start.credentials)
