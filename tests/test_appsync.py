@@ -329,8 +329,11 @@ async def test_connection_init_is_optional(server: Server, client: Client) -> No
     room = await client.create_room(alice)
     sock = await Realtime.connect(server, bare(alice))
     await sock.subscribed("1", room, bare(alice))
+    assert sock.kas == 1  # keep-alives run all the same
     await client.send(alice, room, "hi")
     assert (await sock.data("1"))["onMessageCreated"]["content"] == "hi"
+    await sock.send({"type": "connection_init"})  # late, or repeated: acknowledged again
+    assert (await sock.recv())["type"] == "connection_ack"
     await sock.close()
 
 

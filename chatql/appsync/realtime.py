@@ -223,16 +223,13 @@ class RealtimeConnection:
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "connection_init":
-            if self.context is None and await self._connect():
-                await self._send(
-                    {
-                        "type": "connection_ack",
-                        "payload": {"connectionTimeoutMs": self._connection_timeout_ms},
-                    }
-                )
+            if self.context is not None or await self._connect():  # a repeated one: ack again
+                ack = {"connectionTimeoutMs": self._connection_timeout_ms}
+                await self._send({"type": "connection_ack", "payload": ack})
                 await self._keep_alive()
         elif kind == "start":
             if self.context is not None or await self._connect():  # connection_init is optional
+                await self._keep_alive()
                 await self._start(frame)
         elif kind == "stop":
             await self._stop(frame.get("id"))
@@ -312,12 +309,17 @@ class RealtimeConnection:
         return int(self.settings.appsync_keepalive_interval * TIMEOUT_PER_KEEPALIVE * 1000)
 
     async def _keep_alive(self) -> None:
-        """`ka` now and every interval: Amplify drops a socket silent for connectionTimeoutMs."""
+        """Start the `ka`s (now and every interval), unless they run already: Amplify drops a
+        socket that stays silent for connectionTimeoutMs."""
+        if self._timer is None:
+            await self._next_keep_alive()
+
+    async def _next_keep_alive(self) -> None:
         await self._send({"type": "ka"})
         if not self.closed:
             self._timer = timer_wheel().call_later(
                 self.settings.appsync_keepalive_interval,
-                lambda: self._background(self._keep_alive),
+                lambda: self._background(self._next_keep_alive),
             )
 
     # ------------------------------------------------------------------ operations
