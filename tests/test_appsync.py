@@ -781,3 +781,25 @@ def test_header_objects_decode_from_base64_and_base64url_and_stay_small() -> Non
     assert decode_header(standard) == decode_header(url_safe) == header
     with pytest.raises(BadHeader):
         decode_header("A" * (MAX_ENCODED_HEADER + 1))
+
+
+async def test_an_api_key_of_a_deleted_account_stops_working_and_its_socket_closes(
+    server: Server, client: Client
+) -> None:
+    bot = await client.register("relay_bot")
+    sock = await Realtime.ready(server, api_key())
+    assert (await client.data(ME, token=bot.token))["me"]["username"] == "relay_bot"
+    deleted = await client.data(
+        "mutation($p: String!) { deleteAccount(password: $p) }", {"p": "correct horse"}, bot.token
+    )
+    assert deleted["deleteAccount"]
+    assert await sock.closed_with() == 4401  # its sessions end, the key's socket too
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(server.url, json={"query": ME}, headers={"x-api-key": API_KEY})
+    [error] = answer.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    refused = await Realtime.connect(server, api_key())
+    await refused.send({"type": "connection_init"})
+    frame = await refused.recv()
+    assert frame["type"] == "connection_error"
+    assert frame["payload"]["errors"][0]["errorType"] == "UnauthorizedException"

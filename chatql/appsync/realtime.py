@@ -191,9 +191,7 @@ class RealtimeConnection:
             self._timer.cancel()
         for task in list(self.operations.values()):
             task.cancel()
-        for task in [*self.operations.values(), *self._tasks]:
-            with contextlib.suppress(BaseException):
-                await task
+        await asyncio.gather(*self.operations.values(), *self._tasks, return_exceptions=True)
         self.view.connections.release(self.websocket.scope)
         context = self.context
         if context is not None and context.user is not None:
@@ -373,8 +371,7 @@ class RealtimeConnection:
         task = self.operations.pop(operation_id, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.gather(task, return_exceptions=True)
         await self._send({"type": "complete", "id": operation_id})
 
     async def _run(self, start: Start) -> None:
