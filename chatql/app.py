@@ -36,6 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from chatql import graphiql
+from chatql.appsync.realtime import AppSyncRealtime, upgrade_required
 from chatql.auth import bearer_token
 from chatql.config import Settings
 from chatql.context import ChatContext
@@ -271,6 +272,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             request=request,
             response=response,
             access_token=None if is_ws else bearer_token(request.headers.get("authorization")),
+            api_key=None if is_ws else request.headers.get("x-api-key"),
         )
         request.scope["chatql.context"] = context  # read back when the socket closes
         return context
@@ -431,6 +433,8 @@ def create_app(
         Route("/graphql", graphql_endpoint),
         WebSocketRoute("/graphql", graphql_endpoint),
         Route(STREAM_PATH, event_stream),  # GraphQL over SSE (it answers other methods 405)
+        WebSocketRoute("/graphql/realtime", AppSyncRealtime(graphql_view)),
+        Route("/graphql/realtime", upgrade_required),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(settings, metrics, loop_lag, listener=False)),
@@ -448,7 +452,8 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(settings.allowed_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
+                # x-api-key and x-amz-user-agent: what AWS Amplify sends from a browser
+                allow_headers=["authorization", "content-type", "x-api-key", "x-amz-user-agent"],
                 max_age=600,
             )
         )

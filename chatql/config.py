@@ -204,9 +204,21 @@ def _username(name: str, raw: str) -> str:
     return value
 
 
-def setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
-    """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`."""
-    return field(default=default, metadata={"parse": parse, "doc": doc})
+def _api_keys(name: str, raw: str) -> str:
+    from chatql.services.api_keys import parse_api_keys
+
+    try:
+        parse_api_keys(raw)
+    except ValueError as exc:  # names the entry, never its key
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
+def setting(
+    default: Any, parse: Callable[[str, str], Any], doc: str, *, secret: bool = False
+) -> Any:
+    """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`; a `secret` one stays out of repr."""
+    return field(default=default, repr=not secret, metadata={"parse": parse, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -222,6 +234,12 @@ class Settings:
     jwt_secret: str = setting("", _str, "HS256 signing secret (>= 32 bytes in production)")
     jwt_issuer: str = setting("chatql", _str, "iss claim of access tokens")
     jwt_audience: str = setting("chatql", _str, "aud claim of access tokens")
+    api_keys: str = setting(
+        "",
+        _api_keys,
+        "comma-separated <username>=<key> entries: `x-api-key: <key>` acts as that account",
+        secret=True,
+    )
     access_token_ttl: int = setting(900, _int(30, 86400), "access token lifetime, seconds")
     refresh_token_ttl: int = setting(
         30 * 86400, _int(60, 365 * 86400), "refresh token lifetime, seconds"
@@ -283,6 +301,11 @@ class Settings:
     )
     sse_keepalive_interval: float = setting(
         12.0, _float(0, 3600), "seconds between keep-alive comments on SSE streams (0 = off)"
+    )
+    appsync_keepalive_interval: float = setting(
+        60.0,
+        _float(0.1, 3600),
+        "seconds between AppSync realtime `ka` frames; connectionTimeoutMs is 5 times it",
     )
     rate_limit_messages: str = setting(
         "10/10", _rate, "createMessage per user: COUNT/SECONDS burst, or off"

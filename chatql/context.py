@@ -102,6 +102,7 @@ class ChatContext:
     request: Request | WebSocket
     response: Any
     access_token: str | None = None
+    api_key: str | None = None
     connection_params: dict[str, Any] | None = None
     user: UserRecord | None = None
     connection_id: str | None = None
@@ -140,8 +141,19 @@ class ChatContext:
         """The authenticated user, or UNAUTHENTICATED."""
         if self.user is not None:
             return self.user
-        if self._checked or self.access_token is None:
+        if self._checked or (self.access_token is None and self.api_key is None):
             raise Unauthenticated("Sign in first: send Authorization: Bearer <accessToken>")
         self._checked = True
-        self.user = await self.services.accounts.authenticate(self.access_token)
+        self.user = await authenticate(self.services, self.access_token, self.api_key)
         return self.user
+
+
+async def authenticate(
+    services: Services, access_token: str | None, api_key: str | None
+) -> UserRecord:
+    """The user an access token (which wins when both are given) or an API key speaks for."""
+    if access_token is not None:
+        return await services.accounts.authenticate(access_token)
+    if api_key is not None:
+        return await services.api_keys.authenticate(api_key)
+    raise Unauthenticated("Sign in first: send Authorization: Bearer <accessToken>")

@@ -72,6 +72,7 @@ class DirectPost:
             return
         length = -1
         authorization = None
+        api_key = None
         plain_json = False
         ordinary = False
         media_type = JSON
@@ -82,6 +83,8 @@ class DirectPost:
                 plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
             elif name == b"authorization" and authorization is None:
                 authorization = value
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value
             elif name == b"accept":
                 if EVENT_STREAM in value.lower():
                     ordinary = True  # GraphQL over SSE answers it (chatql.protocols.sse)
@@ -108,7 +111,7 @@ class DirectPost:
         if request is None:
             await self._app(scope, _replay(body, receive), send)
             return
-        await self._answer(scope, receive, send, request, authorization, media_type)
+        await self._answer(scope, receive, send, request, authorization, api_key, media_type)
 
     def _parse(self, body: bytes) -> GraphQLRequestData | None:
         """The request when it is a plain JSON object with a known, valid document."""
@@ -144,13 +147,18 @@ class DirectPost:
         send: Send,
         request_data: GraphQLRequestData,
         authorization: bytes | None,
+        api_key: bytes | None,
         media_type: str,
     ) -> None:
         view = self._view
         request = Request(scope, receive)
         token = bearer_token(authorization.decode("latin-1")) if authorization else None
         context = ChatContext(
-            services=view.services, request=request, response=None, access_token=token
+            services=view.services,
+            request=request,
+            response=None,
+            access_token=token,
+            api_key=api_key.decode("latin-1") if api_key is not None else None,
         )
         try:
             result = await view.execute_single(

@@ -18,6 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from broadcaster import Event
@@ -30,6 +31,10 @@ log = logging.getLogger("chatql.pubsub")
 
 RESYNC_CHANNEL = "__resync__"
 PRESENCE_CHANNEL = "presence"
+
+# Set by a transport around one operation: called when that operation's stream subscribes to the
+# hub, i.e. from when no event can be missed any more (AppSync acknowledges a `start` then).
+on_listening: ContextVar[Callable[[], None] | None] = ContextVar("on_listening", default=None)
 
 
 def room_channel(room_id: str) -> str:
@@ -283,6 +288,9 @@ class Hub:
         subscription = Subscription(self, channels, maxsize)
         for channel in channels:
             self._channels.setdefault(channel, set()).add(subscription)
+        listening = on_listening.get()
+        if listening is not None:
+            listening()
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:

@@ -22,6 +22,7 @@ from graphql import (
     SelectionSetNode,
     ValueNode,
     VariableNode,
+    get_operation_ast,
     parse,
     value_from_ast_untyped,
 )
@@ -199,3 +200,14 @@ class PlanCache[P]:
         if len(self._plans) > self._size:
             self._plans.popitem(last=False)
         return found
+
+
+def operation_type(query: str, operation_name: str | None, max_tokens: int) -> OperationType | None:
+    """What a request would run, for transports that choose their path by it; None when the
+    document does not parse or does not name one operation (the execution then says why)."""
+    try:
+        document = parse(query, no_location=True, max_tokens=max_tokens or None)
+    except (GraphQLError, RecursionError):
+        return None
+    operation = get_operation_ast(document, operation_name)
+    return None if operation is None else operation.operation

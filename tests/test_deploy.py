@@ -29,6 +29,8 @@ import pytest
 import yaml
 
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, free_port
+from tests.test_appsync import ON_MESSAGE as APPSYNC_ON_MESSAGE
+from tests.test_appsync import Realtime
 from tests.test_process import start, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,6 +296,23 @@ async def test_graphql_over_http_and_a_websocket_subscription_through_nginx(tmp_
                 "/graphql", content=b"x" * 70_000, headers={"content-type": "application/json"}
             )
             assert big.status_code == 413
+        await client.close()
+
+
+@requires_nginx
+async def test_the_appsync_realtime_endpoint_through_nginx(tmp_path: Path) -> None:
+    """AWS AppSync clients' WebSocket (/graphql/realtime) is proxied with its subprotocol."""
+    async with chatql_behind_nginx(tmp_path) as (_site, server):
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "appsync")
+        auth = {"Authorization": alice.token}
+        sock = await Realtime.ready(server, auth)
+        assert sock.ws.subprotocol == "graphql-ws"
+        await sock.subscribed("1", room, auth, APPSYNC_ON_MESSAGE)
+        sent = await client.send(alice, room, "through nginx, AppSync style")
+        assert (await sock.data("1"))["onMessageCreated"]["id"] == sent["id"]
+        await sock.close()
         await client.close()
 
 

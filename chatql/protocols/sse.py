@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError, get_operation_ast, parse
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.http import process_result
@@ -37,6 +36,7 @@ from chatql.context import ChatContext
 from chatql.errors import ChatError
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.security.connections import TooManyConnections
+from chatql.shapes import operation_type
 from chatql.store.base import UserRecord
 
 if TYPE_CHECKING:
@@ -143,17 +143,6 @@ def _json(raw: str | bytes, what: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:  # also: not UTF-8, nested too deep
         raise bad_request(f"{what} must be JSON") from None
-
-
-def operation_type(query: str, operation_name: str | None, max_tokens: int) -> OperationType | None:
-    """What the request would run; None when the document does not parse or does not name one
-    operation (the execution then says why, in the stream)."""
-    try:
-        document = parse(query, no_location=True, max_tokens=max_tokens or None)
-    except (GraphQLError, RecursionError):
-        return None
-    operation = get_operation_ast(document, operation_name)
-    return None if operation is None else OperationType(operation.operation.value)
 
 
 def wants_event_stream(scope: Scope) -> bool:
@@ -271,7 +260,10 @@ class EventStreamEndpoint:
         stream_request = StreamRequest.read(
             method, request.query_params, await request.body(), self._view.documents
         )
-        kind = operation_type(stream_request.query, stream_request.operation_name, self._max_tokens)
+        found = operation_type(
+            stream_request.query, stream_request.operation_name, self._max_tokens
+        )
+        kind = None if found is None else OperationType(found.value)
         if method == "GET" and kind is OperationType.MUTATION:
             raise Refused(405, "Mutations only run over POST", "BAD_REQUEST", {"allow": "POST"})
         return user, token, stream_request, kind

@@ -20,6 +20,7 @@ from chatql.services.account_deletion import AccountDeletion
 from chatql.services.account_mail import AccountMail
 from chatql.services.account_tokens import AccountTokens
 from chatql.services.accounts import Accounts
+from chatql.services.api_keys import ApiKeys
 from chatql.services.assistant import Assistant
 from chatql.services.assistant_context import AssistantContext
 from chatql.services.assistant_tools import AssistantTools
@@ -50,6 +51,7 @@ class Services:
     feed: ChangeFeedBackend
     passwords: PasswordHashing
     accounts: Accounts
+    api_keys: ApiKeys
     rooms: Rooms
     messages: Messages
     reactions: Reactions
@@ -181,6 +183,7 @@ class Services:
             feed=feed,
             passwords=passwords,
             accounts=accounts,
+            api_keys=ApiKeys(settings.api_keys, store),
             rooms=rooms,
             messages=messages,
             reactions=Reactions(store, messages),
