@@ -85,6 +85,11 @@ class ViewerTracker:
         others = sum(n for p, (n, until) in heard.items() if p != self._process and until > now)
         return others + self._local.get(stream_id, 0)
 
+    def shown(self, stream_id: str) -> int:
+        """The count last handed to the stream's watchers. A watcher shown any other number
+        (say `total()` between two ticks) would keep it: the next tick sends only changes."""
+        return self._delivered.get(stream_id, 0)
+
     def local_counts(self) -> tuple[int, int]:
         """(streams watched through this process, its open watches): for the metrics."""
         return len(self._local), sum(self._local.values())

@@ -587,6 +587,6 @@ class Streams:
                         yield StreamView(stream, item.viewers)
                     elif isinstance(item, ChangeEvent) and item.document is not None:
                         stream = StreamRecord.from_doc(item.document)
-                        yield StreamView(stream, self._viewers.total(stream.id))
+                        yield StreamView(stream, self._viewers.shown(stream.id))
         finally:
             subscription.close()
