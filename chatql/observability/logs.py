@@ -10,8 +10,8 @@ every log line written while the request runs carries them. Nothing a client sen
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -46,7 +46,12 @@ def request_id_from(header: bytes | None) -> str:
         text = header.decode("latin-1")
         if REQUEST_ID.fullmatch(text):
             return text
-    return secrets.token_hex(8)
+    return f"{_ids.getrandbits(64):016x}"
+
+
+# Request ids only tell lines apart: they need no secrecy, and the OS's random source costs a
+# system call per request (6 % of the CPU of a many-rooms benchmark run).
+_ids = random.Random()
 
 
 # LogRecord attributes that are not extra fields of a line.

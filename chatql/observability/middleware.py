@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -132,12 +133,16 @@ class ObservedApp:
         protocol: str | None = None  # set once accepted
         code: int | None = None
 
-        async def observed_send(message: Message) -> None:
+        def observed_send(message: Message) -> Awaitable[None]:
+            # The hot path (every frame the fan-out writes) hands the message straight on: no
+            # coroutine of its own.
+            if message["type"] == "websocket.send":
+                return send(message)
+            return observe(message)
+
+        async def observe(message: Message) -> None:
             nonlocal protocol, code
             kind = message["type"]
-            if kind == "websocket.send":  # the hot path: nothing else
-                await send(message)
-                return
             if kind == "websocket.accept":
                 subprotocol = message.get("subprotocol") or "none"
                 protocol = subprotocol if subprotocol in PROTOCOLS else OTHER

@@ -8,6 +8,8 @@ uvicorn itself uses for its `ws_max_size`, so clients see one code whichever lay
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,9 +96,10 @@ class SizeLimitMiddleware:
                 return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
             return message
 
-        async def guarded_send(message: Message) -> None:
-            if not closed:  # once we closed, the app's last words go nowhere
-                await send(message)
+        def guarded_send(message: Message) -> Awaitable[None]:
+            if closed:  # once we closed, the app's last words go nowhere
+                return _nothing()
+            return send(message)  # every frame passes here: no coroutine of its own
 
         await self.app(scope, checking_receive, guarded_send)
 
@@ -144,3 +147,7 @@ async def _payload_too_large(send: Send, limit: int, measured: int) -> None:
     ]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _nothing() -> None:
+    """An awaitable that does nothing."""
