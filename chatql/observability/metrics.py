@@ -15,10 +15,7 @@ from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
-    Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
 )
@@ -83,67 +80,66 @@ class Metrics:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-        self.http_requests = Counter(
+        self.http_requests = PlainCounter(
             "chatql_http_requests",
             "HTTP requests answered, by method, route and status",
-            ["method", "route", "status"],
-            registry=registry,
+            ("method", "route", "status"),
         )
-        self.http_duration = Histogram(
+        self.http_duration = PlainHistogram(
             "chatql_http_request_duration_seconds",
             "Time from a request's arrival to its last response byte, by route",
-            ["route"],
-            buckets=REQUEST_BUCKETS,
-            registry=registry,
+            ("route",),
+            REQUEST_BUCKETS,
         )
-        self.operations = Counter(
+        self.operations = PlainCounter(
             "chatql_graphql_operations",
             "GraphQL operations run, by type, operation name and outcome (ok or error)",
-            ["type", "name", "outcome"],
-            registry=registry,
+            ("type", "name", "outcome"),
         )
-        self.operation_duration = Histogram(
+        self.operation_duration = PlainHistogram(
             "chatql_graphql_operation_duration_seconds",
             "Time to run a query or mutation (parse, validate, execute), by type",
-            ["type"],
-            buckets=REQUEST_BUCKETS,
-            registry=registry,
+            ("type",),
+            REQUEST_BUCKETS,
         )
-        self.errors = Counter(
+        self.errors = PlainCounter(
             "chatql_graphql_errors",
             "GraphQL errors returned to clients, by extensions.code",
-            ["code"],
-            registry=registry,
+            ("code",),
         )
-        self.websockets = Gauge(
+        self.websockets = PlainGauge(
             "chatql_websocket_connections",
             "Open WebSocket connections, by subprotocol",
-            ["protocol"],
-            registry=registry,
+            ("protocol",),
         )
-        self.websocket_closes = Counter(
-            "chatql_websocket_closes",
-            "WebSocket connections ended, by close code",
-            ["code"],
-            registry=registry,
+        self.websocket_closes = PlainCounter(
+            "chatql_websocket_closes", "WebSocket connections ended, by close code", ("code",)
         )
-        self.store_calls = Histogram(
+        self.store_calls = PlainHistogram(
             "chatql_store_call_duration_seconds",
             "Time of each store call, by store method",
-            ["method"],
-            buckets=STORE_BUCKETS,
-            registry=registry,
+            ("method",),
+            STORE_BUCKETS,
         )
-        self.store_errors = Counter(
-            "chatql_store_call_errors",
-            "Store calls that raised, by store method",
-            ["method"],
-            registry=registry,
+        self.store_errors = PlainCounter(
+            "chatql_store_call_errors", "Store calls that raised, by store method", ("method",)
         )
-        self.upload_bytes = Counter(
-            "chatql_upload_bytes",
-            "File bytes received by uploads (PUT /files/uploads/{id})",
-            registry=registry,
+        self.upload_bytes = PlainCounter(
+            "chatql_upload_bytes", "File bytes received by uploads (PUT /files/uploads/{id})"
+        )
+        registry.register(
+            PlainCollector(
+                self.http_requests,
+                self.http_duration,
+                self.operations,
+                self.operation_duration,
+                self.errors,
+                self.websockets,
+                self.websocket_closes,
+                self.store_calls,
+                self.store_errors,
+                self.upload_bytes,
+            )
         )
         self._names = BoundedLabel(200)
         self._codes = BoundedLabel(100, re.compile(r"[A-Z][A-Z0-9_]{0,63}"))
@@ -290,6 +286,97 @@ class StreamsCollector(Collector):
             "Times the media plane's nginx died and was restarted",
             value=nginx_restarts,
         )
+
+
+class PlainCounter:
+    """A counter family kept as plain numbers: updated on the event loop's thread only (no lock
+    per update, as prometheus-client takes), exported by `PlainCollector` when scraped."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.children: dict[tuple[str, ...], _Value] = {}
+        if not labelnames:
+            self.labels()  # a family without labels is exported from the start, at 0
+
+    def labels(self, *values: str) -> _Value:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = _Value()
+        return child
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.labels().inc(amount)
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, child in sorted(self.children.items()):
+            family.add_metric(list(values), child.value)
+        return family
+
+
+class PlainGauge(PlainCounter):
+    """A gauge family of plain numbers (see `PlainCounter`)."""
+
+    def family(self) -> Metric:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, child in sorted(self.children.items()):
+            family.add_metric(list(values), child.value)
+        return family
+
+
+class _Value:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        self.value -= amount
+
+
+class PlainHistogram:
+    """A histogram family of lock-free `LatencyHistogram`s, one per label set."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        buckets: tuple[float, ...],
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.buckets = buckets
+        self.children: dict[tuple[str, ...], LatencyHistogram] = {}
+
+    def labels(self, *values: str) -> LatencyHistogram:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = LatencyHistogram(self.buckets)
+        return child
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, child in sorted(self.children.items()):
+            family.add_metric(list(values), child.cumulative(), child.total)
+        return family
+
+
+class PlainCollector(Collector):
+    """Exports the plain families when `/metrics` is read."""
+
+    def __init__(self, *families: PlainCounter | PlainHistogram) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._families:
+            yield family.family()
 
 
 def _histogram(name: str, documentation: str, histogram: LatencyHistogram) -> Metric:
