@@ -27,6 +27,7 @@ from strawberry.types.graphql import OperationType
 
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
+from chatql.json_response import JSON, send_json
 from chatql.persisted_documents import DocumentRefused
 from chatql.security.validation_memo import prepared_documents
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 DIRECT_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
 EVENT_STREAM = b"text/event-stream"
 
 
@@ -165,21 +165,11 @@ class DirectPost:
                 request, _PostAdapter(), None, context, None, request_data
             )
         except HTTPException as exc:  # as ChatGraphQL answers them
-            await _send_json(send, exc.status_code, view.http_error(exc), JSON)
+            await send_json(send, exc.status_code, view.http_error(exc), JSON)
             return
         data = process_result(result)
         status = graphql_response_status(data) if media_type is GRAPHQL_RESPONSE else 200
-        await _send_json(send, status, data, media_type)
-
-
-async def _send_json(send: Send, status: int, data: Any, media_type: str) -> None:
-    body = orjson.dumps(data)
-    headers = [
-        (b"content-length", str(len(body)).encode()),
-        (b"content-type", media_type.encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_json(send, status, data, media_type)
 
 
 def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:

@@ -34,6 +34,7 @@ from strawberry.types.graphql import OperationType
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
 from chatql.errors import ChatError
+from chatql.json_response import send_json
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.security.connections import TooManyConnections
 from chatql.shapes import operation_type
@@ -78,14 +79,8 @@ class Refused(Exception):
         self.headers = dict(headers or {})
 
     async def send(self, send: Send) -> None:
-        body = orjson.dumps(self.body)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((name.encode(), value.encode()) for name, value in self.headers.items()),
-        ]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        extra = [(name.encode(), value.encode()) for name, value in self.headers.items()]
+        await send_json(send, self.status, self.body, headers=extra)
 
 
 def bad_request(message: str) -> Refused:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatql.json_response import send_json
 
 WS_MESSAGE_TOO_BIG = 1009
 
@@ -126,27 +127,12 @@ def _ws_size(message: Message, limit: int) -> int:
 
 
 async def _payload_too_large(send: Send, limit: int, measured: int) -> None:
-    body = orjson.dumps(
-        {
-            "errors": [
-                {
-                    "message": f"Request body is larger than {limit} bytes",
-                    "extensions": {
-                        "code": "PAYLOAD_TOO_LARGE",
-                        "limit": limit,
-                        "measured": measured,
-                    },
-                }
-            ]
-        }
-    )
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),  # the rest of the upload is not read
-    ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    error = {
+        "message": f"Request body is larger than {limit} bytes",
+        "extensions": {"code": "PAYLOAD_TOO_LARGE", "limit": limit, "measured": measured},
+    }
+    # the rest of the upload is not read
+    await send_json(send, 413, {"errors": [error]}, headers=[(b"connection", b"close")])
 
 
 async def _nothing() -> None:
