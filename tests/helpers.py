@@ -25,6 +25,10 @@ from chatql.transport import LeanWebSocketProtocol
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = (TRANSPORT_WS, LEGACY_WS)
+REGISTER = (  # what `Client.register` sends (a trusted-documents manifest must list it)
+    "mutation($u: String!, $p: String!) { register(username: $u, password: $p) "
+    "{ accessToken refreshToken user { id username } } }"
+)
 _names = itertools.count(1)
 
 
@@ -141,8 +145,7 @@ class Client:
     async def register(self, name: str | None = None, password: str = "correct horse") -> Account:
         username = name or f"user{next(_names)}"
         data = await self.data(
-            "mutation($u: String!, $p: String!) { register(username: $u, password: $p) "
-            "{ accessToken refreshToken user { id username } } }",
+            REGISTER,
             {"u": username, "p": password},
         )
         payload = data["register"]

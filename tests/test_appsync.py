@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from chatql.app import create_app
 from chatql.appsync.handshake import MAX_ENCODED_HEADER, BadHeader, decode_header
 from chatql.config import ConfigError, Settings
-from tests.helpers import Account, Client, Server, running_server
+from tests.helpers import REGISTER, Account, Client, Server, running_server
 from tests.node_clients import require_clients, run_client
 from tests.test_direct_http import Paths
 from tests.test_limits import COST_LIMIT, LIMITS, assert_refused
@@ -483,12 +483,8 @@ async def test_persisted_documents_apply_to_every_start(keyed: Settings, tmp_pat
         await client.close()
 
     listed = tmp_path / "persisted-documents.json"
-    register = (
-        "mutation($u: String!, $p: String!) { register(username: $u, password: $p) "
-        "{ accessToken refreshToken user { id username } } }"
-    )  # as tests.helpers.Client.register sends it
     listed.write_text(
-        json.dumps({hashlib.sha256(d.encode()).hexdigest(): d for d in (register, ON_MESSAGE)})
+        json.dumps({hashlib.sha256(d.encode()).hexdigest(): d for d in (REGISTER, ON_MESSAGE)})
     )
     async with running_server(replace(keyed, trusted_documents=str(listed))) as server:
         client = Client(server)

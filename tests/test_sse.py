@@ -24,6 +24,7 @@ from chatql.store.base import MessageRecord
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import (
     ON_MESSAGE,
+    REGISTER,
     TRANSPORT_WS,
     Account,
     Client,
@@ -205,11 +206,7 @@ async def test_trusted_documents_refuse_anything_else_over_sse(
     settings: Settings, tmp_path: Path, http: httpx.AsyncClient
 ) -> None:
     manifest = tmp_path / "persisted-documents.json"
-    register = (
-        "mutation($u: String!, $p: String!) { register(username: $u, password: $p) "
-        "{ accessToken refreshToken user { id username } } }"
-    )  # as tests.helpers.Client.register sends it
-    listed = {hashlib.sha256(d.encode()).hexdigest(): d for d in (ME, register)}
+    listed = {hashlib.sha256(d.encode()).hexdigest(): d for d in (ME, REGISTER)}
     manifest.write_text(json.dumps(listed))
     async with running_server(replace(settings, trusted_documents=str(manifest))) as server:
         client = Client(server)
