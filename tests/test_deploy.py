@@ -130,23 +130,15 @@ def lay_out(
     return NginxSite(prefix, conf, port)
 
 
-def nginx_test(site: NginxSite) -> subprocess.CompletedProcess[str]:
+def nginx_command(site: NginxSite, *flags: str) -> list[str]:
+    """nginx on the site's prefix and configuration, its error log inside the prefix."""
     assert NGINX is not None
-    return subprocess.run(
-        [
-            NGINX,
-            "-t",
-            "-p",
-            str(site.prefix),
-            "-c",
-            str(site.conf),
-            "-e",
-            str(site.prefix / "logs" / "error.log"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    error_log = str(site.prefix / "logs" / "error.log")
+    return [NGINX, *flags, "-p", str(site.prefix), "-c", str(site.conf), "-e", error_log]
+
+
+def nginx_test(site: NginxSite) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(nginx_command(site, "-t"), capture_output=True, text=True, timeout=30)
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -164,17 +156,8 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 def running_nginx(site: NginxSite) -> Iterator[NginxSite]:
     checked = nginx_test(site)
     assert checked.returncode == 0, checked.stderr
-    assert NGINX is not None
     process = subprocess.Popen(
-        [
-            NGINX,
-            "-p",
-            str(site.prefix),
-            "-c",
-            str(site.conf),
-            "-e",
-            str(site.prefix / "logs" / "error.log"),
-        ],
+        nginx_command(site),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
