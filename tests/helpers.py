@@ -19,6 +19,7 @@ import websockets
 
 from chatql.app import create_app
 from chatql.config import Settings
+from chatql.pubsub import room_channel
 from chatql.store.base import Store
 from chatql.transport import LeanWebSocketProtocol
 
@@ -100,6 +101,17 @@ async def running_server(
     finally:
         server.should_exit = True
         await task
+
+
+async def room_subscribed(server: Server, room: str, count: int = 1, timeout: float = 5) -> None:
+    """Wait until the server holds `count` live subscriptions to the room's channel: events
+    from then on reach them (a fixed sleep is too short on a loaded machine). A fan-out group
+    is one subscription however many members it has."""
+    hub = server.app.state.services.hub
+    deadline = asyncio.get_running_loop().time() + timeout
+    while hub.subscriber_count(room_channel(room)) < count:
+        assert asyncio.get_running_loop().time() < deadline, "the subscription never went live"
+        await asyncio.sleep(0.02)
 
 
 @dataclass

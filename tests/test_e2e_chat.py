@@ -11,7 +11,16 @@ from gql import Client as GqlClient
 from gql import GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.helpers import LEGACY_WS, ON_MESSAGE, PROTOCOLS, TRANSPORT_WS, Client, Server, Socket
+from tests.helpers import (
+    LEGACY_WS,
+    ON_MESSAGE,
+    PROTOCOLS,
+    TRANSPORT_WS,
+    Client,
+    Server,
+    Socket,
+    room_subscribed,
+)
 
 GQL_SUBPROTOCOLS = {
     TRANSPORT_WS: WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL,
@@ -94,7 +103,7 @@ async def test_resubscribing_with_after_gets_every_missed_message_exactly_once(
     sock = await Socket.connect(server, protocol, bob.token)
     await sock.ack()
     await sock.subscribe(ON_MESSAGE, {"r": room})
-    await asyncio.sleep(0.2)
+    await room_subscribed(server, room)
     await client.send(alice, room, "m1")
     await client.send(alice, room, "m2")
     seen = await sock.messages(2)
@@ -159,7 +168,7 @@ async def test_a_member_who_leaves_stops_receiving(
     sock = await Socket.connect(server, protocol, bob.token)
     await sock.ack()
     await sock.subscribe(ON_MESSAGE, {"r": room})
-    await asyncio.sleep(0.2)
+    await room_subscribed(server, room)
     await client.send(alice, room, "before")
     assert [m["content"] for m in await sock.messages(1)] == ["before"]
     await client.data("mutation($r: ID!) { leaveRoom(roomId: $r) }", {"r": room}, bob.token)

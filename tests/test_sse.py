@@ -31,6 +31,7 @@ from tests.helpers import (
     Server,
     Socket,
     free_port,
+    room_subscribed,
     running_server,
 )
 from tests.node_clients import run_client
@@ -158,12 +159,6 @@ async def until(condition: Callable[[], Any], timeout: float = 5) -> None:
         await asyncio.sleep(0.02)
 
 
-async def subscribed(server: Server, room: str, count: int = 1) -> None:
-    """The server has opened `count` live subscriptions to the room (events from now reach them)."""
-    hub = server.app.state.services.hub
-    await until(lambda: hub.subscriber_count(room_channel(room)) >= count)
-
-
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
@@ -256,7 +251,7 @@ async def test_a_subscription_streams_messages_until_the_client_leaves(
     room = await client.create_room(alice, members=[bob.id])
     url = server.url.replace("/graphql", path)
     async with open_stream(http, url, ON_MESSAGE, {"r": room}, bearer(bob)) as stream:
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         first = await client.send(alice, room, "one")
         second = await client.send(bob, room, "two")
         received = await stream.messages(2)
@@ -293,7 +288,7 @@ async def test_get_runs_queries_and_subscriptions_but_never_mutations(
     params = {"query": ON_MESSAGE, "variables": json.dumps({"r": room})}
     async with http.stream("GET", stream_url(server), params=params, headers=headers) as response:
         stream = EventStream(response)
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         sent = await client.send(alice, room, "via GET")
         assert (await stream.messages(1))[0]["id"] == sent["id"]
         await stream.close()
@@ -311,7 +306,7 @@ async def test_resume_with_after_replays_exactly_the_missed_messages_then_goes_l
     room = await client.create_room(alice, members=[bob.id])
     url = stream_url(server)
     async with open_stream(http, url, ON_MESSAGE, {"r": room}, bearer(bob)) as stream:
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         for text in ("m1", "m2"):
             await client.send(alice, room, text)
         seen = await stream.messages(2)
@@ -323,7 +318,7 @@ async def test_resume_with_after_replays_exactly_the_missed_messages_then_goes_l
         missed = await stream.messages(3)
         assert [m["content"] for m in missed] == ["m3", "m4", "m5"]
         assert [m["seq"] for m in missed] == [3, 4, 5]
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         await client.send(alice, room, "m6")
         await client.send(alice, room, "m7")
         assert [m["content"] for m in await stream.messages(2)] == ["m6", "m7"]
@@ -361,7 +356,7 @@ async def test_logging_out_everywhere_ends_the_stream(
     alice = await client.register("alice")
     room = await client.create_room(alice)
     async with open_stream(http, stream_url(server), ON_MESSAGE, {"r": room}, bearer(alice)) as s:
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         await client.data(
             "mutation($t: String!) { logout(refreshToken: $t, allDevices: true) }",
             {"t": alice.refresh_token},
@@ -383,7 +378,7 @@ async def test_changing_the_password_ends_the_other_streams(
     alice = await client.register("alice", password="old password 1")
     room = await client.create_room(alice)
     async with open_stream(http, stream_url(server), ON_MESSAGE, {"r": room}, bearer(alice)) as s:
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         await client.data(
             'mutation { changePassword(oldPassword: "old password 1", '
             'newPassword: "new password 2") { accessToken } }',
@@ -413,7 +408,7 @@ async def test_a_member_who_leaves_stops_receiving(
     alice, bob = await client.register("alice"), await client.register("bob")
     room = await client.create_room(alice, "private", private=True, members=[bob.id])
     async with open_stream(http, stream_url(server), ON_MESSAGE, {"r": room}, bearer(bob)) as s:
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         await client.send(alice, room, "before")
         assert [m["content"] for m in await s.messages(1)] == ["before"]
         await client.data(
@@ -511,7 +506,7 @@ async def test_subscription_streams_count_against_the_per_user_connection_limit(
         body = {"query": ON_MESSAGE, "variables": {"r": room}}
         headers = {**bearer(alice), "accept": "text/event-stream"}
         async with open_stream(http, url, ON_MESSAGE, {"r": room}, bearer(alice)) as first:
-            await subscribed(server, room)
+            await room_subscribed(server, room)
             second = await http.post(url, json=body, headers=headers)
             assert second.status_code == 429, second.text
             error = second.json()["errors"][0]
@@ -528,7 +523,7 @@ async def test_subscription_streams_count_against_the_per_user_connection_limit(
         services = server.app.state.services
         await until(lambda: _no_connections(services, alice.id))
         async with open_stream(http, url, ON_MESSAGE, {"r": room}, bearer(alice)) as again:
-            await subscribed(server, room)
+            await room_subscribed(server, room)
             await client.send(alice, room, "counted once")
             assert [m["content"] for m in await again.messages(1)] == ["counted once"]
         await client.close()
@@ -647,7 +642,7 @@ async def test_leaving_ends_the_subscription_presence_and_the_count(
 
     assert await bob_status() == "OFFLINE"
     async with open_stream(http, stream_url(server), ON_MESSAGE, {"r": room}, bearer(bob)):
-        await subscribed(server, room)
+        await room_subscribed(server, room)
         assert await services.store.count_connections(bob.id) == 1
         assert await bob_status() == "ONLINE"
     await until(lambda: services.hub.subscriber_count(room_channel(room)) == 0)
