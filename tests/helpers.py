@@ -103,14 +103,27 @@ async def running_server(
         await task
 
 
-async def room_subscribed(server: Server, room: str, count: int = 1, timeout: float = 5) -> None:
-    """Wait until the server holds `count` live subscriptions to the room's channel: events
-    from then on reach them (a fixed sleep is too short on a loaded machine). A fan-out group
-    is one subscription however many members it has."""
-    hub = server.app.state.services.hub
+def room_subscribers(server: Server, room: str) -> int:
+    """Live subscriptions to the room's channel, counting each member of a fan-out group (a
+    group holds one channel subscription for all its members)."""
+    groups = [g for g in server.app.view.fanout._groups.values() if g.plan.room_id == room]
+    channel_count = server.app.state.services.hub.subscriber_count(room_channel(room))
+    return channel_count - len(groups) + sum(len(g.members) for g in groups)
+
+
+async def room_subscribed(
+    server: Server, room: str, count: int = 1, timeout: float = 5, *, exactly: bool = False
+) -> None:
+    """Wait until the server holds `count` live subscriptions to the room (exactly `count` if
+    asked, so that a closed socket's subscription has gone too): events from then on reach
+    them (a fixed sleep is too short on a loaded machine)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while hub.subscriber_count(room_channel(room)) < count:
-        assert asyncio.get_running_loop().time() < deadline, "the subscription never went live"
+    while True:
+        live = room_subscribers(server, room)
+        if live == count or (live > count and not exactly):
+            return
+        late = asyncio.get_running_loop().time() > deadline
+        assert not late, f"{live} live subscriptions to the room, not {count}"
         await asyncio.sleep(0.02)
 
 

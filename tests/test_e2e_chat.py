@@ -64,7 +64,7 @@ async def test_two_users_chat_live_with_the_gql_client(
 
         task = asyncio.create_task(listen())
         await subscribed.wait()
-        await asyncio.sleep(0.3)  # the subscribe frame is on its way; the server subscribes first
+        await room_subscribed(server, dm["id"])
         sent = [await client.send(alice, dm["id"], f"hello {i}") for i in range(3)]
         await asyncio.wait_for(task, 10)
 
@@ -84,7 +84,7 @@ async def test_both_directions_and_several_subscribers(
     for s in sockets:
         await s.ack()
         await s.subscribe(ON_MESSAGE, {"r": room})
-    await asyncio.sleep(0.2)
+    await room_subscribed(server, room, 3)
     await client.send(alice, room, "from alice")
     await client.send(bob, room, "from bob")
     for s in sockets:
@@ -149,7 +149,7 @@ async def test_a_client_that_found_the_room_empty_resumes_from_its_start_cursor(
     sock = await Socket.connect(server, TRANSPORT_WS, bob.token)
     await sock.ack()
     await sock.subscribe(ON_MESSAGE, {"r": room, "a": seen["getChatRoom"]["startCursor"]})
-    await asyncio.sleep(0.2)
+    await room_subscribed(server, room)
     await client.send(alice, room, "m3")
     got = await sock.messages(3)
     await sock.nothing_within(0.3)
