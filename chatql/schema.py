@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
+from chatql.execution import AcyclicExecutionContext, RememberingNameConverter
 from chatql.projection import CompiledRoot, compile_root
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
 from chatql.security.validation_memo import Prepared, prepared_documents
@@ -422,7 +423,10 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*(extensions or []), ProductionErrorCodes if production else ErrorCodes],
-        config=StrawberryConfig(scalar_map={datetime: DateTime}),
+        config=StrawberryConfig(
+            scalar_map={datetime: DateTime}, name_converter=RememberingNameConverter()
+        ),
+        execution_context_class=AcyclicExecutionContext,
     )
 
 

@@ -122,6 +122,9 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 class SQLiteEngine:
     def __init__(self, url: str, read_connections: int = 2, synchronous: str = "NORMAL") -> None:
         self.path = sqlite_path(url)
@@ -151,6 +154,8 @@ class SQLiteEngine:
             self._lock.release()
             raise StoreUnavailable(str(exc)) from exc
         writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        # a burst may stretch the WAL; when it restarts, the file shrinks back to this size
+        writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._writer = GroupCommitWriter(writer, self.feed.emit)
         checkpoints = await asyncio.to_thread(self._connect, readonly=False)
         self._checkpointer = Checkpointer(checkpoints)

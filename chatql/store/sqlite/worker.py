@@ -14,6 +14,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ T = TypeVar("T")
 Emitted = list[tuple[str, str, str, Any]]
 Job = tuple[Callable[..., Any], asyncio.Future[Any]]
 MAX_GROUP = 256
+WAL_RESTART_EVERY = 1.0  # seconds between the writer's own (short) checkpoints
 
 
 def _casefold(value: str | None) -> str | None:
@@ -86,11 +88,26 @@ class Worker:
 
 
 class GroupCommitWriter:
-    """The single writer: group commit, then results and change events in commit order."""
+    """The single writer: group commit, then results and change events in commit order.
 
-    def __init__(self, conn: sqlite3.Connection, publish: Callable[[Emitted], None]) -> None:
+    About once a second, between two groups, it finishes the checkpoint itself. The
+    `Checkpointer` thread copies nearly all of the WAL back without stopping writes, but under
+    a steady stream of commits it never catches up with the last few: SQLite restarts the WAL
+    from its start only after a checkpoint that left nothing behind, so the file would grow
+    without end (hundreds of MB in a minute of chat) and every commit would append to a longer
+    log and a larger index. The writer's checkpoint has only that short tail to copy.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        publish: Callable[[Emitted], None],
+        restart_every: float = WAL_RESTART_EVERY,
+    ) -> None:
         self._conn = conn
         self._publish = publish
+        self._restart_every = restart_every
+        self._restart_due = time.monotonic() + restart_every
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
@@ -120,26 +137,42 @@ class GroupCommitWriter:
             self._commit(group)
             if stop:
                 break
+            if time.monotonic() >= self._restart_due:
+                self._finish_checkpoint()
         self._conn.close()
+
+    def _finish_checkpoint(self) -> None:
+        """Copy back what the checkpointer has not yet: the next write can restart the WAL."""
+        self._restart_due = time.monotonic() + self._restart_every
+        with contextlib.suppress(sqlite3.Error):  # busy: the checkpointer is at it; next time
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _commit(self, group: list[Job]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]] = []
         conn = self._conn
+        alone = len(group) == 1  # its own transaction is its savepoint: two statements fewer
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, future in group:
                 emitted: Emitted = []
-                conn.execute("SAVEPOINT write")
+                if not alone:
+                    conn.execute("SAVEPOINT write")
                 try:
                     result = work(conn, emitted)
                 except Exception as exc:
+                    if alone:
+                        conn.execute("ROLLBACK")
+                        outcomes.append((future, None, exc, []))
+                        break
                     conn.execute("ROLLBACK TO write")
                     conn.execute("RELEASE write")
                     outcomes.append((future, None, exc, []))
                 else:
-                    conn.execute("RELEASE write")
+                    if not alone:
+                        conn.execute("RELEASE write")
                     outcomes.append((future, result, None, emitted))
-            conn.execute("COMMIT")
+            else:
+                conn.execute("COMMIT")
         except BaseException as exc:  # the commit itself failed: nobody's write happened
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
