@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench bench-compare lock clean web web-lint web-unit web-dev web-audit browser media-tools bench-stream
+.PHONY: install run test lint typecheck unit bench bench-compare bench-app lock clean web web-lint web-unit web-dev web-audit browser media-tools bench-stream
 WEB     := web/app
 WEB_OUT := chatql/static/app/index.html
 WEB_SRC := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f -not -path '*/src/gql/*' 2>/dev/null) \
@@ -111,3 +111,7 @@ bench-stream: install
 
 bench-compare: install
 	$(BIN)/python benchmarks/run.py --target both
+
+# ChatQL with the generator's plain documents, then with the web app's own (README "Benchmarking").
+bench-app: install
+	$(BIN)/python benchmarks/run.py --target app

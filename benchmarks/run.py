@@ -3,6 +3,7 @@
 
     python benchmarks/run.py                       # ChatQL only (`make bench`)
     python benchmarks/run.py --target both         # peer, then ChatQL, ratios (make bench-compare)
+    python benchmarks/run.py --target app          # ChatQL: plain vs the web app's documents
     python benchmarks/run.py --quick --scenarios fanout,query
 
 Each scenario runs against a FRESH server process (ChatQL: `python -m chatql` on a new temporary
@@ -51,6 +52,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 DEFAULT_PEER_DIR = REPO.parent / "shared" / "peer-bench"
+# What the web app sends, as Apollo Client sends it (__typename everywhere), from its build.
+APP_DOCUMENTS = REPO / "chatql" / "static" / "app" / "persisted-documents.json"
+APP_OPERATIONS = {"sub": "OnMessageCreated", "messages": "RoomHistory"}  # loadgen Q key -> name
+APP_HISTORY_PAGE = 25  # RoomHistory's own `limit`: the plain query asks for as many
 HOST = "127.0.0.1"  # loopback only, for both servers and the generator
 # A fixed 64-character HS256 secret, so that runs are repeatable (benchmark only, never deployed).
 JWT_SECRET = hashlib.sha256(b"chatql-benchmark-secret").hexdigest()
@@ -305,6 +310,16 @@ def chatql_target(python: str, source: Path, env_settings: dict[str, str]) -> Ta
     return Target("chatql", "ChatQL", make)
 
 
+def app_mode_args(scenario: str) -> list[str]:
+    """Both sides of the app comparison read history pages of the app's size."""
+    return ["--limit", str(APP_HISTORY_PAGE)] if scenario == "query" else []
+
+
+def app_documents_target(chatql: Target) -> Target:
+    """The same ChatQL, driven by the load generator that sends the web app's documents."""
+    return Target("chatql-app", "ChatQL, web app documents", chatql.make_cmd)
+
+
 def peer_target(peer_copy: Path) -> Target:
     def make(port: int, _scratch: Path) -> tuple[list[str], dict[str, str], Path]:
         env = dict(os.environ)
@@ -393,6 +408,33 @@ def prepare_peer_bench(source: Path, workdir: Path, deadline_s: float = 300) -> 
     if npm.proc.returncode != 0:
         raise SystemExit(f"bench: npm ci failed ({npm.proc.returncode}):\n{out[-2000:]}")
     return copy
+
+
+def prepare_app_loadgen(peer_copy: Path, workdir: Path) -> Path:
+    """A second load generator whose subscription and history query are the web app's own
+    documents (operations.mjs's `Q.sub` and `Q.messages` replaced), variables renamed to the
+    ones loadgen passes (`$chatRoomId` -> `$r`: the same document to the server's work)."""
+    if not APP_DOCUMENTS.is_file():
+        raise SystemExit(
+            f"bench: {APP_DOCUMENTS} not found (run `make install`: it builds the app)"
+        )
+    bodies = {o["name"]: o["body"] for o in json.loads(APP_DOCUMENTS.read_text())["operations"]}
+    app = workdir / "loadgen-app"
+    app.mkdir()
+    for path in peer_copy.iterdir():
+        if path.name == "node_modules":
+            (app / path.name).symlink_to(path, target_is_directory=True)
+        elif path.is_file():
+            shutil.copy2(path, app / path.name)
+    overrides = ["", "// ChatQL's benchmark: the web app's documents, as Apollo Client sends them"]
+    for key, name in APP_OPERATIONS.items():
+        if name not in bodies:
+            raise SystemExit(f"bench: the web app has no {name} document in {APP_DOCUMENTS}")
+        body = re.sub(r"\$chatRoomId\b", "$r", bodies[name])
+        overrides.append(f"Q.{key} = {json.dumps(body)};")
+    with (app / "operations.mjs").open("a") as out:
+        out.write("\n".join(overrides) + "\n")
+    return app
 
 
 # ------------------------------------------------------------------ profiling
@@ -596,10 +638,11 @@ def run_scenario(
     *,
     quick: bool,
     pin: Pinning,
-    peer_copy: Path,
+    loadgen_dir: Path,
     label: str,
     log_dir: Path,
     profiler: Profiler | None,
+    extra_args: list[str] | None = None,
 ) -> ScenarioRun:
     log_path = log_dir / f"{target.key}-{scenario.name}.server.log"
     t0 = time.monotonic()
@@ -607,7 +650,8 @@ def run_scenario(
     try:
         with server_process(target, pin, log_path) as (server, url, _port):
             base = url.removesuffix("/graphql")
-            metrics_url = f"{base}/metrics" if target.key == "chatql" else ""  # the peer has none
+            # the peer has no /metrics
+            metrics_url = f"{base}/metrics" if target.key.startswith("chatql") else ""
             cmd = [
                 *pin.generator,
                 "node",
@@ -623,13 +667,14 @@ def run_scenario(
                 "--max-seconds",
                 str(scenario.max_seconds),
                 *scenario.args(quick),
+                *(extra_args or []),
             ]
             run.command = cmd
             log(f"{target.title} / {scenario.name}: {' '.join(cmd[cmd.index('node') :])}")
             gen = Group(
                 "loadgen",
                 cmd,
-                cwd=peer_copy,
+                cwd=loadgen_dir,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -889,13 +934,25 @@ def fmt(v: float | str | None) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
 
 
-def ratio(row: Row) -> tuple[str, str]:
-    c, p = _num(row.values.get("chatql")), _num(row.values.get("peer"))
+# (the better one when the ratio is above 1, the other one, their names for the ratio column)
+COMPARISONS = (
+    ("chatql", "peer", "ChatQL", "peer"),
+    ("chatql-app", "chatql", "app documents", "plain"),
+)
+
+
+def comparison(targets: list[str]) -> tuple[str, str, str, str] | None:
+    return next((c for c in COMPARISONS if c[0] in targets and c[1] in targets), None)
+
+
+def ratio(row: Row, compared: tuple[str, str, str, str]) -> tuple[str, str]:
+    first, second, first_name, second_name = compared
+    c, p = _num(row.values.get(first)), _num(row.values.get(second))
     if row.kind == "info" or c is None or p is None:
         return "", ""
     if row.kind == "throughput":
-        return (_ratio(c / p) if p else "-"), "ChatQL/peer"
-    return (_ratio(p / c) if c else "-"), "peer/ChatQL"
+        return (_ratio(c / p) if p else "-"), f"{first_name}/{second_name}"
+    return (_ratio(p / c) if c else "-"), f"{second_name}/{first_name}"
 
 
 def _ratio(x: float) -> str:
@@ -903,15 +960,15 @@ def _ratio(x: float) -> str:
 
 
 def render_table(rows: list[Row], targets: list[str], titles: dict[str, str]) -> str:
-    compare = "chatql" in targets and "peer" in targets
+    compare = comparison(targets)
     head = ["metric", *(titles[t] for t in targets)]
     if compare:
-        head += ["ratio (>1 = ChatQL better)", "ratio is"]
+        head += [f"ratio (>1 = {compare[2]} better)", "ratio is"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.metric, *(fmt(row.values.get(t)) for t in targets)]
         if compare:
-            cells += list(ratio(row))
+            cells += list(ratio(row, compare))
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -942,7 +999,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
         "--target",
-        choices=("chatql", "peer", "both"),
+        choices=("chatql", "peer", "both", "app"),
+        help="app: ChatQL with the plain documents, then with the web app's (BENCH_TARGET)",
         default=os.environ.get("BENCH_TARGET", "chatql"),
     )
     p.add_argument(
@@ -1012,11 +1070,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"bench: unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}\n")
         return 64
     extra_env = dict(kv.split("=", 1) for kv in args.chatql_env if "=" in kv)
-    target_keys = {"chatql": ["chatql"], "peer": ["peer"], "both": ["peer", "chatql"]}[args.target]
+    target_keys = {
+        "chatql": ["chatql"],
+        "peer": ["peer"],
+        "both": ["peer", "chatql"],
+        "app": ["chatql", "chatql-app"],
+    }[args.target]
     if "chatql" in target_keys and not Path(args.python).exists():
         sys.stderr.write(f"bench: {args.python} not found (run `make install`)\n")
         return 2
-    label = args.label or {"chatql": "chatql", "peer": "peer", "both": "compare"}[args.target]
+    label = (
+        args.label
+        or {"chatql": "chatql", "peer": "peer", "both": "compare", "app": "app"}[args.target]
+    )
     label += "-quick" if args.quick and not args.label else ""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -1059,6 +1125,10 @@ def main(argv: list[str] | None = None) -> int:
             chatql_env, more = chatql_env_settings(names, extra_env)
             notes += [f"ChatQL source: {source} at {chatql_commit}", *more]
             targets["chatql"] = chatql_target(args.python, source, chatql_env)
+        loadgens = {key: peer_copy for key in target_keys}
+        if "chatql-app" in target_keys:
+            targets["chatql-app"] = app_documents_target(targets["chatql"])
+            loadgens["chatql-app"] = prepare_app_loadgen(peer_copy, workdir)
         if args.py_spy:
             profiler = Profiler(args.py_spy, log_dir / "profiles", pin.generator)
         titles = {k: t.title for k, t in targets.items()}
@@ -1071,10 +1141,11 @@ def main(argv: list[str] | None = None) -> int:
                     SCENARIOS[name],
                     quick=args.quick,
                     pin=pin,
-                    peer_copy=peer_copy,
+                    loadgen_dir=loadgens[key],
                     label=label,
                     log_dir=log_dir,
-                    profiler=profiler if key == "chatql" else None,
+                    profiler=profiler if key.startswith("chatql") else None,
+                    extra_args=app_mode_args(name) if args.target == "app" else [],
                 )
                 r = runs[key][name]
                 log(f"{titles[key]} / {name}: {r.seconds:.0f} s, {len(r.problems)} problem(s)")
