@@ -144,7 +144,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         self.connections = ConnectionLimiter(settings.max_connections_per_user)
         self.sessions = SessionRegistry()
         services.hub.add_observer(self.sessions.observe)
-        self.history = HistoryCache()
+        self.history = HistoryCache(url_lifetime=settings.file_url_ttl)
         services.hub.add_observer(self._observe_history)
         self.documents = DocumentResolver(
             graphql_schema,
@@ -210,10 +210,12 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             plan = self.history.plan(
                 request_data.query, request_data.operation_name, request_data.variables
             )
+        viewer_id = ""
         if plan is not None:
             try:
                 viewer = await context.viewer()
                 await self.services.rooms.member_room(viewer, plan.room_id)
+                viewer_id = viewer.id
             except ChatError:
                 plan = None  # the ordinary path reports the error
         if plan is None:
@@ -221,14 +223,14 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         version = self.history.version(plan)
-        cached = self.history.get(plan, version)
+        cached = self.history.get(plan, version, viewer_id)
         if cached is not None:
             return ExecutionResult(data=cached, errors=None)
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
         if not result.errors and result.data is not None:
-            self.history.put(plan, version, result.data)
+            self.history.put(plan, version, result.data, viewer_id)
         return result
 
     async def parse_http_body(self, request: Any) -> Any:

@@ -102,6 +102,43 @@ def shareable(selection: SelectionSetNode, type_name: str, depth: int = 0) -> bo
     return True
 
 
+# Fields whose value depends on who asks, but on nothing else: an answer that reads them can be
+# kept for that viewer (history pages), never handed to another one.
+PER_VIEWER: Mapping[str, frozenset[str]] = {
+    "Message": frozenset({"reactions"}),
+    "ReactionGroup": frozenset({"emoji", "count", "reactedByMe"}),
+}
+PER_VIEWER_CHILDREN: Mapping[tuple[str, str], str] = {("Message", "reactions"): "ReactionGroup"}
+SAME_FOR_ALL, PER_VIEWER_ANSWER = "same for all", "per viewer"
+
+
+def sharing(selection: SelectionSetNode, type_name: str, depth: int = 0) -> str | None:
+    """SAME_FOR_ALL when `shareable`; PER_VIEWER_ANSWER when the selection also reads fields
+    of `PER_VIEWER` (the answer is the viewer's own); None when it reads anything else."""
+    if shareable(selection, type_name, depth):
+        return SAME_FOR_ALL
+    if depth > 4:
+        return None
+    for node in selection.selections:
+        if not isinstance(node, FieldNode) or node.alias or node.directives or node.arguments:
+            return None
+        name = node.name.value
+        if name == "__typename":
+            continue
+        child = CHILD_TYPES.get((type_name, name)) or PER_VIEWER_CHILDREN.get((type_name, name))
+        known = name in VIEWER_INDEPENDENT.get(type_name, ()) or name in PER_VIEWER.get(
+            type_name, ()
+        )
+        if not known:
+            return None
+        if child is not None:
+            if node.selection_set is None or sharing(node.selection_set, child, depth + 1) is None:
+                return None
+        elif node.selection_set is not None:
+            return None
+    return PER_VIEWER_ANSWER
+
+
 def reads_signed_urls(selection: SelectionSetNode, type_name: str) -> bool:
     """Whether the answer holds file URLs, which expire: fine to share at once (the fan-out),
     not to keep (a cached history page would outlive its URLs)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket
 
 HISTORY = (
@@ -13,7 +15,15 @@ HISTORY = (
 )
 PERSONAL = (
     "query($r: ID!) { messagesByRoom(chatRoomId: $r, limit: 5) "
-    "{ items { id reactions { emoji reactedByMe } } } }"
+    "{ items { id reactions { emoji users { id } } } } }"
+)
+# as the web app sends it (its RoomHistory document, with Apollo's __typename)
+APP_HISTORY = (
+    "query RoomHistory($r: ID!, $nextToken: String) { messagesByRoom(chatRoomId: $r, "
+    "limit: 25, nextToken: $nextToken) { items { id chatRoomId content seq cursor createdAt "
+    "replyCount author { id username displayName avatarUrl isBot __typename } "
+    "reactions { emoji count reactedByMe __typename } "
+    "attachments { id name url thumbnailUrl __typename } __typename } nextToken __typename } }"
 )
 
 
@@ -55,10 +65,60 @@ async def test_viewer_dependent_selections_are_not_shared(client: Client) -> Non
         {"i": {"messageId": message["id"], "emoji": "👍"}},
         alice.token,
     )
-    mine = await client.data(PERSONAL, {"r": room}, alice.token)
-    theirs = await client.data(PERSONAL, {"r": room}, bob.token)
+    mine = await client.data(APP_HISTORY, {"r": room}, alice.token)
+    theirs = await client.data(APP_HISTORY, {"r": room}, bob.token)
     assert mine["messagesByRoom"]["items"][0]["reactions"][0]["reactedByMe"] is True
     assert theirs["messagesByRoom"]["items"][0]["reactions"][0]["reactedByMe"] is False
+
+
+async def test_viewer_dependent_history_is_kept_per_viewer_and_follows_reactions(
+    server: Server, client: Client
+) -> None:
+    """The web app's history selection (reactedByMe, attachments) is answered from the cache,
+    each viewer from their own answer, and a reaction changes it at once."""
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, "r", members=[bob.id])
+    message = await client.send(alice, room, "react")
+    react = "mutation($i: CreateReactionInput!) { createReaction(input: $i) { id } }"
+    await client.data(react, {"i": {"messageId": message["id"], "emoji": "👍"}}, alice.token)
+    calls = server.app.view.history
+    plan = calls.plan(APP_HISTORY, None, {"r": room})
+    assert plan is not None and plan.per_viewer and plan.signed_urls
+
+    def reacted(answer: dict) -> list[bool]:
+        return [g["reactedByMe"] for g in answer["messagesByRoom"]["items"][0]["reactions"]]
+
+    for _ in range(2):  # the second round is answered from the cache: the same answers
+        assert reacted(await client.data(APP_HISTORY, {"r": room}, alice.token)) == [True]
+        assert reacted(await client.data(APP_HISTORY, {"r": room}, bob.token)) == [False]
+    assert calls.get(plan, calls.version(plan), alice.id) is not None  # it was kept
+    await client.data(react, {"i": {"messageId": message["id"], "emoji": "👍"}}, bob.token)
+    assert reacted(await client.data(APP_HISTORY, {"r": room}, bob.token)) == [True]
+    groups = (await client.data(APP_HISTORY, {"r": room}, alice.token))["messagesByRoom"]
+    assert groups["items"][0]["reactions"][0]["count"] == 2
+
+
+def test_answers_with_file_urls_are_kept_for_a_quarter_of_their_lifetime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import chatql.history_cache as history_cache
+    from chatql.history_cache import HistoryCache
+
+    clock = [1000.0]
+    monkeypatch.setattr(history_cache.time, "monotonic", lambda: clock[0])
+    cache = HistoryCache(url_lifetime=400)
+    room = "a" * 32
+    with_urls = cache.plan(APP_HISTORY, None, {"r": room})
+    without = cache.plan(HISTORY, None, {"r": room})
+    assert with_urls is not None and without is not None and not without.signed_urls
+    for plan in (with_urls, without):
+        cache.put(plan, cache.version(plan), {"kept": True}, "viewer")
+    clock[0] += 99
+    assert cache.get(with_urls, cache.version(with_urls), "viewer") == {"kept": True}
+    assert cache.get(with_urls, cache.version(with_urls), "someone else") is None  # theirs
+    clock[0] += 2
+    assert cache.get(with_urls, cache.version(with_urls), "viewer") is None  # 101 s > 400/4
+    assert cache.get(without, cache.version(without), "anyone") == {"kept": True}
 
 
 async def test_shared_and_ordinary_subscribers_get_the_same_payload(
@@ -121,5 +181,8 @@ def test_the_planners_share_what_they_should_and_nothing_else() -> None:
     assert planner.plan(personal, None, {"r": room}) is None
     history = HistoryCache()
     assert history.plan(HISTORY, None, {"r": room}) is not None
-    assert history.plan(PERSONAL, None, {"r": room}) is None
+    assert history.plan(PERSONAL, None, {"r": room}) is None  # users(limit) takes arguments
+    kept_per_viewer = history.plan(APP_HISTORY, None, {"r": room})
+    assert kept_per_viewer is not None and kept_per_viewer.per_viewer
+    assert not history.plan(HISTORY, None, {"r": room}).per_viewer  # type: ignore[union-attr]
     assert history.plan(HISTORY, "Other", {"r": room}) is None
