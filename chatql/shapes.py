@@ -81,27 +81,6 @@ CHILD_TYPES: Mapping[tuple[str, str], str] = {
 }
 
 
-def shareable(selection: SelectionSetNode, type_name: str, depth: int = 0) -> bool:
-    allowed = VIEWER_INDEPENDENT.get(type_name, frozenset())
-    if depth > 4:
-        return False
-    for node in selection.selections:
-        if not isinstance(node, FieldNode) or node.alias or node.directives or node.arguments:
-            return False
-        name = node.name.value
-        if name == "__typename":
-            continue
-        if name not in allowed:
-            return False
-        child = CHILD_TYPES.get((type_name, name))
-        if child is not None:
-            if node.selection_set is None or not shareable(node.selection_set, child, depth + 1):
-                return False
-        elif node.selection_set is not None:
-            return False
-    return True
-
-
 # Fields whose value depends on who asks, but on nothing else: an answer that reads them can be
 # kept for that viewer (history pages), never handed to another one.
 PER_VIEWER: Mapping[str, frozenset[str]] = {
@@ -113,30 +92,39 @@ SAME_FOR_ALL, PER_VIEWER_ANSWER = "same for all", "per viewer"
 
 
 def sharing(selection: SelectionSetNode, type_name: str, depth: int = 0) -> str | None:
-    """SAME_FOR_ALL when `shareable`; PER_VIEWER_ANSWER when the selection also reads fields
-    of `PER_VIEWER` (the answer is the viewer's own); None when it reads anything else."""
-    if shareable(selection, type_name, depth):
-        return SAME_FOR_ALL
+    """SAME_FOR_ALL when every field read is `VIEWER_INDEPENDENT`; PER_VIEWER_ANSWER when it
+    also reads fields of `PER_VIEWER` (the answer is the viewer's own); None otherwise."""
     if depth > 4:
         return None
+    answer = SAME_FOR_ALL
     for node in selection.selections:
         if not isinstance(node, FieldNode) or node.alias or node.directives or node.arguments:
             return None
         name = node.name.value
         if name == "__typename":
             continue
-        child = CHILD_TYPES.get((type_name, name)) or PER_VIEWER_CHILDREN.get((type_name, name))
-        known = name in VIEWER_INDEPENDENT.get(type_name, ()) or name in PER_VIEWER.get(
-            type_name, ()
-        )
-        if not known:
+        if name in VIEWER_INDEPENDENT.get(type_name, ()):
+            child = CHILD_TYPES.get((type_name, name))
+        elif name in PER_VIEWER.get(type_name, ()):
+            child = PER_VIEWER_CHILDREN.get((type_name, name))
+            answer = PER_VIEWER_ANSWER
+        else:
             return None
-        if child is not None:
-            if node.selection_set is None or sharing(node.selection_set, child, depth + 1) is None:
+        if child is None:
+            if node.selection_set is not None:
                 return None
-        elif node.selection_set is not None:
+            continue
+        inner = sharing(node.selection_set, child, depth + 1) if node.selection_set else None
+        if inner is None:
             return None
-    return PER_VIEWER_ANSWER
+        if inner == PER_VIEWER_ANSWER:
+            answer = PER_VIEWER_ANSWER
+    return answer
+
+
+def shareable(selection: SelectionSetNode, type_name: str, depth: int = 0) -> bool:
+    """One answer serves every viewer who may see it."""
+    return sharing(selection, type_name, depth) == SAME_FOR_ALL
 
 
 def reads_signed_urls(selection: SelectionSetNode, type_name: str) -> bool:
