@@ -35,6 +35,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 
 from chatql.errors import NotFound
+from chatql.resolver_calls import ResolverCall, plan_call
 
 # Fields computed by a method that reads only the object itself (no info, no arguments).
 PURE_METHODS: dict[str, frozenset[str]] = {
@@ -160,13 +161,15 @@ def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage 
 class CompiledRoot:
     """A query or mutation of one root field that returns a Message (`createMessage`,
     `getMessage`, ...), answered by calling the field's own resolver (arguments coerced by
-    graphql-core, errors located as the executor locates them) and projecting the Message."""
+    graphql-core, converted by `resolver_calls` when it can, errors located as the executor
+    locates them) and projecting the Message."""
 
     node: FieldNode
     field: GraphQLField
     parent: GraphQLObjectType
     required: bool
     message: CompiledMessage
+    call: ResolverCall | None = None  # None: through Strawberry's resolver wrapper
 
     async def run(self, executor: Any, author_of: AuthorOf) -> tuple[Any, list[GraphQLError]]:
         """(data, errors); `executor` is a graphql-core Executor built for the operation."""
@@ -175,8 +178,11 @@ class CompiledRoot:
         try:
             info = executor.build_resolve_info(self.field, [self.node], self.parent, path)
             arguments = get_argument_values(self.field, self.node, executor.variable_values)
-            assert self.field.resolve is not None
-            value = self.field.resolve(executor.root_value, info, **arguments)
+            if self.call is not None:
+                value = self.call(info, arguments)
+            else:
+                assert self.field.resolve is not None
+                value = self.field.resolve(executor.root_value, info, **arguments)
             if isawaitable(value):
                 value = await value
         except Exception as exc:
@@ -232,4 +238,5 @@ def compile_root(
     if steps is None:
         return None
     key = node.alias.value if node.alias else node.name.value
-    return CompiledRoot(node, field, parent, required, CompiledMessage(key, steps))
+    call = plan_call(strawberry_schema, parent.name, node.name.value)
+    return CompiledRoot(node, field, parent, required, CompiledMessage(key, steps), call)

@@ -1,0 +1,177 @@
+"""The direct resolver call converts arguments exactly as Strawberry's wrapper does, and is
+refused where it could not."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.relay import GlobalID
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.unset import UNSET
+
+from chatql.resolver_calls import plan_call
+from chatql.schema import build_schema
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.input
+class Inner:
+    name: str
+    colour: Colour = Colour.RED
+    tags: list[str] | None = strawberry.UNSET
+
+
+@strawberry.input
+class Outer:
+    id: strawberry.ID
+    inner: Inner | None = None
+    inners: list[Inner] | None = strawberry.UNSET
+    maybe_ids: list[strawberry.ID | None] | None = None
+    count: int = 3
+    note: str | None = strawberry.UNSET
+
+
+class Nobody(BasePermission):
+    message = "no"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return False
+
+
+def resolve_echo(info: strawberry.Info, input: Outer, extra: list[Colour] | None = None) -> str:
+    return repr((input, extra))
+
+
+def resolve_plain(number: int, text: str | None = None) -> str:
+    return f"{number} {text}"
+
+
+def resolve_relay(id: GlobalID) -> str:
+    return str(id)
+
+
+def resolve_maybe(value: strawberry.Maybe[int]) -> str:
+    return str(value)
+
+
+@strawberry.type
+class Query:
+    echo: str = strawberry.field(resolver=resolve_echo)
+    plain: str = strawberry.field(resolver=resolve_plain)
+    guarded: str = strawberry.field(resolver=resolve_plain, permission_classes=[Nobody])
+    relay: str = strawberry.field(resolver=resolve_relay)
+    maybe: str = strawberry.field(resolver=resolve_maybe)
+
+    @strawberry.field
+    def method(self, number: int) -> str:
+        return str(number)
+
+
+SCHEMA = strawberry.Schema(query=Query)
+
+
+def strawberry_conversion(schema: Any, type_name: str, field_name: str, raw: Any) -> Any:
+    field = schema.get_field_for_type(field_name, type_name)
+    return convert_arguments(
+        raw, field.arguments, schema.schema_converter.scalar_registry, schema.config
+    )
+
+
+def planned_conversion(schema: Any, type_name: str, field_name: str, raw: Any) -> Any:
+    call = plan_call(schema, type_name, field_name)
+    assert call is not None
+    return call.arguments(raw)
+
+
+ECHO_CASES: list[dict[str, Any]] = [
+    {"input": {"id": "1"}},
+    {"input": {"id": "1", "inner": None, "inners": None, "maybeIds": None, "note": None}},
+    {
+        "input": {
+            "id": "2",
+            "inner": {"name": "a", "colour": Colour.BLUE, "tags": ["x", "y"]},
+            "inners": [{"name": "b"}, {"name": "c", "tags": None}],
+            "maybeIds": ["1", None],
+            "count": 7,
+            "note": "n",
+        },
+        "extra": [Colour.RED, Colour.BLUE],
+    },
+    {"input": {"id": "3", "inners": []}, "extra": None},
+]
+
+
+@pytest.mark.parametrize("raw", ECHO_CASES)
+def test_inputs_lists_enums_and_defaults_convert_as_strawberry_converts(raw: Any) -> None:
+    assert planned_conversion(SCHEMA, "Query", "echo", raw) == strawberry_conversion(
+        SCHEMA, "Query", "echo", raw
+    )
+    assert planned_conversion(SCHEMA, "Query", "plain", {"number": 1}) == {"number": 1}
+
+
+def test_lists_are_copied_not_shared() -> None:
+    raw = {"input": {"id": "1", "maybeIds": ["1"]}}
+    converted = planned_conversion(SCHEMA, "Query", "echo", raw)
+    assert converted["input"].maybe_ids == ["1"]
+    assert converted["input"].maybe_ids is not raw["input"]["maybeIds"]
+
+
+def test_what_only_strawberry_reproduces_is_refused() -> None:
+    assert plan_call(SCHEMA, "Query", "guarded") is None  # permission classes: an extension
+    assert plan_call(SCHEMA, "Query", "relay") is None  # GlobalID decodes itself
+    assert plan_call(SCHEMA, "Query", "maybe") is None  # Maybe wraps values in Some
+    assert plan_call(SCHEMA, "Query", "method") is None  # asks for its parent as `self`
+
+
+CHAT_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("createMessage", {"input": {"chatRoomId": "r", "content": "hi"}}),
+    (
+        "createMessage",
+        {
+            "input": {
+                "chatRoomId": "r",
+                "content": "",
+                "clientId": None,
+                "replyToId": "m",
+                "attachmentIds": ["a", "b"],
+            }
+        },
+    ),
+    ("createMessage", {"input": {"chatRoomId": "r", "content": "x", "attachmentIds": None}}),
+    ("updateMessage", {"input": {"id": "m", "content": "y"}}),
+    ("deleteMessage", {"id": "m"}),
+]
+
+
+@pytest.mark.parametrize(("field", "raw"), CHAT_CASES)
+def test_chat_mutations_convert_as_strawberry_converts(field: str, raw: Any) -> None:
+    schema = build_schema()
+    assert planned_conversion(schema, "Mutation", field, raw) == strawberry_conversion(
+        schema, "Mutation", field, raw
+    )
+
+
+def test_unset_stays_unset() -> None:
+    converted = planned_conversion(SCHEMA, "Query", "echo", {"input": {"id": "1"}})
+    assert converted["input"].note is UNSET and converted["input"].inners is UNSET
+
+
+def test_the_send_path_calls_the_resolver_directly() -> None:
+    from graphql import parse
+
+    from chatql.projection import compile_root
+
+    document = parse(
+        "mutation($i: CreateMessageInput!) { createMessage(input: $i) { id content } }"
+    )
+    compiled = compile_root(build_schema(), document, None)
+    assert compiled is not None and compiled.call is not None
