@@ -10,13 +10,29 @@ loop's thread take tens of milliseconds each, several times a second.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from inspect import isawaitable
+from typing import Any, cast
 
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
+from graphql.execution.values import VariableValues
+from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import (
+    StrawberryGraphQLCoreExecutionContext,
+    _OperationContextAwareGraphQLResolveInfo,
+)
 
 
 class RememberingNameConverter(NameConverter):
@@ -60,3 +76,58 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = GraphQLResolveInfoHelpers(
             gather=_weakly(self.gather_async_work), track=_weakly(self.track_async_work)
         )
+
+
+# ------------------------------------------------------------- one field without an executor
+_settling: set[asyncio.Future[Any]] = set()
+
+
+def _gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+    return gather_with_cancel(*values)
+
+
+def _track(values: Sequence[Any]) -> None:
+    """As the executor's `track_async_work`: awaitables settle in the background, their
+    errors observed, instead of being abandoned."""
+    awaitables = [value for value in values if isawaitable(value)]
+    if awaitables:
+        future = asyncio.gather(*awaitables, return_exceptions=True)
+        _settling.add(future)
+        future.add_done_callback(_settling.discard)
+
+
+OPERATION_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
+
+
+def field_info(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+    root_value: Any,
+    context: Any,
+    extensions: dict[str, Any] | None,
+    field: GraphQLField,
+    node: FieldNode,
+    parent: GraphQLObjectType,
+    path: Path,
+) -> GraphQLResolveInfo[Any]:
+    """The resolve info Strawberry's execution context would build for `field`, for an
+    operation of that one field (no fragments) run without building an executor: building
+    one costs more than a chat mutation's own work."""
+    return _OperationContextAwareGraphQLResolveInfo(  # type: ignore[return-value]
+        node.name.value,
+        [node],
+        field.type,
+        parent,
+        path,
+        schema,
+        {},
+        root_value,
+        operation,
+        variables.coerced,
+        context,
+        optimized_is_awaitable,
+        None,
+        OPERATION_HELPERS,
+        cast(dict[str, Any], extensions),  # None when the request had none, as in Strawberry
+    )

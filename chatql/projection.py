@@ -21,20 +21,24 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     get_operation_ast,
     is_leaf_type,
     located_error,
 )
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
 from chatql.errors import NotFound
+from chatql.execution import field_info
 from chatql.resolver_calls import ResolverCall, plan_call
 
 # Fields computed by a method that reads only the object itself (no info, no arguments).
@@ -43,6 +47,7 @@ PURE_METHODS: dict[str, frozenset[str]] = {
     "User": frozenset({"isDeleted"}),
 }
 AUTHOR = ("Message", "author")
+MAX_COERCION_ERRORS = 50  # graphql-core's executor's default
 
 
 class NotCompiled(Exception):
@@ -160,10 +165,12 @@ def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage 
 @dataclass(frozen=True, slots=True)
 class CompiledRoot:
     """A query or mutation of one root field that returns a Message (`createMessage`,
-    `getMessage`, ...), answered by calling the field's own resolver (arguments coerced by
-    graphql-core, converted by `resolver_calls` when it can, errors located as the executor
-    locates them) and projecting the Message."""
+    `getMessage`, ...), answered by calling the field's own resolver (variables and arguments
+    coerced by graphql-core, converted by `resolver_calls` when it can, errors located as the
+    executor locates them) and projecting the Message. No executor is built: for one field,
+    building it (contexts, incremental machinery) cost more than the mutation's own work."""
 
+    operation: OperationDefinitionNode
     node: FieldNode
     field: GraphQLField
     parent: GraphQLObjectType
@@ -171,18 +178,48 @@ class CompiledRoot:
     message: CompiledMessage
     call: ResolverCall | None = None  # None: through Strawberry's resolver wrapper
 
-    async def run(self, executor: Any, author_of: AuthorOf) -> tuple[Any, list[GraphQLError]]:
-        """(data, errors); `executor` is a graphql-core Executor built for the operation."""
+    def variables(
+        self, schema: GraphQLSchema, raw: dict[str, Any] | None
+    ) -> VariableValues | list[GraphQLError]:
+        """The operation's variables coerced as the executor coerces them, or its errors."""
+        return get_variable_values(
+            schema,
+            self.operation.variable_definitions or (),
+            raw or {},
+            max_errors=MAX_COERCION_ERRORS,
+        )
+
+    async def run(
+        self,
+        schema: GraphQLSchema,
+        variables: VariableValues,
+        root_value: Any,
+        context: Any,
+        extensions: dict[str, Any] | None,
+        author_of: AuthorOf,
+    ) -> tuple[Any, list[GraphQLError]]:
+        """(data, errors) for coerced `variables`."""
         key = self.message.root_key
         path = Path(None, key, self.parent.name)
         try:
-            info = executor.build_resolve_info(self.field, [self.node], self.parent, path)
-            arguments = get_argument_values(self.field, self.node, executor.variable_values)
+            info = field_info(
+                schema,
+                self.operation,
+                variables,
+                root_value,
+                context,
+                extensions,
+                self.field,
+                self.node,
+                self.parent,
+                path,
+            )
+            arguments = get_argument_values(self.field, self.node, variables)
             if self.call is not None:
                 value = self.call(info, arguments)
             else:
                 assert self.field.resolve is not None
-                value = self.field.resolve(executor.root_value, info, **arguments)
+                value = self.field.resolve(root_value, info, **arguments)
             if isawaitable(value):
                 value = await value
         except Exception as exc:
@@ -218,6 +255,8 @@ def compile_root(
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation == OperationType.SUBSCRIPTION:
         return None
+    if any(isinstance(d, FragmentDefinitionNode) for d in document.definitions):
+        return None  # run without an executor: its info carries no fragments
     if operation.directives or len(operation.selection_set.selections) != 1:
         return None
     node = operation.selection_set.selections[0]
@@ -239,4 +278,4 @@ def compile_root(
         return None
     key = node.alias.value if node.alias else node.name.value
     call = plan_call(strawberry_schema, parent.name, node.name.value)
-    return CompiledRoot(node, field, parent, required, CompiledMessage(key, steps), call)
+    return CompiledRoot(operation, node, field, parent, required, CompiledMessage(key, steps), call)

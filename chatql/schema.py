@@ -372,19 +372,17 @@ class ChatSchema(strawberry.Schema):
     async def _execute_compiled(
         self, prepared: Prepared, root: CompiledRoot, call: _Call
     ) -> ExecutionResult:
-        executor = self.execution_context_class.build(
+        variables = root.variables(self._schema, call.variables)
+        if isinstance(variables, list):  # variables that do not fit: reported as the executor does
+            return self._result(None, variables)
+        data, errors = await root.run(
             self._schema,
-            prepared.document,
-            root_value=call.root,
-            context_value=call.context,
-            raw_variable_values=call.variables,
-            operation_name=call.operation_name,
-            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            **self._get_custom_context_kwargs(call.extensions),
+            variables,
+            call.root,
+            call.context,
+            call.extensions,
+            partial(cached_author, call.context.services),
         )
-        if isinstance(executor, list):  # variables that do not fit: the executor reports them
-            return self._result(None, executor)
-        data, errors = await root.run(executor, partial(cached_author, call.context.services))
         return self._result(data, errors)
 
     def _result(self, data: Any, errors: list[GraphQLError] | None) -> ExecutionResult:

@@ -175,3 +175,78 @@ def test_the_send_path_calls_the_resolver_directly() -> None:
     )
     compiled = compile_root(build_schema(), document, None)
     assert compiled is not None and compiled.call is not None
+
+
+def test_the_info_without_an_executor_is_the_executors() -> None:
+    from graphql import parse
+    from graphql.pyutils import Path
+
+    from chatql.execution import field_info
+    from chatql.projection import compile_root
+
+    schema = build_schema()
+    document = parse(
+        "mutation Send($i: CreateMessageInput!) { createMessage(input: $i) { id content } }"
+    )
+    compiled = compile_root(schema, document, "Send")
+    assert compiled is not None
+    raw = {"i": {"chatRoomId": "r", "content": "hi"}}
+    context, root = object(), object()
+    executor = schema.execution_context_class.build(
+        schema._schema,
+        document,
+        root_value=root,
+        context_value=context,
+        raw_variable_values=raw,
+        operation_name="Send",
+        operation_extensions={"x": 1},
+    )
+    path = Path(None, "createMessage", "Mutation")
+    expected = executor.build_resolve_info(compiled.field, [compiled.node], compiled.parent, path)
+    variables = compiled.variables(schema._schema, raw)
+    assert not isinstance(variables, list)
+    info = field_info(
+        schema._schema,
+        compiled.operation,
+        variables,
+        root,
+        context,
+        {"x": 1},
+        compiled.field,
+        compiled.node,
+        compiled.parent,
+        path,
+    )
+    assert type(info) is type(expected)
+    names = [n for n in info._fields if n not in ("async_helpers", "is_awaitable")]
+    assert {n: getattr(info, n) for n in names} == {n: getattr(expected, n) for n in names}
+    bad = {"i": {"content": 1}}
+    errors = compiled.variables(schema._schema, bad)
+    expected_errors = schema.execution_context_class.build(
+        schema._schema, document, raw_variable_values=bad, operation_name="Send"
+    )
+    assert isinstance(errors, list) and isinstance(expected_errors, list)
+    assert [e.formatted for e in errors] == [e.formatted for e in expected_errors]
+    assert len(errors) == 2  # the id is missing, the content is not a string
+
+
+async def test_tracked_work_settles_and_gathered_work_is_gathered() -> None:
+    import asyncio
+
+    from chatql.execution import OPERATION_HELPERS
+
+    done: list[int] = []
+
+    async def work(n: int) -> int:
+        await asyncio.sleep(0)
+        done.append(n)
+        return n
+
+    async def fails() -> None:
+        raise ValueError("observed, not raised")
+
+    OPERATION_HELPERS.track([work(1), fails(), 3])
+    assert await OPERATION_HELPERS.gather([work(2), work(4)]) == [2, 4]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sorted(done) == [1, 2, 4]
