@@ -138,13 +138,13 @@ SCENARIOS: dict[str, Scenario] = {
             "rooms",
             "rooms",
             "--rooms 500 --subs-per-room 4 --rates "
-            "100,200,300,400,500,600,700,800,900,1000,1200,1500,2000,2500,3000,4000 "
-            "--step-seconds 10 --p99-limit-ms 250",
+            "100,200,300,400,500,600,700,800,900,1000,1250,1500,1750,2000,2250,2500,2750,"
+            "3000,3500,4000 --step-seconds 10 --p99-limit-ms 250",
             "--rooms 100 --subs-per-room 4 --rates 100,200,400 --step-seconds 3 --p99-limit-ms 250",
             600,
             660,
             120,
-            "full 1-4 min (11 s per passed step), quick ~30 s",
+            "full 1-5 min (11 s per passed step), quick ~30 s",
         ),
         Scenario(
             "query",
