@@ -43,6 +43,7 @@ from chatql.services.live import NO_LONGER_MEMBER, TOO_SLOW
 from chatql.services.registry import Services
 from chatql.shapes import PlanCache, argument_value, shareable, single_root_field
 from chatql.store.base import ChangeEvent, MessageRecord, membership_id
+from chatql.transport import FRAMES_EXTENSION
 
 if TYPE_CHECKING:
     from chatql.shared_subscriptions import SharedSubscriptionsHandler
@@ -124,6 +125,7 @@ class Member:
         "backlog",
         "draining",
         "ended",
+        "frames",
         "group",
         "handler",
         "operation_id",
@@ -144,13 +146,15 @@ class Member:
     ) -> None:
         self.handler = handler
         self.ws = ws  # the Starlette WebSocket
+        # The socket's own frame writer (`chatql.transport`), when the server offers one.
+        self.frames = ws.scope.get("extensions", {}).get(FRAMES_EXTENSION)
         self.viewer_id = viewer_id
         self.operation_id = operation_id
         self.watch = watch  # the room id this connection's watch was recorded for, if any
-        self.prefix = f'{{"id":{orjson.dumps(operation_id).decode()},"type":"next",'
+        self.prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
         self.group: Group | None = None
         # (frame, commit time) waiting for the socket; made when it first stops draining
-        self.backlog: deque[tuple[str, float | None]] | None = None
+        self.backlog: deque[tuple[bytes, float | None]] | None = None
         self.draining = False
         self.ended = False
 
@@ -262,14 +266,14 @@ class Group:
             payload = {"data": result.data}
             if result.errors:
                 payload["errors"] = [classify(e).formatted for e in result.errors]
-        body = orjson.dumps(payload).decode()
+        body = orjson.dumps(payload)
         committed_at = change.committed_at
         written = 0
         for member in list(self.members):
             if member.viewer_id not in allowed:
                 self._end(member, Forbidden(NO_LONGER_MEMBER))
                 continue
-            written += self._deliver(member, f'{member.prefix}"payload":{body}}}', committed_at)
+            written += self._deliver(member, member.prefix + body + b"}", committed_at)
         if written:  # one clock read for the whole pass: no await between the writes
             self._fanout.stats.delivered(committed_at, written, shared=True)
 
@@ -286,7 +290,7 @@ class Group:
             return None
         return {"data": data}
 
-    def _deliver(self, member: Member, frame: str, committed_at: float | None) -> bool:
+    def _deliver(self, member: Member, frame: bytes, committed_at: float | None) -> bool:
         """Write now when the socket takes it (True); otherwise queue (bounded) behind a drain
         task, which counts the frame when it is written."""
         if member.draining:
@@ -297,19 +301,35 @@ class Group:
             else:
                 member.backlog.append((frame, committed_at))
             return False
-        coroutine = member.ws.send_text(frame)
-        try:
-            coroutine.send(None)
-        except StopIteration:
-            return True  # written
-        except Exception:
-            self._end(member, None)  # the socket is gone
-            return False
+        if member.frames is not None:
+            written = member.frames.write_text(frame)
+            if written is None:
+                self._end(member, None)  # the socket is closing or gone
+                return False
+        else:
+            written = self._send_now(member, frame)
+            if written is None:
+                return False
+        if written:
+            return True
         # The transport is paused and nothing was written yet: finish in a task.
-        coroutine.close()
         member.draining = True
         member.backlog = deque(((frame, committed_at),))
         self._fanout.keep(asyncio.get_running_loop().create_task(self._drain(member)))
+        return False
+
+    def _send_now(self, member: Member, frame: bytes) -> bool | None:
+        """Through the ASGI `send`, for servers without a frame writer: True written, False
+        the transport is paused (nothing written), None the socket is gone (member ended)."""
+        coroutine = member.ws.send_text(frame.decode())
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            self._end(member, None)
+            return None
+        coroutine.close()
         return False
 
     async def _drain(self, member: Member) -> None:
@@ -317,7 +337,7 @@ class Group:
         try:
             while member.backlog:
                 frame, committed_at = member.backlog.popleft()
-                await member.ws.send_text(frame)
+                await member.ws.send_text(frame.decode())
                 stats.delivered(committed_at, shared=True)
         except Exception:
             self._end(member, None)

@@ -12,6 +12,11 @@ whole life of a connection are trimmed here, with the same behaviour:
 
 `TimerWheel` also serves the GraphQL protocol handlers' per-socket timers (connection_init
 timeout, legacy graphql-ws keep-alive).
+
+The shared fan-out writes the same frame to thousands of sockets. `write_text` lets it write
+straight to the transport (found under `FRAMES_EXTENSION` in the ASGI scope's extensions): the
+same checks as uvicorn's `send`, without the ASGI message, Starlette's and the middleware's
+layers, and, when no extension is negotiated, without building a websockets `Frame`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.protocol import OPEN
 
+FRAMES_EXTENSION = "chatql.frames"  # scope["extensions"] key of the socket's `write_text`
 WHEEL_RESOLUTION = 1.0  # seconds: timers longer than a few ticks may fire up to this much late
 
 
@@ -252,6 +259,35 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # long as the socket (uvicorn's attribute, and a local of websockets' parser).
         self.request = None  # type: ignore[assignment]
         event.headers.clear()
+        extensions: dict[str, Any] = self.scope["extensions"]
+        extensions[FRAMES_EXTENSION] = self
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        extensions = getattr(self, "scope", {}).get("extensions") or {}
+        extensions.pop(FRAMES_EXTENSION, None)  # no cycle left through the scope
+
+    def write_text(self, data: bytes) -> bool | None:
+        """Write one text frame now: True; the transport is paused, nothing written: False
+        (send it the ordinary way, which waits); the socket is closing or gone: None."""
+        if (
+            self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.initial_response is not None
+        ):
+            return None
+        if not self.writable.is_set():
+            return False
+        conn = self.conn
+        if conn.state is not OPEN:
+            return None
+        if conn.extensions or conn.writes or conn.expect_continuation_frame:
+            conn.send_text(data)  # compression, or frames queued before this one: websockets'
+            self.transport.write(b"".join(conn.data_to_send()))
+        else:
+            self.transport.write(text_frame_header(len(data)) + data)
+        return True
 
     def start_keepalive(self) -> None:
         # Called once the handshake response is written: nothing reads it again.
@@ -282,4 +318,22 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.schedule_ping()
 
 
-__all__ = ["Gate", "Inbox", "LeanWebSocketProtocol", "TimerWheel", "WheelTimer", "timer_wheel"]
+def text_frame_header(length: int) -> bytes:
+    """RFC 6455 header of a final, unmasked (server-to-client) text frame."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
+
+
+__all__ = [
+    "FRAMES_EXTENSION",
+    "Gate",
+    "Inbox",
+    "LeanWebSocketProtocol",
+    "TimerWheel",
+    "WheelTimer",
+    "text_frame_header",
+    "timer_wheel",
+]
