@@ -218,6 +218,7 @@ def tune_garbage_collector(full_every: float) -> None:
 
 def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     from chatql.app import create_app
+    from chatql.http_protocol import CoalescingHttpProtocol
     from chatql.observability.logs import configure_logging
     from chatql.observability.tracing import tracer_provider_from_env
     from chatql.transport import LeanWebSocketProtocol
@@ -241,6 +242,7 @@ def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         # Refused by the protocol layer (close 1009) as well as by the app (SizeLimitMiddleware).
         ws_max_size=settings.max_ws_message_bytes or UVICORN_WS_MAX_SIZE,
         ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, holding less per idle socket
+        http=CoalescingHttpProtocol,  # uvicorn's httptools, headers and body in one write
     )
     try:
         GracefulServer(config).run()

@@ -19,6 +19,7 @@ import websockets
 
 from chatql.app import create_app
 from chatql.config import Settings
+from chatql.http_protocol import CoalescingHttpProtocol
 from chatql.pubsub import room_channel
 from chatql.store.base import Store
 from chatql.transport import LeanWebSocketProtocol
@@ -88,6 +89,7 @@ async def running_server(
         log_level="warning",
         lifespan="on",
         ws=LeanWebSocketProtocol,  # what `chatql serve` runs (uvicorn's websockets-sansio, leaner)
+        http=CoalescingHttpProtocol,  # and its HTTP protocol (httptools, one write per answer)
         **uvicorn_options,
     )
     server = uvicorn.Server(config)
