@@ -96,6 +96,9 @@ class ChangeFeedBackend(BroadcastBackend):
         self._saved: Any = None
         self._saver: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        # Where events go: this queue for broadcaster's `next_published`, or straight to the
+        # hub once it asks (`deliver_to`): one task hop less for every event.
+        self._emit: Callable[[Event], None] = self._queue.put_nowait
         self._task: asyncio.Task[None] | None = None
         self._token: Any = None
         self._started = asyncio.Event()
@@ -147,7 +150,12 @@ class ChangeFeedBackend(BroadcastBackend):
 
     async def publish(self, channel: str, message: Any) -> None:
         """Ephemeral events (typing) that are not worth storing; this process only."""
-        self._queue.put_nowait(Event(channel, message))
+        self._emit(Event(channel, message))
+
+    def deliver_to(self, sink: Callable[[Event], None] | None) -> None:
+        """Hand every event to `sink` as it is read (None: back to `next_published`). The sink
+        must not raise: an exception here would be taken for a failing feed."""
+        self._emit = sink if sink is not None else self._queue.put_nowait
 
     async def next_published(self) -> Event:
         return await self._queue.get()
@@ -163,7 +171,7 @@ class ChangeFeedBackend(BroadcastBackend):
                     if change.committed_at is not None:
                         self.lag.observe(time.time() - change.committed_at)
                     for channel in channels_for(change):
-                        self._queue.put_nowait(Event(channel, change))  # type: ignore[arg-type]
+                        self._emit(Event(channel, change))  # type: ignore[arg-type]
                 log.warning("change feed ended; reopening")
             except asyncio.CancelledError:
                 raise
@@ -171,7 +179,7 @@ class ChangeFeedBackend(BroadcastBackend):
                 log.warning("change feed cannot resume (%s); re-syncing subscribers", exc)
                 self.resyncs += 1
                 self._token = None
-                self._queue.put_nowait(Event(RESYNC_CHANNEL, None))  # type: ignore[arg-type]
+                self._emit(Event(RESYNC_CHANNEL, None))  # type: ignore[arg-type]
             except Exception:
                 log.exception("change feed failed; retrying")
                 self.running = False
@@ -246,6 +254,7 @@ class Hub:
         self._channels: dict[str, set[Subscription]] = {}
         self._observers: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._pushed = False  # the backend hands events over itself (`deliver_to`)
         self.stats = LiveStats()
         lag = getattr(backend, "lag", None)
         if isinstance(lag, LatencyHistogram):
@@ -256,10 +265,18 @@ class Hub:
         self._observers.append(observer)
 
     async def start(self) -> None:
+        if isinstance(self._backend, ChangeFeedBackend):
+            self._backend.deliver_to(self._dispatch_safely)  # no task between feed and hub
+            self._pushed = True
         await self._backend.connect()
-        self._task = asyncio.create_task(self._listen(), name="chatql-hub")
+        if not self._pushed:
+            self._task = asyncio.create_task(self._listen(), name="chatql-hub")
 
     async def stop(self) -> None:
+        if self._pushed:
+            assert isinstance(self._backend, ChangeFeedBackend)
+            self._backend.deliver_to(None)
+            self._pushed = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -277,11 +294,8 @@ class Hub:
 
     @property
     def running(self) -> bool:
-        return (
-            self._task is not None
-            and not self._task.done()
-            and bool(getattr(self._backend, "running", True))
-        )
+        listening = self._pushed or (self._task is not None and not self._task.done())
+        return listening and bool(getattr(self._backend, "running", True))
 
     def subscribe(self, *channels: str, maxsize: int) -> Subscription:
         """One bounded buffer fed by every event of the given channels, in feed order."""
@@ -318,11 +332,18 @@ class Hub:
         while True:
             try:
                 event = await self._backend.next_published()
-                self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("dropping an event that could not be dispatched")
+                log.exception("the broadcast backend failed to hand over an event")
+                continue
+            self._dispatch_safely(event)
+
+    def _dispatch_safely(self, event: Event) -> None:
+        try:
+            self._dispatch(event)
+        except Exception:
+            log.exception("dropping an event that could not be dispatched")
 
     def _dispatch(self, event: Event) -> None:
         for observer in self._observers:

@@ -146,3 +146,35 @@ async def test_feed_resumes_after_errors_and_resyncs_when_history_is_lost(tmp_pa
     finally:
         await hub.stop()
         await store.close()
+
+
+async def test_a_failing_observer_costs_one_event_not_the_feed(tmp_path: Path) -> None:
+    """The feed hands events to the hub itself (no task in between); an exception while
+    dispatching one is logged and neither stops the feed nor makes it re-sync."""
+    store = SQLiteStore(f"sqlite:///{tmp_path}/observer.db")
+    await store.open()
+    backend = ChangeFeedBackend(store, retry_delay=0.01)
+    hub = Hub(backend)
+    seen: list[str] = []
+
+    def observer(event: Event) -> None:
+        seen.append(event.channel)
+        if seen.count("presence") == 1 and event.channel == "presence":
+            raise RuntimeError("observer bug")  # the first user's presence event is lost
+
+    hub.add_observer(observer)
+    await hub.start()
+    try:
+        subscription = hub.subscribe("presence", maxsize=10)
+        for n in range(2):
+            await store.create_user(
+                UserRecord(new_id(), f"obs{n}", "U", password_hash="x", created_at=now_utc())
+            )
+        change = await asyncio.wait_for(subscription.get(), 5)  # the second user's
+        assert isinstance(change, ChangeEvent) and change.document is not None
+        assert change.document["username"] == "obs1"
+        assert hub.running and backend.resyncs == 0
+        assert seen.count("presence") == 2
+    finally:
+        await hub.stop()
+        await store.close()
