@@ -352,3 +352,46 @@ async def test_closing_the_socket_lets_the_watch_and_the_group_go(
 
         await until(gone)  # the group's task went with its last member
         await client.close()
+
+
+def _await_chain(task: asyncio.Task[Any]) -> list[str]:
+    """file:function of every coroutine the task is suspended in, outermost first."""
+    names = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        code = getattr(awaited, "cr_code", None) or getattr(awaited, "ag_code", None)
+        if code is not None:
+            names.append(f"{code.co_filename}:{code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return names
+
+
+async def test_an_idle_socket_waits_outside_starlettes_routing_and_middleware(
+    settings: Settings,
+) -> None:
+    """/graphql's WebSockets go to the GraphQL endpoint before Starlette's router and
+    middleware: each frame there would be held for the socket's whole life."""
+    async with running_server(settings) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "r")
+        baseline = asyncio.all_tasks()
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room})
+        await asyncio.sleep(0.1)
+        chains = [
+            _await_chain(task)
+            for task in asyncio.all_tasks() - baseline
+            if task.get_coro().__qualname__.endswith("run_asgi")  # type: ignore[union-attr]
+        ]
+        assert len(chains) == 1
+        chain = chains[0]
+        assert any("strawberry" in frame for frame in chain)  # the protocol handler's loop
+        assert any("body_limit.py:_websocket" in frame for frame in chain)  # size limit kept
+        assert not [frame for frame in chain if "/starlette/" in frame]
+        assert len(chain) <= 10, chain  # 20 through Starlette
+        sent = await client.send(alice, room, "still delivered")
+        assert (await sock.messages(1))[0]["id"] == sent["id"]
+        await sock.close()
+        await client.close()

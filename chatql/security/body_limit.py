@@ -39,17 +39,17 @@ class SizeLimitMiddleware:
         self.max_ws_message_bytes = max_ws_message_bytes
         self.unlimited_prefix = unlimited_prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Hands on the awaitable: no frame of its own in a WebSocket's (long-lived) call chain.
         if (
             scope["type"] == "http"
             and self.max_body_bytes
             and not (self.unlimited_prefix and scope["path"].startswith(self.unlimited_prefix))
         ):
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket" and self.max_ws_message_bytes:
-            await self._websocket(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return self._http(scope, receive, send)
+        if scope["type"] == "websocket" and self.max_ws_message_bytes:
+            return self._websocket(scope, receive, send)
+        return self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
