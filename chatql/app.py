@@ -432,8 +432,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     routes = [
-        Route("/graphql", graphql_endpoint),
-        WebSocketRoute("/graphql", graphql_endpoint),
+        Route("/graphql", graphql_endpoint),  # its WebSockets: `GraphQLSockets`, before routing
         Route(STREAM_PATH, event_stream),  # GraphQL over SSE (it answers other methods 405)
         WebSocketRoute("/graphql/realtime", AppSyncRealtime(graphql_view)),
         Route("/graphql/realtime", upgrade_required),

@@ -303,13 +303,11 @@ class Group:
             return False
         if member.frames is not None:
             written = member.frames.write_text(frame)
-            if written is None:
-                self._end(member, None)  # the socket is closing or gone
-                return False
         else:
             written = self._send_now(member, frame)
-            if written is None:
-                return False
+        if written is None:
+            self._end(member, None)  # the socket is closing or gone
+            return False
         if written:
             return True
         # The transport is paused and nothing was written yet: finish in a task.
@@ -318,16 +316,17 @@ class Group:
         self._fanout.keep(asyncio.get_running_loop().create_task(self._drain(member)))
         return False
 
-    def _send_now(self, member: Member, frame: bytes) -> bool | None:
-        """Through the ASGI `send`, for servers without a frame writer: True written, False
-        the transport is paused (nothing written), None the socket is gone (member ended)."""
+    @staticmethod
+    def _send_now(member: Member, frame: bytes) -> bool | None:
+        """Through the ASGI `send`, for servers without a frame writer; answers as
+        `LeanWebSocketProtocol.write_text`: True written, False the transport is paused
+        (nothing written), None the socket is gone."""
         coroutine = member.ws.send_text(frame.decode())
         try:
             coroutine.send(None)
         except StopIteration:
             return True
         except Exception:
-            self._end(member, None)
             return None
         coroutine.close()
         return False

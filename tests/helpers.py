@@ -88,9 +88,11 @@ async def running_server(
         port=port,
         log_level="warning",
         lifespan="on",
-        ws=LeanWebSocketProtocol,  # what `chatql serve` runs (uvicorn's websockets-sansio, leaner)
-        http=CoalescingHttpProtocol,  # and its HTTP protocol (httptools, one write per answer)
-        **uvicorn_options,
+        **{
+            "ws": LeanWebSocketProtocol,  # what `chatql serve` runs (websockets-sansio, leaner)
+            "http": CoalescingHttpProtocol,  # and its HTTP protocol (one write per answer)
+            **uvicorn_options,  # a test may run uvicorn's own protocols instead
+        },
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

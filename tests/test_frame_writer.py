@@ -79,3 +79,24 @@ async def test_plain_and_compressed_sockets_get_every_frame_of_a_shared_group(
         assert [m["content"] for m in await plain.messages(1)] == ["after one left"]
         await plain.close()
         await client.close()
+
+
+async def test_without_a_frame_writer_the_group_sends_through_asgi(settings: Settings) -> None:
+    """uvicorn's own WebSocket protocol offers no frame writer: the group falls back to the
+    ASGI `send`, with the same frames."""
+    async with running_server(settings, ws="websockets-sansio") as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "r")
+        socket = await _socket(server, alice.token, None)
+        await socket.subscribe(ON_MESSAGE, {"r": room})
+        await room_subscribed(server, room, 1, exactly=True)
+        members = _members(server, room)
+        assert len(members) == 1 and members[0].frames is None
+        texts = ["hi", "x" * 4000]
+        for text in texts:
+            await client.send(alice, room, text)
+        assert [m["content"] for m in await socket.messages(len(texts))] == texts
+        await socket.close()
+        await room_subscribed(server, room, 0, exactly=True)
+        await client.close()
