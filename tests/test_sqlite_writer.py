@@ -1,15 +1,25 @@
-"""The SQLite writer: group commit keeps each write's outcome its own, and the WAL is reused."""
+"""The SQLite writers (on the loop, or on a thread when commits fsync): group commit keeps each
+write's outcome its own, the WAL is reused, and a heavy write leaves the loop free."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, connect
+from chatql.store.sqlite import SQLiteStore
+from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, LoopWriter, connect
+
+WriterType = type[GroupCommitWriter] | type[LoopWriter]
+
+
+@pytest.fixture(params=[LoopWriter, GroupCommitWriter], ids=["loop", "thread"])
+def writer_type(request: pytest.FixtureRequest) -> WriterType:
+    return request.param
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -33,9 +43,11 @@ def bodies(path: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT body FROM notes ORDER BY id")]
 
 
-async def test_a_failing_write_alone_rolls_back_and_publishes_nothing(tmp_path: Path) -> None:
+async def test_a_failing_write_alone_rolls_back_and_publishes_nothing(
+    tmp_path: Path, writer_type: WriterType
+) -> None:
     published: list[Emitted] = []
-    writer = GroupCommitWriter(open_db(tmp_path / "db"), published.append)
+    writer = writer_type(open_db(tmp_path / "db"), published.append)
     try:
         await writer.write(insert("one"))
         with pytest.raises(sqlite3.IntegrityError):
@@ -47,9 +59,11 @@ async def test_a_failing_write_alone_rolls_back_and_publishes_nothing(tmp_path: 
     assert [events[0][3]["body"] for events in published] == ["one", "two"]
 
 
-async def test_in_a_group_only_the_failing_write_is_lost(tmp_path: Path) -> None:
+async def test_in_a_group_only_the_failing_write_is_lost(
+    tmp_path: Path, writer_type: WriterType
+) -> None:
     published: list[Emitted] = []
-    writer = GroupCommitWriter(open_db(tmp_path / "db"), published.append)
+    writer = writer_type(open_db(tmp_path / "db"), published.append)
     try:
         await writer.write(insert("dup"))
         outcomes = await asyncio.gather(
@@ -66,14 +80,14 @@ async def test_in_a_group_only_the_failing_write_is_lost(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("restart_every", [0.0, None])
 async def test_the_wal_is_reused_under_a_steady_stream_of_commits(
-    tmp_path: Path, restart_every: float | None
+    tmp_path: Path, restart_every: float | None, writer_type: WriterType
 ) -> None:
     """With a finishing checkpoint between groups the WAL stays a few commits long; without
     one (None: never) it holds every commit made."""
     path = tmp_path / "db"
     never = 1e9
     every = never if restart_every is None else restart_every
-    writer = GroupCommitWriter(open_db(path), lambda _events: None, restart_every=every)
+    writer = writer_type(open_db(path), lambda _events: None, restart_every=every)
     try:
         for i in range(200):
             await writer.write(insert(f"{i:04d}" + "x" * 2000))
@@ -86,3 +100,88 @@ async def test_the_wal_is_reused_under_a_steady_stream_of_commits(
     else:
         assert wal < 10 * one_commit
     assert len(bodies(path)) == 200
+
+
+async def test_the_loop_writer_commits_one_turn_of_writes_as_one_group_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    threads: list[int] = []
+
+    def noted(body: str) -> Callable[[sqlite3.Connection, Emitted], int]:
+        def work(conn: sqlite3.Connection, emitted: Emitted) -> int:
+            threads.append(threading.get_ident())
+            return insert(body)(conn, emitted)
+
+        return work
+
+    published: list[Emitted] = []
+    writer = LoopWriter(open_db(tmp_path / "db"), published.append)
+    try:
+        await asyncio.gather(*(writer.write(noted(b)) for b in ("a", "b", "c", "d")))
+    finally:
+        await writer.close()
+    assert (writer.groups, writer.writes) == (1, 4)
+    assert set(threads) == {threading.get_ident()}
+    assert [events[0][3]["body"] for events in published] == ["a", "b", "c", "d"]
+
+
+async def test_a_heavy_write_runs_off_the_loop_and_later_writes_wait_their_turn(
+    tmp_path: Path,
+) -> None:
+    """While a heavy write holds the connection on a thread, the loop keeps turning; a write
+    asked for meanwhile commits after it, in order, and nothing is published early."""
+    release = threading.Event()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    heavy_thread: list[int] = []
+
+    def heavy(conn: sqlite3.Connection, emitted: Emitted) -> int:
+        heavy_thread.append(threading.get_ident())
+        loop.call_soon_threadsafe(started.set)
+        release.wait(10)
+        return insert("heavy")(conn, emitted)
+
+    published: list[Emitted] = []
+    writer = LoopWriter(open_db(tmp_path / "db"), published.append)
+    try:
+        first = asyncio.ensure_future(writer.write(heavy, heavy=True))
+        await asyncio.wait_for(started.wait(), 10)  # the loop turns while the heavy write runs
+        second = asyncio.ensure_future(writer.write(insert("light")))
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert not first.done() and not second.done() and published == []
+        release.set()
+        assert await asyncio.gather(first, second) == [1, 2]
+    finally:
+        release.set()
+        await writer.close()
+    assert heavy_thread != [threading.get_ident()]
+    assert [events[0][3]["body"] for events in published] == ["heavy", "light"]
+
+
+async def test_closing_the_loop_writer_finishes_what_was_asked(tmp_path: Path) -> None:
+    writer = LoopWriter(open_db(tmp_path / "db"), lambda _events: None)
+    pending = [asyncio.ensure_future(writer.write(insert(b))) for b in ("x", "y")]
+    pending.append(asyncio.ensure_future(writer.write(insert("z"), heavy=True)))
+    await asyncio.sleep(0)  # the writes are asked for; none has run yet
+    await writer.close()
+    assert [f.result() for f in pending] == [1, 2, 3]
+    assert bodies(tmp_path / "db") == ["x", "y", "z"]
+    with pytest.raises(RuntimeError):
+        await writer.write(insert("late"))
+
+
+@pytest.mark.parametrize(
+    ("synchronous", "expected"), [("NORMAL", LoopWriter), ("FULL", GroupCommitWriter)]
+)
+async def test_the_store_keeps_fsyncing_commits_off_the_loop(
+    tmp_path: Path, synchronous: str, expected: WriterType
+) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'chat.db'}", synchronous=synchronous)
+    await store.open()
+    try:
+        assert type(store._writer) is expected
+        assert await store.bump_token_version("nobody") == 0  # a write
+        assert await store.delete_room("nowhere") is False  # a heavy one
+    finally:
+        await store.close()

@@ -26,7 +26,14 @@ from chatql.store.sqlite.migrations import (
     apply_migrations,
     pending_versions,
 )
-from chatql.store.sqlite.worker import Checkpointer, Emitted, GroupCommitWriter, Worker, connect
+from chatql.store.sqlite.worker import (
+    Checkpointer,
+    Emitted,
+    GroupCommitWriter,
+    LoopWriter,
+    Worker,
+    connect,
+)
 
 T = TypeVar("T")
 
@@ -130,7 +137,7 @@ class SQLiteEngine:
         self.path = sqlite_path(url)
         self._read_count = read_connections
         self._synchronous = synchronous
-        self._writer: GroupCommitWriter | None = None
+        self._writer: GroupCommitWriter | LoopWriter | None = None
         self._checkpointer: Checkpointer | None = None
         self._readers: list[Worker] = []
         self._lock = DatabaseLock(self.path)
@@ -156,7 +163,11 @@ class SQLiteEngine:
         writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         # a burst may stretch the WAL; when it restarts, the file shrinks back to this size
         writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        self._writer = GroupCommitWriter(writer, self.feed.emit)
+        # an fsync per commit belongs off the loop; a commit without one costs it less than the
+        # hand-over to a thread (see LoopWriter)
+        fsyncs = self._synchronous.upper() in {"FULL", "EXTRA", "2", "3"}
+        writer_type = GroupCommitWriter if fsyncs else LoopWriter
+        self._writer = writer_type(writer, self.feed.emit)
         checkpoints = await asyncio.to_thread(self._connect, readonly=False)
         self._checkpointer = Checkpointer(checkpoints)
         for i in range(self._read_count):
@@ -243,10 +254,15 @@ class SQLiteEngine:
         row = await self._read(lambda conn: conn.execute(sql, params).fetchone())
         return row_doc(row) if row is not None else None
 
-    async def _write(self, work: Callable[[sqlite3.Connection, Emitted], T]) -> T:
-        """Run `work` in a committed transaction; its change events follow the commit."""
+    async def _write(
+        self, work: Callable[[sqlite3.Connection, Emitted], T], *, heavy: bool = False
+    ) -> T:
+        """Run `work` in a committed transaction; its change events follow the commit.
+
+        `heavy`: it may touch a whole room's or user's history; keep it off the event loop.
+        """
         assert self._writer is not None, "store is not open"
-        return await self._writer.write(work)
+        return await self._writer.write(work, heavy=heavy)
 
     @staticmethod
     def _insert(

@@ -177,7 +177,7 @@ class RoomStore(SQLiteEngine):
             emitted.append(("delete", "rooms", room_id, None))
             return True
 
-        return await self._write(work)
+        return await self._write(work, heavy=True)
 
     # room bans: not in the change feed; services check them when someone (re)joins
     async def set_ban(self, ban: BanRecord) -> None:

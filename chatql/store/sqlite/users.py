@@ -150,7 +150,7 @@ class UserStore(SQLiteEngine):
                 "DELETE FROM follows WHERE follower_id = ? OR followee_id = ?", (user_id, user_id)
             )
 
-        await self._write(work)
+        await self._write(work, heavy=True)
 
     async def bump_token_version(self, user_id: str) -> int:
         def work(conn: sqlite3.Connection, emitted: Emitted) -> int:

@@ -52,6 +52,59 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]
+
+
+def commit_group(conn: sqlite3.Connection, group: list[Job]) -> list[Outcome]:
+    """Run a group of writes in one transaction, each in its own SAVEPOINT; commit once.
+
+    A failing write rolls back alone; if the commit itself fails, nobody's write happened.
+    """
+    outcomes: list[Outcome] = []
+    alone = len(group) == 1  # its own transaction is its savepoint: two statements fewer
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for work, future in group:
+            emitted: Emitted = []
+            if not alone:
+                conn.execute("SAVEPOINT write")
+            try:
+                result = work(conn, emitted)
+            except Exception as exc:
+                if alone:
+                    conn.execute("ROLLBACK")
+                    outcomes.append((future, None, exc, []))
+                    break
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                outcomes.append((future, None, exc, []))
+            else:
+                if not alone:
+                    conn.execute("RELEASE write")
+                outcomes.append((future, result, None, emitted))
+        else:
+            conn.execute("COMMIT")
+    except BaseException as exc:  # the commit itself failed: nobody's write happened
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        outcomes = [(future, None, exc, []) for _work, future in group]
+    return outcomes
+
+
+def deliver(outcomes: list[Outcome], publish: Callable[[Emitted], None]) -> None:
+    """Publish each write's change events and answer its caller, in commit order."""
+    for future, result, error, emitted in outcomes:
+        if emitted:
+            publish(emitted)
+        _settle(future, result, error)
+
+
+def finish_checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy back what the checkpointer has not yet: the next write can restart the WAL."""
+    with contextlib.suppress(sqlite3.Error):  # busy: the checkpointer is at it; next time
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 class Worker:
     """One connection, one thread, a queue of functions to run on that connection."""
 
@@ -115,8 +168,13 @@ class GroupCommitWriter:
         self.groups = 0
         self.writes = 0
 
-    async def write(self, work: Callable[[sqlite3.Connection, Emitted], T]) -> T:
-        """Run `work` inside a committed transaction; return once it is durable."""
+    async def write(
+        self, work: Callable[[sqlite3.Connection, Emitted], T], *, heavy: bool = False
+    ) -> T:
+        """Run `work` inside a committed transaction; return once it is durable.
+
+        Every write is on this thread already, so `heavy` changes nothing here.
+        """
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put((work, future))
         return await future
@@ -142,56 +200,112 @@ class GroupCommitWriter:
         self._conn.close()
 
     def _finish_checkpoint(self) -> None:
-        """Copy back what the checkpointer has not yet: the next write can restart the WAL."""
         self._restart_due = time.monotonic() + self._restart_every
-        with contextlib.suppress(sqlite3.Error):  # busy: the checkpointer is at it; next time
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finish_checkpoint(self._conn)
 
     def _commit(self, group: list[Job]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]] = []
-        conn = self._conn
-        alone = len(group) == 1  # its own transaction is its savepoint: two statements fewer
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for work, future in group:
-                emitted: Emitted = []
-                if not alone:
-                    conn.execute("SAVEPOINT write")
-                try:
-                    result = work(conn, emitted)
-                except Exception as exc:
-                    if alone:
-                        conn.execute("ROLLBACK")
-                        outcomes.append((future, None, exc, []))
-                        break
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
-                    outcomes.append((future, None, exc, []))
-                else:
-                    if not alone:
-                        conn.execute("RELEASE write")
-                    outcomes.append((future, result, None, emitted))
-            else:
-                conn.execute("COMMIT")
-        except BaseException as exc:  # the commit itself failed: nobody's write happened
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            outcomes = [(future, None, exc, []) for _work, future in group]
+        outcomes = commit_group(self._conn, group)
         self.groups += 1
         self.writes += len(group)
         self._loop.call_soon_threadsafe(self._deliver, outcomes)
 
-    def _deliver(
-        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]]
-    ) -> None:
-        for future, result, error, emitted in outcomes:
-            if emitted:
-                self._publish(emitted)
-            _settle(future, result, error)
+    def _deliver(self, outcomes: list[Outcome]) -> None:
+        deliver(outcomes, self._publish)
 
     async def close(self) -> None:
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join, 10)
+
+
+class LoopWriter:
+    """The single writer on the event loop's own thread: no thread hop, no GIL hand-over.
+
+    With `synchronous=NORMAL` a commit appends to the WAL without an fsync, so a group costs
+    the loop about as long as handing it to a thread would, and the hand-over is what hurt:
+    a writer thread gives the GIL up and takes it back around every statement, and under load
+    each take waits for the loop's switch interval. Writes issued in one turn of the loop are
+    flushed together at its end (one `call_soon`), committed as one group, and only then
+    answered and published, in commit order. A write marked heavy (deleting a room with its
+    history, an account with its traces) runs on a thread instead, alone, while later writes
+    wait their turn, so one long transaction never stalls every socket.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        publish: Callable[[Emitted], None],
+        restart_every: float = WAL_RESTART_EVERY,
+    ) -> None:
+        self._conn = conn
+        self._publish = publish
+        self._restart_every = restart_every
+        self._restart_due = time.monotonic() + restart_every
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[tuple[Callable[..., Any], asyncio.Future[Any], bool]] = []
+        self._scheduled = False
+        self._heavy: asyncio.Task[None] | None = None
+        self._closed = False
+        self.groups = 0
+        self.writes = 0
+
+    async def write(
+        self, work: Callable[[sqlite3.Connection, Emitted], T], *, heavy: bool = False
+    ) -> T:
+        """Run `work` inside a committed transaction; return once it is durable."""
+        if self._closed:
+            raise RuntimeError("the writer is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._pending.append((work, future, heavy))
+        if not self._scheduled and self._heavy is None:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending = self._pending
+        while pending and self._heavy is None:
+            if pending[0][2]:
+                work, future, _ = pending.pop(0)
+                self._heavy = self._loop.create_task(self._run_heavy((work, future)))
+                break
+            count = 0
+            while count < len(pending) and count < MAX_GROUP and not pending[count][2]:
+                count += 1
+            group = [(work, future) for work, future, _ in pending[:count]]
+            del pending[:count]
+            self._commit(group)
+        if self._heavy is None and not self._closed and time.monotonic() >= self._restart_due:
+            self._restart_due = time.monotonic() + self._restart_every
+            finish_checkpoint(self._conn)
+
+    def _commit(self, group: list[Job]) -> None:
+        outcomes = commit_group(self._conn, group)
+        self.groups += 1
+        self.writes += len(group)
+        deliver(outcomes, self._publish)
+
+    async def _run_heavy(self, job: Job) -> None:
+        try:
+            outcomes = await asyncio.to_thread(commit_group, self._conn, [job])
+            self.groups += 1
+            self.writes += 1
+            deliver(outcomes, self._publish)
+        finally:
+            self._heavy = None
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._flush)
+
+    async def close(self) -> None:
+        """Finish every write already asked for, then close the connection."""
+        self._closed = True
+        while self._heavy is not None or self._pending:
+            if self._heavy is not None:
+                await asyncio.shield(self._heavy)
+            else:
+                self._flush()
+        self._conn.close()
 
 
 class Checkpointer:
