@@ -185,3 +185,27 @@ async def test_the_store_keeps_fsyncing_commits_off_the_loop(
         assert await store.delete_room("nowhere") is False  # a heavy one
     finally:
         await store.close()
+
+
+async def test_the_loop_writers_checkpoint_runs_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It syncs the database file (13-21 ms each second in a many-rooms run): on a thread."""
+    from chatql.store.sqlite import worker
+
+    threads: list[int] = []
+
+    def noted(conn: sqlite3.Connection) -> None:
+        threads.append(threading.get_ident())
+        worker_checkpoint(conn)
+
+    worker_checkpoint = worker.finish_checkpoint
+    monkeypatch.setattr(worker, "finish_checkpoint", noted)
+    writer = LoopWriter(open_db(tmp_path / "db"), lambda _events: None, restart_every=0.0)
+    try:
+        for i in range(5):
+            await writer.write(insert(str(i)))
+    finally:
+        await writer.close()
+    assert threads and threading.get_ident() not in threads
+    assert bodies(tmp_path / "db") == ["0", "1", "2", "3", "4"]

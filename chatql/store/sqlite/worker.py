@@ -226,8 +226,9 @@ class LoopWriter:
     each take waits for the loop's switch interval. Writes issued in one turn of the loop are
     flushed together at its end (one `call_soon`), committed as one group, and only then
     answered and published, in commit order. A write marked heavy (deleting a room with its
-    history, an account with its traces) runs on a thread instead, alone, while later writes
-    wait their turn, so one long transaction never stalls every socket.
+    history, an account with its traces) and the writer's own checkpoint (see
+    `GroupCommitWriter`; it syncs the database file) run on a thread instead, alone, while
+    later writes wait their turn, so neither stalls every socket.
     """
 
     def __init__(
@@ -267,7 +268,7 @@ class LoopWriter:
         while pending and self._heavy is None:
             if pending[0][2]:
                 work, future, _ = pending.pop(0)
-                self._heavy = self._loop.create_task(self._run_heavy((work, future)))
+                self._off_loop(commit_group, [(work, future)])
                 break
             count = 0
             while count < len(pending) and count < MAX_GROUP and not pending[count][2]:
@@ -276,8 +277,9 @@ class LoopWriter:
             del pending[:count]
             self._commit(group)
         if self._heavy is None and not self._closed and time.monotonic() >= self._restart_due:
+            # the checkpoint syncs the database file: not on the loop
             self._restart_due = time.monotonic() + self._restart_every
-            finish_checkpoint(self._conn)
+            self._off_loop(finish_checkpoint)
 
     def _commit(self, group: list[Job]) -> None:
         outcomes = commit_group(self._conn, group)
@@ -285,12 +287,17 @@ class LoopWriter:
         self.writes += len(group)
         deliver(outcomes, self._publish)
 
-    async def _run_heavy(self, job: Job) -> None:
+    def _off_loop(self, fn: Callable[..., list[Outcome] | None], *args: Any) -> None:
+        """Run `fn(conn, *args)` on a thread; writes asked for meanwhile wait for it."""
+        self._heavy = self._loop.create_task(self._run_off_loop(fn, *args))
+
+    async def _run_off_loop(self, fn: Callable[..., list[Outcome] | None], *args: Any) -> None:
         try:
-            outcomes = await asyncio.to_thread(commit_group, self._conn, [job])
-            self.groups += 1
-            self.writes += 1
-            deliver(outcomes, self._publish)
+            outcomes = await asyncio.to_thread(fn, self._conn, *args)
+            if outcomes is not None:
+                self.groups += 1
+                self.writes += len(outcomes)
+                deliver(outcomes, self._publish)
         finally:
             self._heavy = None
             if self._pending and not self._scheduled:
