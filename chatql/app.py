@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from datetime import timedelta
+from json import JSONDecodeError
 from typing import Any, cast
 
 import orjson
@@ -25,13 +26,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.http import GraphQLRequestData
-from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -76,15 +77,32 @@ log = logging.getLogger("chatql.app")
 
 class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
     """Frames must be JSON objects with a string `type`; anything else is malformed input,
-    never an exception inside the protocol handler."""
+    never an exception inside the protocol handler.
+
+    One async generator reads, decodes and checks: it lives as long as the socket, and
+    wrapping the adapter's own generator kept two per idle subscriber (each with its frame
+    and a place in the loop's set of async generators)."""
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
-        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
-            if isinstance(message, dict) and isinstance(message.get("type"), str):
-                yield message
-            elif not ignore_parsing_errors:  # graphql-transport-ws: close 4400
-                raise NonJsonMessageReceived
-            # graphql-ws ignores frames it cannot parse, so it ignores these too
+        websocket = self.ws
+        try:
+            while websocket.application_state != WebSocketState.DISCONNECTED:
+                text = await websocket.receive_text()  # a binary frame: KeyError
+                try:
+                    message = self.view.decode_json(text)
+                except JSONDecodeError as exc:
+                    if ignore_parsing_errors:
+                        continue
+                    raise NonJsonMessageReceived from exc
+                if isinstance(message, dict) and isinstance(message.get("type"), str):
+                    yield message
+                elif not ignore_parsing_errors:  # graphql-transport-ws: close 4400
+                    raise NonJsonMessageReceived
+                # graphql-ws ignores frames it cannot parse, so it ignores these too
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
 
 
 class LegacyWSHandler(LegacyWSLimits[ChatContext, None]):

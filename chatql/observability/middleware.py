@@ -129,46 +129,14 @@ class ObservedApp:
         started = time.perf_counter()
         info = RequestInfo(request_id_from(_header(scope, b"x-request-id")))
         reset = current_request.set(info)
-        metrics = self._metrics
-        protocol: str | None = None  # set once accepted
-        code: int | None = None
-
-        def observed_send(message: Message) -> Awaitable[None]:
-            # The hot path (every frame the fan-out writes) hands the message straight on: no
-            # coroutine of its own.
-            if message["type"] == "websocket.send":
-                return send(message)
-            return observe(message)
-
-        async def observe(message: Message) -> None:
-            nonlocal protocol, code
-            kind = message["type"]
-            if kind == "websocket.accept":
-                subprotocol = message.get("subprotocol") or "none"
-                protocol = subprotocol if subprotocol in PROTOCOLS else OTHER
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-request-id", info.request_id.encode()),
-                ]
-                if metrics is not None:
-                    metrics.websockets.labels(protocol).inc()
-            elif kind == "websocket.close" and code is None:
-                code = message.get("code", 1000)
-            await send(message)
-
-        async def observed_receive() -> Message:
-            nonlocal code
-            message = await receive()
-            if message["type"] == "websocket.disconnect" and code is None:
-                code = message.get("code", 1005)
-            return message
-
+        socket = _ObservedSocket(info, receive, send, self._metrics)
         detach = None
         if self._tracer is not None:  # operations on this socket continue the upgrade's trace
             detach = otel_context.attach(propagate.extract(_carrier(scope)))
         try:
-            await self._app(scope, observed_receive, observed_send)
+            await self._app(scope, socket.receive, socket.send)
         finally:
+            protocol, code, metrics = socket.protocol, socket.code, self._metrics
             if protocol is not None:
                 if metrics is not None:
                     metrics.websockets.labels(protocol).dec()
@@ -192,6 +160,52 @@ class ObservedApp:
             if detach is not None:
                 otel_context.detach(detach)
             current_request.reset(reset)
+
+
+class _ObservedSocket:
+    """What one WebSocket's observation keeps for its life: its subprotocol once accepted, its
+    close code, and the `receive`/`send` it wraps. One slotted object rather than closures
+    over cells: an idle subscriber keeps this for hours."""
+
+    __slots__ = ("_info", "_metrics", "_receive", "_send", "code", "protocol")
+
+    def __init__(
+        self, info: RequestInfo, receive: Receive, send: Send, metrics: Metrics | None
+    ) -> None:
+        self._info = info
+        self._receive = receive
+        self._send = send
+        self._metrics = metrics
+        self.protocol: str | None = None  # set once accepted
+        self.code: int | None = None
+
+    def send(self, message: Message) -> Awaitable[None]:
+        # The hot path (every frame the fan-out writes) hands the message straight on: no
+        # coroutine of its own.
+        if message["type"] == "websocket.send":
+            return self._send(message)
+        return self._observe(message)
+
+    async def _observe(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "websocket.accept":
+            subprotocol = message.get("subprotocol") or "none"
+            self.protocol = protocol = subprotocol if subprotocol in PROTOCOLS else OTHER
+            message["headers"] = [
+                *message.get("headers", ()),
+                (b"x-request-id", self._info.request_id.encode()),
+            ]
+            if self._metrics is not None:
+                self._metrics.websockets.labels(protocol).inc()
+        elif kind == "websocket.close" and self.code is None:
+            self.code = message.get("code", 1000)
+        await self._send(message)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect" and self.code is None:
+            self.code = message.get("code", 1005)
+        return message
 
 
 def _counting(receive: Receive, metrics: Metrics) -> Receive:

@@ -82,27 +82,38 @@ class SizeLimitMiddleware:
             await _payload_too_large(send, limit, exc.measured)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_ws_message_bytes
-        closed = False
+        socket = _CheckedSocket(self.max_ws_message_bytes, receive, send)
+        await self.app(scope, socket.receive, socket.send)
 
-        async def checking_receive() -> Message:
-            nonlocal closed
-            message = await receive()
-            if message["type"] == "websocket.receive" and _ws_size(message, limit) > limit:
-                closed = True
-                reason = f"Message larger than {limit} bytes"
-                await send(
-                    {"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason}
-                )
-                return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
-            return message
 
-        def guarded_send(message: Message) -> Awaitable[None]:
-            if closed:  # once we closed, the app's last words go nowhere
-                return _nothing()
-            return send(message)  # every frame passes here: no coroutine of its own
+class _CheckedSocket:
+    """One WebSocket's size check: a slotted object rather than closures over cells, since an
+    idle subscriber keeps it for hours."""
 
-        await self.app(scope, checking_receive, guarded_send)
+    __slots__ = ("_closed", "_limit", "_receive", "_send")
+
+    def __init__(self, limit: int, receive: Receive, send: Send) -> None:
+        self._limit = limit
+        self._receive = receive
+        self._send = send
+        self._closed = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        limit = self._limit
+        if message["type"] == "websocket.receive" and _ws_size(message, limit) > limit:
+            self._closed = True
+            reason = f"Message larger than {limit} bytes"
+            await self._send(
+                {"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason}
+            )
+            return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
+        return message
+
+    def send(self, message: Message) -> Awaitable[None]:
+        if self._closed:  # once we closed, the app's last words go nowhere
+            return _nothing()
+        return self._send(message)  # every frame passes here: no coroutine of its own
 
 
 def _content_length(scope: Scope) -> int | None:

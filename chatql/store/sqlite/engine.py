@@ -2,8 +2,9 @@
 
 One writer runs every write (in group commits, on the event loop or, when commits fsync, on its
 own thread; see `worker.py`), so the per-room `seq` is assigned and committed in order and the
-change feed (`LocalFeed`) sees commits in exactly that order. Reads go to a small pool of reader threads, which in WAL mode only ever see
-committed data. Each call is one hop to a thread, however many statements it runs.
+change feed (`LocalFeed`) sees commits in exactly that order. Reads go to a small pool of
+reader threads, which in WAL mode only ever see committed data. Each read is one hop to a
+thread, however many statements it runs.
 """
 
 from __future__ import annotations
