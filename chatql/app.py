@@ -87,9 +87,8 @@ class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
         websocket = self.ws
         try:
             while websocket.application_state != WebSocketState.DISCONNECTED:
-                text = await websocket.receive_text()  # a binary frame: KeyError
-                try:
-                    message = self.view.decode_json(text)
+                try:  # a binary frame: KeyError
+                    message = self.view.decode_json(await websocket.receive_text())
                 except JSONDecodeError as exc:
                     if ignore_parsing_errors:
                         continue
@@ -99,6 +98,7 @@ class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
                 elif not ignore_parsing_errors:  # graphql-transport-ws: close 4400
                     raise NonJsonMessageReceived
                 # graphql-ws ignores frames it cannot parse, so it ignores these too
+                del message  # not kept while waiting for the next frame
         except KeyError as exc:
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:

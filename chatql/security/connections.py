@@ -12,6 +12,11 @@ from collections import Counter
 from collections.abc import MutableMapping
 from typing import Any, cast
 
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.http.typevars import Context, RootValue
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -127,6 +132,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
     """
 
     _init_timer: WheelTimer | None = None
+
+    async def handle(self) -> None:
+        """Strawberry's receive loop, except that a message is let go once handled: an idle
+        subscriber would otherwise keep its `subscribe` frame (document, variables) for life."""
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(cast("Message", message))
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     def on_request_accepted(self) -> None:
         delay = self.connection_init_wait_timeout.total_seconds()
