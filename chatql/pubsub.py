@@ -160,18 +160,25 @@ class ChangeFeedBackend(BroadcastBackend):
     async def next_published(self) -> Event:
         return await self._queue.get()
 
+    def _route(self, change: ChangeEvent) -> None:
+        self._token = change.token
+        if change.committed_at is not None:
+            self.lag.observe(time.time() - change.committed_at)
+        for channel in channels_for(change):
+            self._emit(Event(channel, change))  # type: ignore[arg-type]
+
     async def _pump(self) -> None:
         while True:
             try:
                 stream = self._store.watch(self._token)
                 self.running = True
                 self._started.set()
-                async for change in stream:
-                    self._token = change.token
-                    if change.committed_at is not None:
-                        self.lag.observe(time.time() - change.committed_at)
-                    for channel in channels_for(change):
-                        self._emit(Event(channel, change))  # type: ignore[arg-type]
+                push_to = getattr(stream, "push_to", None)
+                if push_to is not None:  # the in-process feed calls us as it commits
+                    await push_to(self._route)
+                else:
+                    async for change in stream:
+                        self._route(change)
                 log.warning("change feed ended; reopening")
             except asyncio.CancelledError:
                 raise

@@ -14,6 +14,7 @@ from chatql.errors import Forbidden, SubscriptionOverflow
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
 from chatql.services.registry import Services
 from chatql.store.base import ChangeEvent, HistoryLost, UserRecord, new_id, now_utc
+from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite import SQLiteStore
 from tests.conftest import fast_settings
 
@@ -178,3 +179,51 @@ async def test_a_failing_observer_costs_one_event_not_the_feed(tmp_path: Path) -
     finally:
         await hub.stop()
         await store.close()
+
+
+async def test_the_sqlite_feed_hands_each_commit_to_the_hub_as_it_is_made(tmp_path: Path) -> None:
+    """No queue and no task between the commit and the hub: when the write returns, its event
+    has been routed already, in commit order."""
+    store = SQLiteStore(f"sqlite:///{tmp_path}/push.db")
+    await store.open()
+    backend = ChangeFeedBackend(store, retry_delay=0.01)
+    hub = Hub(backend)
+    seen: list[str] = []
+    hub.add_observer(lambda event: seen.append(event.channel))
+    await hub.start()
+    try:
+        ids = [new_id() for _ in range(3)]
+        for n, user_id in enumerate(ids):
+            await store.create_user(
+                UserRecord(user_id, f"push{n}", "U", password_hash="x", created_at=now_utc())
+            )
+            assert seen[-2:] == [f"user:{user_id}", "presence"]  # before any other turn
+        assert [c for c in seen if c.startswith("user:")] == [f"user:{i}" for i in ids]
+    finally:
+        await hub.stop()
+        await store.close()
+
+
+async def test_a_pushed_watch_gets_its_backlog_what_came_meanwhile_then_live_events() -> None:
+    feed = LocalFeed()
+    feed.emit([("insert", "notes", "a", None)])
+    token = list(feed._history)[-1].token
+    feed.emit([("insert", "notes", "b", None)])
+    watch = feed.watch(token)  # resumes after "a"
+    feed.emit([("insert", "notes", "c", None)])  # before anyone pushes: queued
+    got: list[str] = []
+
+    def sink(event: ChangeEvent) -> None:
+        got.append(event.key)
+        if event.key == "d":
+            raise RuntimeError("a listener's bug")
+
+    pushing = asyncio.ensure_future(watch.push_to(sink))
+    await asyncio.sleep(0)
+    assert got == ["b", "c"]
+    feed.emit([("insert", "notes", "d", None), ("insert", "notes", "e", None)])  # no raise
+    assert got == ["b", "c", "d", "e"]
+    feed.close()
+    await asyncio.wait_for(pushing, 5)
+    feed.emit([("insert", "notes", "f", None)])  # nobody listens any more
+    assert got == ["b", "c", "d", "e"]
