@@ -48,7 +48,8 @@ class SizeLimitMiddleware:
         ):
             return self._http(scope, receive, send)
         if scope["type"] == "websocket" and self.max_ws_message_bytes:
-            return self._websocket(scope, receive, send)
+            socket = _CheckedSocket(self.max_ws_message_bytes, receive, send)
+            return self.app(scope, socket.receive, socket.send)
         return self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,10 +81,6 @@ class SizeLimitMiddleware:
             if started:  # pragma: no cover - GraphQL reads the whole body before answering
                 raise
             await _payload_too_large(send, limit, exc.measured)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        socket = _CheckedSocket(self.max_ws_message_bytes, receive, send)
-        await self.app(scope, socket.receive, socket.send)
 
 
 class _CheckedSocket:

@@ -140,16 +140,9 @@ class Worker:
         await asyncio.to_thread(self._thread.join, 10)
 
 
-class GroupCommitWriter:
-    """The single writer: group commit, then results and change events in commit order.
-
-    About once a second, between two groups, it finishes the checkpoint itself. The
-    `Checkpointer` thread copies nearly all of the WAL back without stopping writes, but under
-    a steady stream of commits it never catches up with the last few: SQLite restarts the WAL
-    from its start only after a checkpoint that left nothing behind, so the file would grow
-    without end (hundreds of MB in a minute of chat) and every commit would append to a longer
-    log and a larger index. The writer's checkpoint has only that short tail to copy.
-    """
+class _Writer:
+    """What both writers keep: the connection, where change events go, when the next
+    WAL-restarting checkpoint is due, and counts of groups and writes."""
 
     def __init__(
         self,
@@ -161,12 +154,30 @@ class GroupCommitWriter:
         self._publish = publish
         self._restart_every = restart_every
         self._restart_due = time.monotonic() + restart_every
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
-        self._thread.start()
         self.groups = 0
         self.writes = 0
+        self._start()
+
+    def _start(self) -> None:
+        """The writer's own set-up, once the shared part is done."""
+
+
+class GroupCommitWriter(_Writer):
+    """The single writer: group commit, then results and change events in commit order.
+
+    About once a second, between two groups, it finishes the checkpoint itself. The
+    `Checkpointer` thread copies nearly all of the WAL back without stopping writes, but under
+    a steady stream of commits it never catches up with the last few: SQLite restarts the WAL
+    from its start only after a checkpoint that left nothing behind, so the file would grow
+    without end (hundreds of MB in a minute of chat) and every commit would append to a longer
+    log and a larger index. The writer's checkpoint has only that short tail to copy.
+    """
+
+    def _start(self) -> None:
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+        self._thread.start()
 
     async def write(
         self, work: Callable[[sqlite3.Connection, Emitted], T], *, heavy: bool = False
@@ -217,7 +228,7 @@ class GroupCommitWriter:
         await asyncio.to_thread(self._thread.join, 10)
 
 
-class LoopWriter:
+class LoopWriter(_Writer):
     """The single writer on the event loop's own thread: no thread hop, no GIL hand-over.
 
     With `synchronous=NORMAL` a commit appends to the WAL without an fsync, so a group costs
@@ -231,23 +242,11 @@ class LoopWriter:
     later writes wait their turn, so neither stalls every socket.
     """
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        publish: Callable[[Emitted], None],
-        restart_every: float = WAL_RESTART_EVERY,
-    ) -> None:
-        self._conn = conn
-        self._publish = publish
-        self._restart_every = restart_every
-        self._restart_due = time.monotonic() + restart_every
-        self._loop = asyncio.get_running_loop()
+    def _start(self) -> None:
         self._pending: list[tuple[Callable[..., Any], asyncio.Future[Any], bool]] = []
         self._scheduled = False
         self._heavy: asyncio.Task[None] | None = None
         self._closed = False
-        self.groups = 0
-        self.writes = 0
 
     async def write(
         self, work: Callable[[sqlite3.Connection, Emitted], T], *, heavy: bool = False
