@@ -1,7 +1,8 @@
-"""sqlite3 connections that live on their own threads, awaited from the event loop.
+"""sqlite3 connections awaited from the event loop: readers on their own threads, one writer.
 
-Each call is one hop to the connection's thread, however many statements it runs. The writer
-commits in groups: it takes every write waiting in its queue, runs each in a SAVEPOINT of one
+Each read is one hop to its connection's thread, however many statements it runs. The writer
+commits in groups (on the loop, `LoopWriter`, or on its own thread when commits fsync,
+`GroupCommitWriter`): it takes every write waiting, runs each in a SAVEPOINT of one
 `BEGIN IMMEDIATE` transaction (a failing write rolls back alone), commits once, and only then
 answers the callers and publishes their change events, in commit order. Under load that turns
 N commits into one, and no caller hears "done" before its write is durable.
@@ -180,17 +181,24 @@ class _Writer:
     def _start(self) -> None:
         """The writer's own set-up, once the shared part is done."""
 
+    def _committed(self, group: list[Job]) -> list[Outcome]:
+        """Commit `group` (see `commit_group`) and count it."""
+        outcomes = commit_group(self._conn, group)
+        self.groups += 1
+        self.writes += len(group)
+        return outcomes
+
 
 class GroupCommitWriter(_Writer):
     """The single writer: group commit, then results and change events in commit order.
 
-    Between two groups, when the WAL has grown past `restart_over`, it finishes the
-    checkpoint itself. The
-    `Checkpointer` thread copies nearly all of the WAL back without stopping writes, but under
-    a steady stream of commits it never catches up with the last few: SQLite restarts the WAL
-    from its start only after a checkpoint that left nothing behind, so the file would grow
-    without end (hundreds of MB in a minute of chat) and every commit would append to a longer
-    log and a larger index. The writer's checkpoint has only that short tail to copy.
+    Between two groups, when the WAL has grown past `restart_over`, it finishes the checkpoint
+    itself. The `Checkpointer` thread copies nearly all of the WAL back without stopping
+    writes, but under a steady stream of commits it never catches up with the last few: SQLite
+    restarts the WAL from its start only after a checkpoint that left nothing behind, so the
+    file would grow without end (hundreds of MB in a minute of chat) and every commit would
+    append to a longer log and a larger index. The writer's checkpoint has only that short
+    tail to copy.
     """
 
     def _start(self) -> None:
@@ -230,10 +238,7 @@ class GroupCommitWriter(_Writer):
         self._conn.close()
 
     def _commit(self, group: list[Job]) -> None:
-        outcomes = commit_group(self._conn, group)
-        self.groups += 1
-        self.writes += len(group)
-        self._loop.call_soon_threadsafe(self._deliver, outcomes)
+        self._loop.call_soon_threadsafe(self._deliver, self._committed(group))
 
     def _deliver(self, outcomes: list[Outcome]) -> None:
         deliver(outcomes, self._publish)
@@ -271,10 +276,15 @@ class LoopWriter(_Writer):
             raise RuntimeError("the writer is closed")
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append((work, future, heavy))
-        if not self._scheduled and self._heavy is None:
+        if self._heavy is None:
+            self._schedule_flush()
+        return await future
+
+    def _schedule_flush(self) -> None:
+        """Flush at the end of this turn of the loop (once, however many writes ask)."""
+        if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
-        return await future
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -282,39 +292,32 @@ class LoopWriter(_Writer):
         while pending and self._heavy is None:
             if pending[0][2]:
                 work, future, _ = pending.pop(0)
-                self._off_loop(commit_group, [(work, future)])
+                self._off_loop(self._committed, [(work, future)])
                 break
             count = 0
             while count < len(pending) and count < MAX_GROUP and not pending[count][2]:
                 count += 1
             group = [(work, future) for work, future, _ in pending[:count]]
             del pending[:count]
-            self._commit(group)
+            deliver(self._committed(group), self._publish)
         if self._heavy is None and not self._closed and self._checkpoint_due():
-            self._off_loop(finish_checkpoint)  # it syncs the database file: not on the loop
-
-    def _commit(self, group: list[Job]) -> None:
-        outcomes = commit_group(self._conn, group)
-        self.groups += 1
-        self.writes += len(group)
-        deliver(outcomes, self._publish)
+            # it syncs the database file: not on the loop
+            self._off_loop(finish_checkpoint, self._conn)
 
     def _off_loop(self, fn: Callable[..., list[Outcome] | None], *args: Any) -> None:
-        """Run `fn(conn, *args)` on a thread; writes asked for meanwhile wait for it."""
+        """Run `fn(*args)` on a thread, then publish and answer what it committed, if
+        anything; writes asked for meanwhile wait for it."""
         self._heavy = self._loop.create_task(self._run_off_loop(fn, *args))
 
     async def _run_off_loop(self, fn: Callable[..., list[Outcome] | None], *args: Any) -> None:
         try:
-            outcomes = await asyncio.to_thread(fn, self._conn, *args)
+            outcomes = await asyncio.to_thread(fn, *args)
             if outcomes is not None:
-                self.groups += 1
-                self.writes += len(outcomes)
                 deliver(outcomes, self._publish)
         finally:
             self._heavy = None
-            if self._pending and not self._scheduled:
-                self._scheduled = True
-                self._loop.call_soon(self._flush)
+            if self._pending:
+                self._schedule_flush()
 
     async def close(self) -> None:
         """Finish every write already asked for, then close the connection."""
