@@ -32,7 +32,7 @@ from chatql.persisted_documents import DocumentRefused
 from chatql.security.validation_memo import prepared_documents
 
 if TYPE_CHECKING:
-    from chatql.app import ChatGraphQL
+    from chatql.graphql_view import ChatGraphQL
 
 DIRECT_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -54,7 +54,7 @@ from chatql.shapes import operation_type
 from chatql.transport import WheelTimer, timer_wheel
 
 if TYPE_CHECKING:
-    from chatql.app import ChatGraphQL
+    from chatql.graphql_view import ChatGraphQL
 
 log = logging.getLogger("chatql.appsync")
 

@@ -41,7 +41,7 @@ from chatql.shapes import operation_type
 from chatql.store.base import UserRecord
 
 if TYPE_CHECKING:
-    from chatql.app import ChatGraphQL
+    from chatql.graphql_view import ChatGraphQL
 
 log = logging.getLogger("chatql.sse")
 
