@@ -25,6 +25,7 @@ from chatql import graphiql
 from chatql.appsync.realtime import AppSyncRealtime, upgrade_required
 from chatql.config import Settings
 from chatql.direct_http import DirectPost
+from chatql.direct_sockets import DirectSockets
 from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.graphql_view import ChatGraphQL
 from chatql.loop_lag import LoopLagMonitor
@@ -189,6 +190,9 @@ class ChatApp(Starlette):
         super().__init__(**kwargs)
         self.metrics = metrics  # the app's own registry, for tests and tools
         self.view = view  # the GraphQL view, for tests and tools
+        # /graphql's graphql-transport-ws sockets, when the server's protocol takes them
+        # without ASGI (`chatql.transport.LeanWebSocketProtocol`); GraphQLSockets otherwise.
+        self.direct_sockets = DirectSockets(view, metrics, tracer)
         rest = DirectPost(super().__call__, view)
         self._entry = ObservedApp(GraphQLSockets(sockets, rest), metrics, tracer)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.websockets import WebSocket
@@ -13,6 +13,9 @@ from strawberry.dataloader import DataLoader
 from chatql.errors import Forbidden, Unauthenticated
 from chatql.services.registry import Services
 from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
+
+if TYPE_CHECKING:
+    from chatql.direct_sockets import DirectSocket
 
 
 class Loaders:
@@ -92,14 +95,14 @@ class Loaders:
 class ChatContext:
     """One per HTTP request, or one per WebSocket (or SSE stream) for as long as it is open.
 
-    `long_lived` marks an SSE stream's context (chatql.protocols.sse): an HTTP request that,
-    like a WebSocket, may run subscriptions and lives as long as its connection.
+    `long_lived` marks a context that may run subscriptions and lives as long as its connection
+    without an ASGI WebSocket scope: an SSE stream's (chatql.protocols.sse), a `DirectSocket`'s.
     `connection_params` is connection_init's payload while `on_ws_connect` reads it; the
     WebSocket handlers then drop it (it holds the bearer token), so resolvers see None.
     """
 
     services: Services
-    request: Request | WebSocket
+    request: Request | WebSocket | DirectSocket
     response: Any
     access_token: str | None = None
     api_key: str | None = None
@@ -115,7 +118,7 @@ class ChatContext:
     def live(self) -> bool:
         """True on a connection that outlives one answer (a WebSocket, an SSE stream): the
         only places subscriptions run."""
-        return self.long_lived or self.request.scope["type"] == "websocket"
+        return self.long_lived or isinstance(self.request, WebSocket)
 
     @property
     def loaders(self) -> Loaders:

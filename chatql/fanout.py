@@ -113,6 +113,15 @@ class Planner:
         return Plan(document, operation_name, variables, room_id, key)
 
 
+def socket_frames(ws: Any) -> Any:
+    """The frame writer of a socket: a `DirectSocket`'s protocol, or the one the server put
+    into a Starlette WebSocket's scope (`FRAMES_EXTENSION`); None if it has none."""
+    frames = getattr(ws, "frames", None)
+    if frames is None and hasattr(ws, "scope"):
+        frames = ws.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    return frames
+
+
 class Member:
     """One subscriber in a group: who, which operation id, how to reach its socket.
 
@@ -145,9 +154,9 @@ class Member:
         watch: str | None = None,
     ) -> None:
         self.handler = handler
-        self.ws = ws  # the Starlette WebSocket
+        self.ws = ws  # the Starlette WebSocket, or a `DirectSocket` (`send_text`, `close`)
         # The socket's own frame writer (`chatql.transport`), when the server offers one.
-        self.frames = ws.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+        self.frames = socket_frames(ws)
         self.viewer_id = viewer_id
         self.operation_id = operation_id
         self.watch = watch  # the room id this connection's watch was recorded for, if any

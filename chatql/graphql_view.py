@@ -279,13 +279,14 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             context.user = await self.services.accounts.authenticate(token)
         except ChatError as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
-        self.connections.admit(context.request.scope, context.user.id)  # else closed with 4429
+        self.connections.admit(socket_key(context), context.user.id)  # else closed with 4429
         context.connection_id = await self.services.presence.connected(context.user)
-        websocket = context.request
-        assert isinstance(websocket, WebSocket)
+        socket = context.request  # a Starlette WebSocket, or a `DirectSocket`
+        assert not isinstance(socket, Request)
+        close = socket.close
 
         async def close_revoked() -> None:
-            await websocket.close(code=REVOKED_CLOSE_CODE, reason="Session revoked")
+            await close(code=REVOKED_CLOSE_CODE, reason="Session revoked")
 
         context.session_handle = self.sessions.add(
             context.user.id, context.user.token_version, close_revoked
@@ -297,13 +298,11 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
             try:
                 await super().__call__(scope, receive, send)
             finally:
-                self.connections.release(scope)
                 context = scope.get("chatql.context")
-                if isinstance(context, ChatContext) and context.user is not None:
-                    if context.session_handle is not None:
-                        self.sessions.remove(context.user.id, context.session_handle)
-                    if context.connection_id is not None:
-                        await self.services.presence.disconnected(context.connection_id)
+                if isinstance(context, ChatContext):
+                    await self.socket_ended(context)
+                else:
+                    self.connections.release(scope)
             return
         request = Request(scope, receive)
         try:
@@ -313,6 +312,17 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
         except DocumentRefused as exc:
             response = refusal_response(exc, request.headers.get("accept", ""))
         await response(scope, receive, send)
+
+    async def socket_ended(self, context: ChatContext) -> None:
+        """A socket's connection has ended: its session and presence go (both paths)."""
+        self.connections.release(socket_key(context))
+        user = context.user
+        if user is None:
+            return
+        if context.session_handle is not None:
+            self.sessions.remove(user.id, context.session_handle)
+        if context.connection_id is not None:
+            await self.services.presence.disconnected(context.connection_id)
 
     @staticmethod
     def http_error(exc: HTTPException) -> dict[str, Any]:
@@ -341,6 +351,13 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
     def encode_json(self, data: object) -> str:
         """Compact JSON; text, since WebSocket clients expect text frames."""
         return orjson.dumps(data).decode()
+
+
+def socket_key(context: ChatContext) -> object:
+    """What the per-user connection count knows a socket by: the ASGI scope of a Starlette
+    WebSocket, or the `DirectSocket` itself (which has no scope)."""
+    request = context.request
+    return request.scope if isinstance(request, WebSocket) else request
 
 
 def refusal_response(refused: DocumentRefused, accept: str) -> Response:

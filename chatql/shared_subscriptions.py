@@ -58,7 +58,8 @@ class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
                     await services.store.remove_room_watch(connection_id, room.id)
                 raise
             watch = room.id
-        websocket = self.websocket.ws  # type: ignore[attr-defined]
+        # Strawberry's adapter holds the Starlette WebSocket; a `DirectSocket` is its own.
+        websocket = getattr(self.websocket, "ws", self.websocket)
         member = Member(self, websocket, viewer.id, operation.id, watch)
         operations: dict[str, Any] = self.operations
         operations[operation.id] = member  # the member stands for the operation from now on

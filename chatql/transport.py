@@ -10,6 +10,11 @@ whole life of a connection are trimmed here, with the same behaviour:
 * keep-alive pings and pong deadlines share one loop timer per tick (`TimerWheel`) instead of
   holding a timer handle per socket.
 
+/graphql's graphql-transport-ws sockets skip ASGI altogether when the application offers
+`direct_sockets` (`chatql.direct_sockets`): the protocol answers the handshake itself and hands
+each message to the socket's `DirectSocket`, which also takes the queue's place for uvicorn's
+notices of the socket's end. Everything else goes through ASGI as before.
+
 `TimerWheel` also serves the GraphQL protocol handlers' per-socket timers (connection_init
 timeout, legacy graphql-ws keep-alive).
 
@@ -26,14 +31,18 @@ import math
 import random
 import struct
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
 FRAMES_EXTENSION = "chatql.frames"  # scope["extensions"] key of the socket's `write_text`
+BACKLOG_PAUSE = 16  # a direct socket's frames waiting for its handler before reading stops
 WHEEL_RESOLUTION = 1.0  # seconds: timers longer than a few ticks may fire up to this much late
 
 
@@ -228,6 +237,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     # in slots keeps the rest under that limit (~0.4 KB together).
     __slots__ = (
         "curr_msg_data_type",
+        "direct",
         "frames",
         "last_ping_rtt",
         "pending_ping_payload",
@@ -252,8 +262,22 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.queue = Inbox(self.loop)  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
+        self.direct: Any = None  # the socket's `DirectSocket`, when it goes direct
 
     def handle_connect(self, event: Request) -> None:
+        sockets = app_attribute(self.app, "direct_sockets")
+        if sockets is not None:
+            raw_path = event.path.partition("?")[0]
+            subprotocols = [
+                token.strip()
+                for header in event.headers.get_all("Sec-WebSocket-Protocol")
+                for token in header.split(",")
+            ]
+            if sockets.takes(self.root_path + unquote(raw_path), subprotocols):
+                response = self.conn.accept(event)
+                if response.status_code == 101:
+                    self._open_direct(event, response, sockets)
+                    return
         super().handle_connect(event)
         # The ASGI scope has its own copy of the headers. The request would otherwise live as
         # long as the socket (uvicorn's attribute, and a local of websockets' parser).
@@ -261,6 +285,61 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         event.headers.clear()
         extensions: dict[str, Any] = self.scope["extensions"]
         extensions[FRAMES_EXTENSION] = self
+
+    def _open_direct(self, event: Request, response: Response, sockets: Any) -> None:
+        """Answer the handshake here and hand the socket to a `DirectSocket`
+        (`chatql.direct_sockets`): no ASGI scope and no task for it."""
+        self.handshake_initiated = True
+        self.request = None  # type: ignore[assignment]
+        headers = event.headers
+        if not sockets.origin_allowed(headers):  # as an app refusing before it accepts: 403
+            refusal = self.conn.reject(HTTPStatus.FORBIDDEN, "")
+            self.conn.send_response(refusal)
+            self.close_sent = True
+            self.handshake_complete = True
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+            return
+        client = forwarded_client(self.app, self.client, headers)
+        socket = sockets.open(self, headers, client)
+        del response.headers["Date"]
+        response.headers.update(
+            [
+                *(
+                    (name.decode("latin-1").lower(), value.decode("latin-1"))
+                    for name, value in self.default_headers
+                ),
+                ("x-request-id", socket.info.request_id),
+                ("Sec-WebSocket-Protocol", socket.protocol_label),
+            ]
+        )
+        headers.clear()
+        self.direct = self.queue = socket  # uvicorn tells its queue of the socket's end
+        self.handshake_complete = True
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.start_keepalive()
+        socket.start()
+
+    def send_receive_event_to_app(self) -> None:
+        direct = self.direct
+        if direct is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:  # as uvicorn: past our close, a message is dropped
+            return
+        direct.receive(data, self.curr_msg_data_type == "text")
+        if direct.backlog >= BACKLOG_PAUSE and not self.read_paused:
+            self.read_paused = True  # the handler is behind: stop reading until it catches up
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """The direct socket's handler has caught up with the frames it was given."""
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -318,6 +397,37 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.schedule_ping()
 
 
+def _app_chain(app: Any) -> Iterator[Any]:
+    """The application the server was given, then what its wrappers (`.app`) wrap."""
+    for _ in range(8):  # uvicorn wraps an app in two at most
+        if app is None:
+            return
+        yield app
+        app = getattr(app, "app", None)
+
+
+def app_attribute(app: Any, name: str) -> Any:
+    """`name` of the application, looked for through the server's wrappers."""
+    return next((found for a in _app_chain(app) if (found := getattr(a, name, None))), None)
+
+
+def forwarded_client(
+    app: Any, client: tuple[str, int] | None, headers: Any
+) -> tuple[str, int] | None:
+    """The client's address as uvicorn's proxy headers middleware would set it in a scope:
+    from X-Forwarded-For, when the peer is a trusted proxy."""
+    proxy = next((a for a in _app_chain(app) if isinstance(a, ProxyHeadersMiddleware)), None)
+    if proxy is None or client is None:
+        return client
+    if client[0] not in proxy.trusted_hosts:
+        return client
+    forwarded = headers.get_all("X-Forwarded-For")
+    if not forwarded:
+        return client
+    host, port = proxy.trusted_hosts.get_trusted_client_address(", ".join(forwarded))
+    return (host, port) if host else client
+
+
 def text_frame_header(length: int) -> bytes:
     """RFC 6455 header of a final, unmasked (server-to-client) text frame."""
     if length < 126:
@@ -334,6 +444,8 @@ __all__ = [
     "LeanWebSocketProtocol",
     "TimerWheel",
     "WheelTimer",
+    "app_attribute",
+    "forwarded_client",
     "text_frame_header",
     "timer_wheel",
 ]

@@ -32,6 +32,14 @@ class StalledClient:
         assert head.startswith(b"HTTP/1.1 101"), head
 
     def send(self, frame: dict[str, Any]) -> None:
+        self.sock.sendall(self._encode(frame))
+
+    def send_many(self, frames: list[dict[str, Any]]) -> None:
+        """All the frames in one write: the server reads them together."""
+        self.sock.sendall(b"".join(self._encode(frame) for frame in frames))
+
+    @staticmethod
+    def _encode(frame: dict[str, Any]) -> bytes:
         payload = json.dumps(frame).encode()
         mask = os.urandom(4)
         header = bytes([0x81])
@@ -40,7 +48,7 @@ class StalledClient:
         else:
             header += bytes([0x80 | 126]) + struct.pack("!H", len(payload))
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        return header + mask + masked
 
     def _read(self, n: int) -> bytes:
         while len(self._buffer) < n:

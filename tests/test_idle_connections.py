@@ -36,6 +36,7 @@ from tests.helpers import (
     Server,
     Socket,
     room_subscribed,
+    room_subscribers,
     running_server,
 )
 from tests.raw_ws import StalledClient
@@ -286,8 +287,8 @@ async def test_an_idle_shared_subscriber_has_no_task_and_ends_cleanly(
         for sock in sockets:
             assert (await sock.messages(1))[0]["id"] == sent["id"]
         await asyncio.sleep(0.1)
-        # uvicorn's task per socket, and the room group's one: nothing per subscription
-        assert server_tasks() - baseline <= len(sockets) + 1
+        # the room group's task: nothing per socket (`DirectSocket`) or subscription
+        assert server_tasks() - baseline <= 1
         assert await store.room_watchers(room) == frozenset({bob.id})
 
         # `complete` from the client: no more deliveries there, the others still get theirs
@@ -367,12 +368,53 @@ def _await_chain(task: asyncio.Task[Any]) -> list[str]:
     return names
 
 
-async def test_an_idle_socket_waits_outside_starlettes_routing_and_middleware(
+async def test_an_idle_direct_socket_has_no_task_and_keeps_the_size_limit(
     settings: Settings,
 ) -> None:
-    """/graphql's WebSockets go to the GraphQL endpoint before Starlette's router and
-    middleware: each frame there would be held for the socket's whole life."""
+    """With `chatql serve`'s protocol, /graphql's graphql-transport-ws sockets go direct
+    (`chatql.direct_sockets`): no ASGI task, scope or Starlette WebSocket per socket."""
     async with running_server(settings) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "r")
+        baseline = asyncio.all_tasks()
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room})
+        await room_subscribed(server, room)
+
+        async def only_the_group() -> bool:
+            started = [
+                t
+                for t in asyncio.all_tasks() - baseline
+                if "websockets/asyncio" not in t.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+            ]
+            return [t.get_name() for t in started] == [f"fanout:{room}"]
+
+        await until(only_the_group)
+        sent = await client.send(alice, room, "still delivered")
+        assert (await sock.messages(1))[0]["id"] == sent["id"]
+        assert sock.ws.response is not None
+        assert sock.ws.response.headers["x-request-id"]
+        # the message size limit is the app's (the helper's uvicorn allows 16 MB frames)
+        await sock.ws.send(json.dumps({"type": "ping", "payload": {"x": "y" * 70_000}}))
+        await asyncio.wait_for(sock.ws.wait_closed(), 5)
+        assert sock.ws.close_code == 1009
+        await until(lambda: _true(room_subscribers(server, room) == 0))
+        await client.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middleware(
+    settings: Settings,
+) -> None:
+    """Through ASGI (here uvicorn's own protocol), /graphql's WebSockets go to the GraphQL
+    endpoint before Starlette's router and middleware: each frame there would be held for
+    the socket's whole life."""
+    async with running_server(settings, ws="websockets-sansio") as server:
         client = Client(server)
         alice = await client.register("alice")
         room = await client.create_room(alice, "r")

@@ -136,30 +136,59 @@ class ObservedApp:
         try:
             await self._app(scope, socket.receive, socket.send)
         finally:
-            protocol, code, metrics = socket.protocol, socket.code, self._metrics
-            if protocol is not None:
-                if metrics is not None:
-                    metrics.websockets.labels(protocol).dec()
-                    metrics.websocket_closed(code)
-                if access_log.isEnabledFor(logging.INFO):
-                    info.user_id = _user_id(scope)
-                    info.operation = None
-                    path = scope["path"][:MAX_LOGGED_PATH]
-                    access_log.info(
-                        "WS %s closed %s",
-                        path,
-                        code,
-                        extra={
-                            "method": "WS",
-                            "path": path,
-                            "protocol": protocol,
-                            "close_code": code,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        },
-                    )
+            if socket.protocol is not None:
+                socket_closed(
+                    self._metrics,
+                    info,
+                    scope["path"],
+                    socket.protocol,
+                    socket.code,
+                    _user_id(scope),
+                    started,
+                )
             if detach is not None:
                 otel_context.detach(detach)
             current_request.reset(reset)
+
+
+def socket_opened(metrics: Metrics | None, subprotocol: str | None) -> str:
+    """Count an accepted WebSocket; its protocol's label (`other` past the known ones)."""
+    subprotocol = subprotocol or "none"
+    protocol = subprotocol if subprotocol in PROTOCOLS else OTHER
+    if metrics is not None:
+        metrics.websockets.labels(protocol).inc()
+    return protocol
+
+
+def socket_closed(
+    metrics: Metrics | None,
+    info: RequestInfo,
+    path: str,
+    protocol: str,
+    code: int | None,
+    user_id: str | None,
+    started: float,
+) -> None:
+    """An accepted WebSocket has ended: uncount it, count its close code, log one line."""
+    if metrics is not None:
+        metrics.websockets.labels(protocol).dec()
+        metrics.websocket_closed(code)
+    if access_log.isEnabledFor(logging.INFO):
+        info.user_id = user_id
+        info.operation = None
+        path = path[:MAX_LOGGED_PATH]
+        access_log.info(
+            "WS %s closed %s",
+            path,
+            code,
+            extra={
+                "method": "WS",
+                "path": path,
+                "protocol": protocol,
+                "close_code": code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
 
 
 class _ObservedSocket:
@@ -189,14 +218,11 @@ class _ObservedSocket:
     async def _observe(self, message: Message) -> None:
         kind = message["type"]
         if kind == "websocket.accept":
-            subprotocol = message.get("subprotocol") or "none"
-            self.protocol = protocol = subprotocol if subprotocol in PROTOCOLS else OTHER
             message["headers"] = [
                 *message.get("headers", ()),
                 (b"x-request-id", self._info.request_id.encode()),
             ]
-            if self._metrics is not None:
-                self._metrics.websockets.labels(protocol).inc()
+            self.protocol = socket_opened(self._metrics, message.get("subprotocol"))
         elif kind == "websocket.close" and self.code is None:
             self.code = message.get("code", 1000)
         await self._send(message)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import MutableMapping
 from typing import Any, cast
 
 from strawberry.http.exceptions import (
@@ -45,9 +44,10 @@ class TooManyConnections(Exception):
 class ConnectionLimiter:
     """Counts each user's authenticated sockets here, so one account cannot hoard sockets.
 
-    A counted socket is remembered by its scope's identity, not by a key added to the scope: a
-    scope is a big dict already, and one more key can double its table (for every socket).
-    `release` must be called once the socket has ended, while the scope is still alive.
+    A counted socket is remembered by the identity of its key (an ASGI socket's scope, or a
+    `DirectSocket`), not by an entry added to the scope: a scope is a big dict already, and one
+    more key can double its table (for every socket). `release` must be called once the socket
+    has ended, while the key is still alive.
     """
 
     def __init__(self, limit: int) -> None:
@@ -55,19 +55,19 @@ class ConnectionLimiter:
         self._open: Counter[str] = Counter()
         self._counted: dict[int, str] = {}  # id(scope) -> user id
 
-    def admit(self, scope: MutableMapping[str, Any], user_id: str) -> None:
+    def admit(self, key: object, user_id: str) -> None:
         """Count this socket for the user, or raise TooManyConnections; 0 = no limit."""
         if not self.limit:
             return
-        self.release(scope)  # a second connection_init on the same socket replaces the first
+        self.release(key)  # a second connection_init on the same socket replaces the first
         if self._open[user_id] >= self.limit:
             raise TooManyConnections
         self._open[user_id] += 1
-        self._counted[id(scope)] = user_id
+        self._counted[id(key)] = user_id
 
-    def release(self, scope: MutableMapping[str, Any]) -> None:
-        """Forget the socket once it has ended (safe to call for any scope, any number of times)."""
-        user_id = self._counted.pop(id(scope), None)
+    def release(self, key: object) -> None:
+        """Forget the socket once it has ended (safe to call for any key, any number of times)."""
+        user_id = self._counted.pop(id(key), None)
         if user_id is not None:
             self._open[user_id] -= 1
             if self._open[user_id] <= 0:
