@@ -28,7 +28,7 @@ import contextvars
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -42,6 +42,7 @@ from chatql.context import ChatContext
 from chatql.observability.logs import RequestInfo, current_request, request_id_from
 from chatql.observability.middleware import socket_closed, socket_opened
 from chatql.shared_subscriptions import SharedSubscriptionsHandler
+from chatql.transport import TRANSPORT_WS
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL
@@ -49,11 +50,9 @@ if TYPE_CHECKING:
     from chatql.transport import LeanWebSocketProtocol
 
 log = logging.getLogger("chatql.sockets")
-TRANSPORT_WS = "graphql-transport-ws"
 WS_MESSAGE_TOO_BIG = 1009
 WS_INVALID_DATA = 1007
 WS_INTERNAL_ERROR = 1011
-BACKLOG_PAUSE = 16  # frames waiting for the handler before the socket is no longer read
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 
 
@@ -82,6 +81,15 @@ class DirectSockets:
         self.path = path
         self.max_message_bytes = view.services.settings.max_ws_message_bytes
 
+    @staticmethod
+    def first_values(raw_items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """The handshake's headers by lower-case name, first value of each (as Starlette's
+        `headers.get`): a repeated header is no error."""
+        headers: dict[str, str] = {}
+        for name, value in raw_items:
+            headers.setdefault(name.lower(), value)
+        return headers
+
     def takes(self, path: str, subprotocols: list[str]) -> bool:
         """A socket on our path whose first subprotocol we speak (the client's order, as
         Strawberry chooses) is graphql-transport-ws."""
@@ -92,7 +100,8 @@ class DirectSockets:
         return chosen == TRANSPORT_WS
 
     def origin_allowed(self, headers: Mapping[str, str]) -> bool:
-        """Strawberry's check of a browser's `Origin` (same origin, or `allowed_origins`)."""
+        """Strawberry's check of a browser's `Origin` (same origin, or `allowed_origins`);
+        `headers` as `first_values` gives them."""
         return self.view._check_websocket_origin(cast(Any, _Handshake(headers)))
 
     def open(
@@ -181,10 +190,6 @@ class DirectSocket:
         assert self._handler is not None
         self._variables.run(self._handler.on_request_accepted)
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
-
     # From the protocol
 
     def receive(self, data: bytes, text: bool) -> None:
@@ -215,12 +220,16 @@ class DirectSocket:
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         protocol = self._protocol
-        if protocol is None or protocol.close_sent or protocol.disconnected:
+        try:
+            if protocol is not None and not (protocol.close_sent or protocol.disconnected):
+                # uvicorn tells `put_nowait` of the close (with this code) before it returns
+                await protocol.send(
+                    {"type": "websocket.close", "code": code, "reason": reason or ""}
+                )
+        except (ClientDisconnected, RuntimeError):  # gone, or closed, while the send waited
+            pass
+        finally:
             self._ended(code)
-            return
-        # uvicorn tells `put_nowait` of the close (with this code) before it returns
-        await protocol.send({"type": "websocket.close", "code": code, "reason": reason or ""})
-        self._ended(code)
 
     # The pump
 
@@ -239,8 +248,11 @@ class DirectSocket:
         self._pump = pump
         protocol.tasks.add(pump)  # uvicorn waits for these when it stops
         pump.add_done_callback(protocol.tasks.discard)
+        pump.add_done_callback(_report_failure)
 
     async def _run(self) -> None:
+        """Hand the waiting frames over in order; once the socket has ended, clean up, even
+        when cancelled (uvicorn cancels what is left after its graceful shutdown)."""
         try:
             while self._pending and not self._ending:
                 data, text = self._pending.popleft()
@@ -255,11 +267,14 @@ class DirectSocket:
             protocol = self._protocol
             if protocol is not None and not self._pending:
                 protocol.resume_reading()
+        except BaseException:
+            self._ended(1006)
+            raise
         finally:
             self._pump = None
-        if self._ending and not self._finished:
-            self._finished = True
-            await self._finish()
+            if self._ending and not self._finished:
+                self._finished = True
+                await self._finish()
 
     async def _handle(self, data: bytes, text: bool) -> None:
         """As the ASGI path: the size limit, then text, then a JSON object with a `type`."""
@@ -285,12 +300,16 @@ class DirectSocket:
         await handler.handle_message(cast(Any, message))
 
     async def _finish(self) -> None:
+        """The operations end, then the connection's presence and session go; the socket is
+        counted closed and let go whatever fails on the way."""
         handler, context, sockets = self._handler, self.context, self._sockets
         assert handler is not None and context is not None
         try:
-            await handler.shutdown()
+            try:
+                await handler.shutdown()
+            finally:
+                await sockets.view.socket_ended(context)
         finally:
-            await sockets.view.socket_ended(context)
             user = context.user
             socket_closed(
                 sockets.metrics,
@@ -308,4 +327,10 @@ class DirectSocket:
             self.frames = None
 
 
-__all__ = ["TRANSPORT_WS", "DirectSocket", "DirectSockets"]
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """A pump's failure past its own handling (its clean-up failing) is logged, not lost."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("graphql-transport-ws socket clean-up failed", exc_info=error)
+
+
+__all__ = ["DirectSocket", "DirectSockets"]

@@ -41,8 +41,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
+TRANSPORT_WS = "graphql-transport-ws"  # the subprotocol direct sockets speak
 FRAMES_EXTENSION = "chatql.frames"  # scope["extensions"] key of the socket's `write_text`
-BACKLOG_PAUSE = 16  # a direct socket's frames waiting for its handler before reading stops
 WHEEL_RESOLUTION = 1.0  # seconds: timers longer than a few ticks may fire up to this much late
 
 
@@ -276,7 +276,13 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             if sockets.takes(self.root_path + unquote(raw_path), subprotocols):
                 response = self.conn.accept(event)
                 if response.status_code == 101:
-                    self._open_direct(event, response, sockets)
+                    try:
+                        self._open_direct(event, response, sockets)
+                    except Exception:  # as uvicorn answers an app that failed before accepting
+                        self.logger.exception("Exception opening a direct WebSocket")
+                        self.send_500_response()
+                        self.close_sent = self.handshake_complete = True
+                        self.transport.close()
                     return
         super().handle_connect(event)
         # The ASGI scope has its own copy of the headers. The request would otherwise live as
@@ -291,7 +297,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         (`chatql.direct_sockets`): no ASGI scope and no task for it."""
         self.handshake_initiated = True
         self.request = None  # type: ignore[assignment]
-        headers = event.headers
+        headers = sockets.first_values(event.headers.raw_items())
         if not sockets.origin_allowed(headers):  # as an app refusing before it accepts: 403
             refusal = self.conn.reject(HTTPStatus.FORBIDDEN, "")
             self.conn.send_response(refusal)
@@ -300,7 +306,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.transport.close()
             return
-        client = forwarded_client(self.app, self.client, headers)
+        client = forwarded_client(self.app, self.client, event.headers)
         socket = sockets.open(self, headers, client)
         del response.headers["Date"]
         response.headers.update(
@@ -310,10 +316,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
                     for name, value in self.default_headers
                 ),
                 ("x-request-id", socket.info.request_id),
-                ("Sec-WebSocket-Protocol", socket.protocol_label),
+                ("Sec-WebSocket-Protocol", TRANSPORT_WS),
             ]
         )
-        headers.clear()
+        event.headers.clear()
         self.direct = self.queue = socket  # uvicorn tells its queue of the socket's end
         self.handshake_complete = True
         self.conn.send_response(response)
@@ -331,8 +337,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent:  # as uvicorn: past our close, a message is dropped
             return
         direct.receive(data, self.curr_msg_data_type == "text")
-        if direct.backlog >= BACKLOG_PAUSE and not self.read_paused:
-            self.read_paused = True  # the handler is behind: stop reading until it catches up
+        if not self.read_paused:  # as uvicorn: no more is read until the handler has this one
+            self.read_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
@@ -439,6 +445,7 @@ def text_frame_header(length: int) -> bytes:
 
 __all__ = [
     "FRAMES_EXTENSION",
+    "TRANSPORT_WS",
     "Gate",
     "Inbox",
     "LeanWebSocketProtocol",

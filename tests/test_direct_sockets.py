@@ -8,8 +8,10 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
+import websockets
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from websockets.datastructures import Headers
 
@@ -137,3 +139,49 @@ def test_the_application_is_found_through_the_servers_wrappers() -> None:
     app = App()
     assert app_attribute(ProxyHeadersMiddleware(app), "direct_sockets") is app.direct_sockets
     assert app_attribute(ProxyHeadersMiddleware(object()), "direct_sockets") is None
+
+
+async def test_repeated_handshake_headers_are_read_as_the_asgi_path_reads_them(
+    settings: Settings,
+) -> None:
+    """The first value wins (as Starlette's `headers.get`); a repeated header is no error."""
+    allowed = replace(settings, allowed_origins=("https://chat.example.com",))
+    async with running_server(allowed) as server:
+        ws = await websockets.connect(
+            server.ws_url,
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            additional_headers=[("X-Request-Id", "first-id-1"), ("X-Request-Id", "second-id")],
+            origin="https://chat.example.com",  # type: ignore[arg-type]
+        )
+        assert ws.response is not None
+        assert ws.response.headers["x-request-id"] == "first-id-1"
+        await ws.close()
+
+
+async def test_a_cancelled_socket_task_still_cleans_up(settings: Settings) -> None:
+    """uvicorn cancels what is left after its graceful shutdown: the socket's count, session
+    and metrics go all the same."""
+    async with running_server(settings) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        view = server.app.view
+        stuck = asyncio.Event()
+
+        async def connected_never(user: Any) -> str:
+            stuck.set()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        view.services.presence.connected = connected_never
+        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+        await asyncio.wait_for(stuck.wait(), 5)
+        assert view.connections.count(alice.id) == 1  # admitted, then stuck
+        (pump,) = [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "DirectSocket._run"
+        ]
+        pump.cancel()
+        await until(lambda: view.connections.count(alice.id) == 0)
+        await sock.ws.close()
+        await client.close()
