@@ -303,3 +303,12 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    @classmethod
+    async def subscriber(cls, server: Server, token: str, room: str) -> Socket:
+        """A graphql-transport-ws socket, acknowledged, subscribed to the room's messages as
+        operation "1" (the server may not hold the subscription yet: `room_subscribed`)."""
+        sock = await cls.connect(server, TRANSPORT_WS, token)
+        await sock.ack()
+        await sock.subscribe(ON_MESSAGE, {"r": room})
+        return sock

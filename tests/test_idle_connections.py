@@ -196,9 +196,7 @@ async def test_pings_go_out_and_a_peer_that_never_answers_is_closed_1011(
         silent.close()
 
         # A peer that answers (websockets does) stays open through many pings, and is served.
-        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
-        await sock.ack()
-        await sock.subscribe(ON_MESSAGE, {"r": room})
+        sock = await Socket.subscriber(server, alice.token, room)
         await asyncio.sleep(1.5)
         sent = await client.send(alice, room, "still here")
         assert (await sock.messages(1))[0]["id"] == sent["id"]
@@ -378,9 +376,7 @@ async def test_an_idle_direct_socket_has_no_task_and_keeps_the_size_limit(
         alice = await client.register("alice")
         room = await client.create_room(alice, "r")
         baseline = asyncio.all_tasks()
-        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
-        await sock.ack()
-        await sock.subscribe(ON_MESSAGE, {"r": room})
+        sock = await Socket.subscriber(server, alice.token, room)
         await room_subscribed(server, room)
 
         async def only_the_group() -> bool:
@@ -419,9 +415,7 @@ async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middlewa
         alice = await client.register("alice")
         room = await client.create_room(alice, "r")
         baseline = asyncio.all_tasks()
-        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
-        await sock.ack()
-        await sock.subscribe(ON_MESSAGE, {"r": room})
+        sock = await Socket.subscriber(server, alice.token, room)
         await room_subscribed(server, room)
         chains = [
             _await_chain(task)

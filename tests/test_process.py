@@ -284,9 +284,7 @@ async def test_sigterm_tells_live_clients_to_reconnect_and_exits_cleanly(db: Pat
         client = Client(server)
         alice = await client.register("alice")
         room = await client.create_room(alice, "r")
-        sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
-        await sock.ack()
-        await sock.subscribe(ON_MESSAGE, {"r": room})
+        sock = await Socket.subscriber(server, alice.token, room)
         await asyncio.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         with pytest.raises(ConnectionClosed):
