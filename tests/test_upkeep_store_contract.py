@@ -3,6 +3,7 @@ on. Migrations are listed before they run and never twice; counts leave out what
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from chatql.store.base import Store, StoreCounts, now_utc
@@ -46,3 +47,23 @@ async def test_count_records_counts_what_is_live_and_leaves_out_the_deleted(stor
     assert await store.count_records() == StoreCounts(
         users=2, rooms=2, messages=4, streams=1, uploads=1
     )
+
+
+async def test_sqlite_unread_counts_use_the_room_sequence_index(tmp_path: Path) -> None:
+    """Migration 9 drops `messages_unread`, which never covered the unread count (it filters
+    on deleted_at too): the unique (room_id, seq) index finds the same rows, one B-tree fewer
+    to write per message."""
+    fresh = make_store("sqlite", tmp_path)
+    await fresh.migrate()
+    conn = sqlite3.connect(tmp_path / "store.db")
+    try:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "messages_unread" not in indexes and "messages_room_time" in indexes
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM messages g WHERE g.room_id = ? "
+            "AND g.seq > ? AND g.author_id != ? AND g.deleted_at IS NULL",
+            ("r", 0, "u"),
+        ).fetchall()
+        assert "(room_id=? AND seq>?)" in plan[0][3], plan
+    finally:
+        conn.close()

@@ -333,6 +333,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE reply_id IS NOT NULL;
         """,
     ),
+    (
+        9,
+        """
+        -- Unread counts filter on deleted_at as well, so this index never covered them: the
+        -- unique (room_id, seq) index finds the same rows, and every message wrote one B-tree
+        -- more for it.
+        DROP INDEX IF EXISTS messages_unread;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
