@@ -40,7 +40,9 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from chatql.context import ChatContext
 from chatql.observability.logs import RequestInfo, current_request, request_id_from
-from chatql.observability.middleware import socket_closed, socket_opened
+from chatql.observability.middleware import TRACE_HEADERS, socket_closed, socket_opened
+from chatql.security.body_limit import WS_MESSAGE_TOO_BIG, message_too_big
+from chatql.security.connections import NOT_JSON, NOT_TEXT, is_protocol_message
 from chatql.shared_subscriptions import SharedSubscriptionsHandler
 from chatql.transport import TRANSPORT_WS
 
@@ -50,10 +52,8 @@ if TYPE_CHECKING:
     from chatql.transport import LeanWebSocketProtocol
 
 log = logging.getLogger("chatql.sockets")
-WS_MESSAGE_TOO_BIG = 1009
 WS_INVALID_DATA = 1007
 WS_INTERNAL_ERROR = 1011
-TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 
 
 class _Handshake:
@@ -282,10 +282,10 @@ class DirectSocket:
         assert handler is not None
         limit = self._sockets.max_message_bytes
         if limit and len(data) > limit:
-            await self.close(WS_MESSAGE_TOO_BIG, f"Message larger than {limit} bytes")
+            await self.close(WS_MESSAGE_TOO_BIG, message_too_big(limit))
             return
         if not text:
-            await handler.handle_invalid_message("WebSocket message type must be text")
+            await handler.handle_invalid_message(NOT_TEXT)
             return
         try:
             message = self._sockets.view.decode_json(data.decode())
@@ -294,8 +294,8 @@ class DirectSocket:
             return
         except (ValueError, RecursionError):
             message = None
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await handler.handle_invalid_message("WebSocket message must be valid JSON")
+        if not is_protocol_message(message):
+            await handler.handle_invalid_message(NOT_JSON)
             return
         await handler.handle_message(cast(Any, message))
 

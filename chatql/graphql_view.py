@@ -37,7 +37,7 @@ from chatql.observability.operations import OperationObserver, observing_extensi
 from chatql.persisted_documents import DocumentRefused, DocumentResolver, PersistedQueryCache
 from chatql.pubsub import RESYNC_CHANNEL
 from chatql.schema import build_schema
-from chatql.security.connections import ConnectionLimiter, LegacyWSLimits
+from chatql.security.connections import ConnectionLimiter, LegacyWSLimits, is_protocol_message
 from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.security.validation_memo import ValidationMemo
@@ -64,7 +64,7 @@ class CheckedWebSocketAdapter(ASGIWebSocketAdapter):
                     if ignore_parsing_errors:
                         continue
                     raise NonJsonMessageReceived from exc
-                if isinstance(message, dict) and isinstance(message.get("type"), str):
+                if is_protocol_message(message):
                     yield message
                 elif not ignore_parsing_errors:  # graphql-transport-ws: close 4400
                     raise NonJsonMessageReceived

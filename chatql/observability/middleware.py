@@ -21,6 +21,8 @@ from chatql.observability.metrics import OTHER, Metrics, route_of
 
 access_log = logging.getLogger(ACCESS_LOG)
 PROTOCOLS = frozenset({"graphql-transport-ws", "graphql-ws"})
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")  # what trace propagation reads
+_TRACE_HEADER_KEYS = frozenset(name.encode() for name in TRACE_HEADERS)
 MAX_LOGGED_PATH = 200
 
 
@@ -32,11 +34,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _carrier(scope: Scope) -> dict[str, str]:
-    """The headers trace propagation reads (traceparent, tracestate, baggage)."""
+    """The headers trace propagation reads (`TRACE_HEADERS`)."""
     return {
         key.decode("latin-1"): value.decode("latin-1")
         for key, value in scope["headers"]
-        if key in (b"traceparent", b"tracestate", b"baggage")
+        if key in _TRACE_HEADER_KEYS
     }
 
 

@@ -100,7 +100,7 @@ class _CheckedSocket:
         limit = self._limit
         if message["type"] == "websocket.receive" and _ws_size(message, limit) > limit:
             self._closed = True
-            reason = f"Message larger than {limit} bytes"
+            reason = message_too_big(limit)
             await self._send(
                 {"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": reason}
             )
@@ -111,6 +111,11 @@ class _CheckedSocket:
         if self._closed:  # once we closed, the app's last words go nowhere
             return _nothing()
         return self._send(message)  # every frame passes here: no coroutine of its own
+
+
+def message_too_big(limit: int) -> str:
+    """The close reason of a WebSocket message over the limit (code `WS_MESSAGE_TOO_BIG`)."""
+    return f"Message larger than {limit} bytes"
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -33,6 +33,8 @@ from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.transport import WheelTimer, timer_wheel
 
 TOO_MANY_CONNECTIONS = (4429, "Too many connections")
+NOT_TEXT = "WebSocket message type must be text"  # close 4400 reasons, as Strawberry's
+NOT_JSON = "WebSocket message must be valid JSON"
 INIT_TIMEOUT = (4408, "Connection initialisation timeout")
 _background: set[asyncio.Task[None]] = set()  # timer-started work in flight (strong references)
 
@@ -75,6 +77,11 @@ class ConnectionLimiter:
 
     def count(self, user_id: str) -> int:
         return self._open[user_id]
+
+
+def is_protocol_message(message: object) -> bool:
+    """What both subprotocols take as a message: a JSON object with a string `type`."""
+    return isinstance(message, dict) and isinstance(message.get("type"), str)
 
 
 def subscription_limit_error(limit: int) -> dict[str, Any]:
@@ -143,9 +150,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
                     await self.handle_message(cast("Message", message))
                     del message
             except NonTextMessageReceived:
-                await self.handle_invalid_message("WebSocket message type must be text")
+                await self.handle_invalid_message(NOT_TEXT)
             except NonJsonMessageReceived:
-                await self.handle_invalid_message("WebSocket message must be valid JSON")
+                await self.handle_invalid_message(NOT_JSON)
         except WebSocketDisconnected:
             pass
         finally:
