@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import json
 import socket
@@ -113,6 +114,25 @@ def room_subscribers(server: Server, room: str) -> int:
     groups = [g for g in server.app.view.fanout._groups.values() if g.plan.room_id == room]
     channel_count = server.app.state.services.hub.subscriber_count(room_channel(room))
     return channel_count - len(groups) + sum(len(g.members) for g in groups)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 5) -> None:
+    """Wait until `condition()` (a plain or an async check) is true, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = condition()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def client_task(task: asyncio.Task[Any]) -> bool:
+    """A task of the test's own WebSocket clients (websockets' keep-alives), not the server's."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and "websockets/asyncio" in code.co_filename
 
 
 async def room_subscribed(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,20 +15,16 @@ from websockets.datastructures import Headers
 
 from chatql.config import Settings
 from chatql.transport import app_attribute, forwarded_client
-from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Socket, room_subscribed, running_server
+from tests.helpers import (
+    ON_MESSAGE,
+    TRANSPORT_WS,
+    Client,
+    Socket,
+    room_subscribed,
+    running_server,
+    until,
+)
 from tests.raw_ws import StalledClient
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        outcome = condition()
-        if isinstance(outcome, Awaitable):
-            outcome = await outcome
-        if outcome:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_frames_sent_at_once_are_handled_in_order(settings: Settings) -> None:

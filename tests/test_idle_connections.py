@@ -13,8 +13,8 @@ import contextlib
 import json
 import time
 import weakref
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,12 +32,15 @@ from tests.helpers import (
     ON_MESSAGE,
     PROTOCOLS,
     TRANSPORT_WS,
+    Account,
     Client,
     Server,
     Socket,
+    client_task,
     room_subscribed,
     room_subscribers,
     running_server,
+    until,
 )
 from tests.raw_ws import StalledClient
 
@@ -53,11 +56,8 @@ def fine_wheel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def server_tasks() -> int:
-    """Tasks in this loop but the test's own WebSocket clients' (websockets' keep-alives)."""
-    return sum(
-        "websockets/asyncio" not in getattr(t.get_coro(), "cr_code", until.__code__).co_filename
-        for t in asyncio.all_tasks()
-    )
+    """Tasks in this loop but the test's own WebSocket clients'."""
+    return sum(not client_task(t) for t in asyncio.all_tasks())
 
 
 # ---------------------------------------------------------------- the pieces
@@ -258,13 +258,6 @@ async def test_legacy_keep_alives_keep_coming_without_a_task_per_socket(
 # ---------------------------------------------------------------- shared subscribers
 
 
-async def until(condition: Any, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_an_idle_shared_subscriber_has_no_task_and_ends_cleanly(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -366,42 +359,60 @@ def _await_chain(task: asyncio.Task[Any]) -> list[str]:
     return names
 
 
+@dataclass
+class IdleSubscriber:
+    """A server with one idle shared subscriber, and the tasks there were before it came."""
+
+    server: Server
+    client: Client
+    alice: Account
+    room: str
+    sock: Socket
+    tasks_before: set[asyncio.Task[Any]]
+
+    async def delivers_then_refuses_a_big_message(self) -> None:
+        """A message still reaches the socket, and a 70 KB frame closes it 1009 (the app's
+        limit: the helper's uvicorn allows 16 MB frames)."""
+        sent = await self.client.send(self.alice, self.room, "still delivered")
+        assert (await self.sock.messages(1))[0]["id"] == sent["id"]
+        await self.sock.ws.send(json.dumps({"type": "ping", "payload": {"x": "y" * 70_000}}))
+        await asyncio.wait_for(self.sock.ws.wait_closed(), 5)
+        assert self.sock.ws.close_code == 1009
+
+
+@contextlib.asynccontextmanager
+async def idle_subscriber(
+    settings: Settings, **uvicorn_options: Any
+) -> AsyncIterator[IdleSubscriber]:
+    async with running_server(settings, **uvicorn_options) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "r")
+        tasks_before = asyncio.all_tasks()
+        sock = await Socket.subscriber(server, alice.token, room)
+        await room_subscribed(server, room)
+        try:
+            yield IdleSubscriber(server, client, alice, room, sock, tasks_before)
+        finally:
+            await client.close()
+
+
 async def test_an_idle_direct_socket_has_no_task_and_keeps_the_size_limit(
     settings: Settings,
 ) -> None:
     """With `chatql serve`'s protocol, /graphql's graphql-transport-ws sockets go direct
     (`chatql.direct_sockets`): no ASGI task, scope or Starlette WebSocket per socket."""
-    async with running_server(settings) as server:
-        client = Client(server)
-        alice = await client.register("alice")
-        room = await client.create_room(alice, "r")
-        baseline = asyncio.all_tasks()
-        sock = await Socket.subscriber(server, alice.token, room)
-        await room_subscribed(server, room)
+    async with idle_subscriber(settings) as idle:
 
-        async def only_the_group() -> bool:
-            started = [
-                t
-                for t in asyncio.all_tasks() - baseline
-                if "websockets/asyncio" not in t.get_coro().cr_code.co_filename  # type: ignore[union-attr]
-            ]
-            return [t.get_name() for t in started] == [f"fanout:{room}"]
+        def only_the_group() -> bool:
+            started = [t for t in asyncio.all_tasks() - idle.tasks_before if not client_task(t)]
+            return [t.get_name() for t in started] == [f"fanout:{idle.room}"]
 
         await until(only_the_group)
-        sent = await client.send(alice, room, "still delivered")
-        assert (await sock.messages(1))[0]["id"] == sent["id"]
-        assert sock.ws.response is not None
-        assert sock.ws.response.headers["x-request-id"]
-        # the message size limit is the app's (the helper's uvicorn allows 16 MB frames)
-        await sock.ws.send(json.dumps({"type": "ping", "payload": {"x": "y" * 70_000}}))
-        await asyncio.wait_for(sock.ws.wait_closed(), 5)
-        assert sock.ws.close_code == 1009
-        await until(lambda: _true(room_subscribers(server, room) == 0))
-        await client.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
+        assert idle.sock.ws.response is not None
+        assert idle.sock.ws.response.headers["x-request-id"]
+        await idle.delivers_then_refuses_a_big_message()
+        await until(lambda: room_subscribers(idle.server, idle.room) == 0)
 
 
 async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middleware(
@@ -410,16 +421,10 @@ async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middlewa
     """Through ASGI (here uvicorn's own protocol), /graphql's WebSockets go to the GraphQL
     endpoint before Starlette's router and middleware: each frame there would be held for
     the socket's whole life."""
-    async with running_server(settings, ws="websockets-sansio") as server:
-        client = Client(server)
-        alice = await client.register("alice")
-        room = await client.create_room(alice, "r")
-        baseline = asyncio.all_tasks()
-        sock = await Socket.subscriber(server, alice.token, room)
-        await room_subscribed(server, room)
+    async with idle_subscriber(settings, ws="websockets-sansio") as idle:
         chains = [
             _await_chain(task)
-            for task in asyncio.all_tasks() - baseline
+            for task in asyncio.all_tasks() - idle.tasks_before
             if task.get_coro().__qualname__.endswith("run_asgi")  # type: ignore[union-attr]
         ]
         assert len(chains) == 1
@@ -427,10 +432,4 @@ async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middlewa
         assert any("strawberry" in frame for frame in chain)  # the protocol handler's loop
         assert not [frame for frame in chain if "/starlette/" in frame]
         assert len(chain) <= 7, chain  # 20 through Starlette
-        sent = await client.send(alice, room, "still delivered")
-        assert (await sock.messages(1))[0]["id"] == sent["id"]
-        # the size limit is still on the way, without a frame of its own
-        await sock.ws.send(json.dumps({"type": "ping", "payload": {"x": "y" * 70_000}}))
-        await asyncio.wait_for(sock.ws.wait_closed(), 5)
-        assert sock.ws.close_code == 1009
-        await client.close()
+        await idle.delivers_then_refuses_a_big_message()  # the size limit without a frame

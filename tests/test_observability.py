@@ -30,6 +30,7 @@ from tests.helpers import (
     Socket,
     free_port,
     running_server,
+    until,
 )
 
 SECRET = "p" * 40
@@ -86,13 +87,6 @@ async def scrape(server: Server, **headers: str) -> Scrape:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return Scrape(response.text)
-
-
-async def until(check: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def chat_activity(server: Server) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from tests.helpers import (
     free_port,
     room_subscribed,
     running_server,
+    until,
 )
 from tests.node_clients import run_client
 from tests.test_limits import COST_LIMIT, LIMITS, assert_refused
@@ -144,19 +145,6 @@ async def open_stream(
             yield stream
         finally:
             await stream.close()
-
-
-async def until(condition: Callable[[], Any], timeout: float = 5) -> None:
-    """Poll `condition` (a function, or a coroutine function) until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
