@@ -770,7 +770,7 @@ class Store(Protocol):
     async def room_watchers(self, room_id: str) -> frozenset[str]:
         """Users with at least one open subscription on the room."""
 
-    async def notification_targets(self, room_id: str) -> list[tuple[str, bool, bool]]:
+    async def notification_targets(self, room_id: str) -> Sequence[tuple[str, bool, bool]]:
         """(user_id, notifications_muted, watching) for every member, in one round trip
         where the store can: what a new message's notifications need to know."""
 

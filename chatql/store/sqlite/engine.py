@@ -27,6 +27,7 @@ from chatql.store.sqlite.migrations import (
     apply_migrations,
     pending_versions,
 )
+from chatql.store.sqlite.targets import NotificationTargets
 from chatql.store.sqlite.worker import (
     Checkpointer,
     Emitted,
@@ -143,6 +144,7 @@ class SQLiteEngine:
         self._readers: list[Worker] = []
         self._lock = DatabaseLock(self.path)
         self.feed = LocalFeed()
+        self._targets = NotificationTargets()
 
     # ---------------------------------------------------------------- lifecycle
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
@@ -168,7 +170,8 @@ class SQLiteEngine:
         # hand-over to a thread (see LoopWriter)
         fsyncs = self._synchronous.upper() in {"FULL", "EXTRA", "2", "3"}
         writer_type = GroupCommitWriter if fsyncs else LoopWriter
-        self._writer = writer_type(writer, self.feed.emit)
+        self._targets.install(writer)
+        self._writer = writer_type(writer, self.feed.emit, listener=self._targets)
         checkpoints = await asyncio.to_thread(self._connect, readonly=False)
         self._checkpointer = Checkpointer(checkpoints)
         for i in range(self._read_count):

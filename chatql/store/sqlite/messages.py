@@ -11,7 +11,6 @@ from chatql.errors import StoreConflict
 from chatql.store.base import MessageRecord, NotificationRule, SortDirection, now_utc
 from chatql.store.sqlite.engine import SQLiteEngine, encode, like_pattern, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
-from chatql.store.sqlite.presence import read_notification_targets
 from chatql.store.sqlite.uploads import claim_uploads
 from chatql.store.sqlite.worker import Emitted
 
@@ -66,7 +65,7 @@ class MessageStore(SQLiteEngine):
             emitted.append(("insert", "messages", message.id, doc))
             emitted.append(("update", "rooms", room_id, room))
             if notify is not None:
-                targets = read_notification_targets(conn, room_id)
+                targets = self._targets.read(conn, room_id)
                 insert_notification_rows(conn, notify(message, targets), emitted)
             return message, True
 

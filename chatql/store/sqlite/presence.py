@@ -8,6 +8,7 @@ from datetime import datetime
 
 from chatql.store.base import ConnectionRecord
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
+from chatql.store.sqlite.targets import Targets, read_notification_targets
 from chatql.store.sqlite.worker import Emitted
 
 
@@ -75,19 +76,5 @@ class PresenceStore(SQLiteEngine):
         )
         return frozenset(d["user_id"] for d in docs)
 
-    async def notification_targets(self, room_id: str) -> list[tuple[str, bool, bool]]:
+    async def notification_targets(self, room_id: str) -> Targets:
         return await self._read(lambda conn: read_notification_targets(conn, room_id))
-
-
-def read_notification_targets(
-    conn: sqlite3.Connection, room_id: str
-) -> list[tuple[str, bool, bool]]:
-    """(user_id, notifications_muted, watching) for every member of a room, on `conn` (a
-    reader, or the writer inside a message's own transaction)."""
-    rows = conn.execute(
-        "SELECT m.user_id, m.notifications_muted, EXISTS (SELECT 1 FROM room_watches w "
-        "WHERE w.room_id = m.room_id AND w.user_id = m.user_id) AS watching "
-        "FROM memberships m WHERE m.room_id = ?",
-        (room_id,),
-    )
-    return [(row[0], bool(row[1]), bool(row[2])) for row in rows]

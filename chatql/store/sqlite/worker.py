@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Emitted = list[tuple[str, str, str, Any]]
@@ -60,13 +60,23 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 Outcome = tuple[asyncio.Future[Any], Any, BaseException | None, Emitted]
 
 
-def commit_group(conn: sqlite3.Connection, group: list[Job]) -> list[Outcome]:
+class TransactionListener(Protocol):
+    """What keeps state derived from the writer's transactions (see `targets.py`)."""
+
+    def rolled_back(self) -> None:
+        """Some writes of the open transaction were undone."""
+
+
+def commit_group(
+    conn: sqlite3.Connection, group: list[Job], listener: TransactionListener | None = None
+) -> list[Outcome]:
     """Run a group of writes in one transaction, each in its own SAVEPOINT; commit once.
 
     A failing write rolls back alone; if the commit itself fails, nobody's write happened.
     """
     outcomes: list[Outcome] = []
     alone = len(group) == 1  # its own transaction is its savepoint: two statements fewer
+    undone = False
     try:
         conn.execute("BEGIN IMMEDIATE")
         for work, future in group:
@@ -76,6 +86,7 @@ def commit_group(conn: sqlite3.Connection, group: list[Job]) -> list[Outcome]:
             try:
                 result = work(conn, emitted)
             except Exception as exc:
+                undone = True
                 if alone:
                     conn.execute("ROLLBACK")
                     outcomes.append((future, None, exc, []))
@@ -90,9 +101,12 @@ def commit_group(conn: sqlite3.Connection, group: list[Job]) -> list[Outcome]:
         else:
             conn.execute("COMMIT")
     except BaseException as exc:  # the commit itself failed: nobody's write happened
+        undone = True
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
         outcomes = [(future, None, exc, []) for _work, future in group]
+    if undone and listener is not None:
+        listener.rolled_back()
     return outcomes
 
 
@@ -155,9 +169,11 @@ class _Writer:
         publish: Callable[[Emitted], None],
         restart_every: float = WAL_RESTART_EVERY,
         restart_over: int = WAL_RESTART_OVER,
+        listener: TransactionListener | None = None,
     ) -> None:
         self._conn = conn
         self._publish = publish
+        self._listener = listener
         self._restart_every = restart_every
         self._restart_due = time.monotonic() + restart_every
         self._restart_over = restart_over
@@ -183,7 +199,7 @@ class _Writer:
 
     def _committed(self, group: list[Job]) -> list[Outcome]:
         """Commit `group` (see `commit_group`) and count it."""
-        outcomes = commit_group(self._conn, group)
+        outcomes = commit_group(self._conn, group, self._listener)
         self.groups += 1
         self.writes += len(group)
         return outcomes
