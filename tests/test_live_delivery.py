@@ -4,7 +4,7 @@ real SQLite store. These are the guarantees the end-to-end tests build on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,9 @@ from broadcaster import Event
 
 from chatql.errors import Forbidden, SubscriptionOverflow
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
+from chatql.services.record_cache import RecordCache
 from chatql.services.registry import Services
-from chatql.store.base import ChangeEvent, HistoryLost, UserRecord, new_id, now_utc
+from chatql.store.base import ChangeEvent, HistoryLost, RoomRecord, UserRecord, new_id, now_utc
 from chatql.store.local_feed import LocalFeed
 from chatql.store.sqlite import SQLiteStore
 from tests.conftest import fast_settings
@@ -89,6 +90,34 @@ async def test_membership_cache_follows_the_feed(services: Services) -> None:
     await services.rooms.leave_room(bob, room.id)
     await asyncio.sleep(0.05)
     assert not await services.members.is_member(room.id, bob.id)
+
+
+async def test_record_cache_takes_each_version_from_the_feed(services: Services) -> None:
+    """A room's new version comes with its change event, becomes a record when first read (not
+    on every message), and is never read back from the store."""
+    alice = await user(services, "alice")
+    room = await services.rooms.create_room(alice, "r", None, False, None)
+    loads: list[list[str]] = []
+
+    async def load_many(keys: Sequence[str]) -> dict[str, RoomRecord]:
+        loads.append(list(keys))
+        return await services.store.get_rooms(keys)
+
+    cache = RecordCache("rooms", RoomRecord, load_many)
+    first = await cache.get(room.id)
+    assert first == room and loads == [[room.id]]
+    for count in (1, 2):
+        await services.messages.send(alice, room.id, f"m{count}")
+        stored = await services.store.get_room(room.id)
+        assert stored is not None
+        cache.observe(ChangeEvent("update", "rooms", room.id, stored.to_doc(), None))
+        cache.observe(ChangeEvent("update", "users", room.id, {"id": "x"}, None))  # not rooms
+    kept = await cache.get(room.id)
+    assert kept == stored and kept is not None and kept.last_seq == 2
+    assert await cache.get(room.id) is kept  # made a record once
+    assert loads == [[room.id]]
+    cache.observe(ChangeEvent("delete", "rooms", room.id, None, None))
+    assert await cache.get(room.id) is not None and len(loads) == 2  # gone: read again
 
 
 async def test_hub_resync_tells_every_subscriber_to_resume(services: Services) -> None:

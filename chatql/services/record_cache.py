@@ -2,14 +2,16 @@
 
 Every committed change to a user or room arrives on the feed with its full document, so the
 cache takes the new version from the event itself: hot rooms (whose counters change with every
-message) stay cached instead of being evicted and re-read. A load that raced a change is not
-kept, exactly as in `MembershipCache`.
+message) stay cached instead of being evicted and re-read. The document becomes a record when it
+is first asked for, not on arrival: a busy room changes with every message and is read far less
+often. A load that raced a change is not kept, exactly as in `MembershipCache`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from chatql.store.base import ChangeEvent, Record
 
@@ -26,7 +28,7 @@ class RecordCache[R: Record]:
         self._kind = kind
         self._load_many = load_many
         self._size = size
-        self._entries: OrderedDict[str, R] = OrderedDict()
+        self._entries: OrderedDict[str, R | Mapping[str, Any]] = OrderedDict()
         self._versions: dict[str, int] = {}
         self._epoch = 0
 
@@ -40,6 +42,8 @@ class RecordCache[R: Record]:
             entry = self._entries.get(key)
             if entry is None:
                 missing.append(key)
+            elif isinstance(entry, Mapping):  # as the feed brought it
+                found[key] = self._entries[key] = self._kind.from_doc(entry)
             else:
                 found[key] = entry
         if missing:
@@ -51,7 +55,7 @@ class RecordCache[R: Record]:
                     self._store(key, record)
         return found
 
-    def _store(self, key: str, record: R) -> None:
+    def _store(self, key: str, record: R | Mapping[str, Any]) -> None:
         self._entries[key] = record
         self._entries.move_to_end(key)
         if len(self._entries) > self._size:
@@ -64,7 +68,7 @@ class RecordCache[R: Record]:
         if event.operation == "delete" or event.document is None:
             self._entries.pop(event.key, None)
         else:
-            self._store(event.key, self._kind.from_doc(event.document))
+            self._store(event.key, event.document)
 
     def forget(self, key: str) -> None:
         """The writer's own change: drop it now rather than when the feed brings it."""

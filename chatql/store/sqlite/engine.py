@@ -75,11 +75,24 @@ _TIME_COLUMNS = {
 }
 
 
+_last_text: tuple[datetime | None, str | None] = (None, None)
+
+
 def to_text(value: datetime | None) -> str | None:
-    """UTC with milliseconds and a Z: fixed width, so text order is time order."""
+    """UTC with milliseconds and a Z: fixed width, so text order is time order.
+
+    A write stamps several columns with one `now` (a message's created_at and updated_at, its
+    room's last_activity): the last answer is kept for the same object. One tuple, read and
+    replaced whole, so the reader threads may share it."""
+    global _last_text
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    last = _last_text
+    if value is last[0]:
+        return last[1]
+    text = value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    _last_text = (value, text)
+    return text
 
 
 def from_text(value: str | None) -> datetime | None:
