@@ -194,6 +194,9 @@ class ChatApp(Starlette):
         # without ASGI (`chatql.transport.LeanWebSocketProtocol`); GraphQLSockets otherwise.
         self.direct_sockets = DirectSockets(view, metrics, tracer)
         rest = DirectPost(super().__call__, view)
+        # Plain POSTs the server's HTTP protocol answers without ASGI (`chatql.http_protocol`);
+        # with a tracer they go through ASGI, whose middleware opens their spans.
+        self.direct_posts = rest if tracer is None else None
         self._entry = ObservedApp(GraphQLSockets(sockets, rest), metrics, tracer)
 
     def _call(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:

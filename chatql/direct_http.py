@@ -15,7 +15,8 @@ documents): the ordinary path refuses it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +28,7 @@ from strawberry.types.graphql import OperationType
 
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
-from chatql.json_response import JSON, send_json
+from chatql.json_response import JSON, send_body
 from chatql.persisted_documents import DocumentRefused
 from chatql.security.validation_memo import prepared_documents
 
@@ -55,44 +56,36 @@ class _PostAdapter:
     method = "POST"
 
 
+@dataclass(slots=True, frozen=True)
+class PostHead:
+    """What a POST that may be answered directly says in its headers."""
+
+    length: int
+    authorization: bytes | None
+    api_key: bytes | None
+    media_type: str
+
+
 class DirectPost:
-    """Wraps the application; takes the plain, known POSTs to `path` and passes on the rest."""
+    """Wraps the application; takes the plain, known POSTs to `path` and passes on the rest.
+
+    The server's HTTP protocol (`chatql.http_protocol`) uses the same checks and answers
+    (`head`, `parse`, `answer`) for such POSTs without the ASGI request cycle."""
 
     def __init__(self, app: ASGIApp, view: ChatGraphQL, path: str = "/graphql") -> None:
         self._app = app
         self._view = view
-        self._path = path
+        self.path = path
         settings = view.services.settings
         self._max_body = settings.max_body_bytes
         self._check_origin = bool(settings.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self._path:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self._app(scope, receive, send)
             return
-        length = -1
-        authorization = None
-        api_key = None
-        plain_json = False
-        ordinary = False
-        media_type = JSON
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif name == b"content-type":
-                plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
-            elif name == b"authorization" and authorization is None:
-                authorization = value
-            elif name == b"x-api-key" and api_key is None:
-                api_key = value
-            elif name == b"accept":
-                if EVENT_STREAM in value.lower():
-                    ordinary = True  # GraphQL over SSE answers it (chatql.protocols.sse)
-                elif media_type is JSON and GRAPHQL_RESPONSE.encode() in value:
-                    media_type = GRAPHQL_RESPONSE
-            elif name == b"origin":
-                ordinary = ordinary or self._check_origin  # CORS answers it
-        if ordinary or not plain_json or length < 0 or (self._max_body and length > self._max_body):
+        head = self.head(scope["headers"])
+        if head is None:
             await self._app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -104,16 +97,46 @@ class DirectPost:
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
-            if size > length or not message.get("more_body", False):
+            if size > head.length or not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        request = self._parse(body) if size == length else None
+        request = self.parse(body) if size == head.length else None
         if request is None:
             await self._app(scope, _replay(body, receive), send)
             return
-        await self._answer(scope, receive, send, request, authorization, api_key, media_type)
+        status, answer, media_type = await self.answer(scope, receive, head, request)
+        await send_body(send, status, answer, media_type)
 
-    def _parse(self, body: bytes) -> GraphQLRequestData | None:
+    def head(self, headers: Iterable[tuple[bytes, bytes]]) -> PostHead | None:
+        """What the headers of a POST to `path` say, or None when the ordinary path answers:
+        a browser `Origin` (CORS), a request for an event stream (GraphQL over SSE), a body
+        that is not JSON, has no length or is over the size limit."""
+        length = -1
+        authorization = None
+        api_key = None
+        plain_json = False
+        media_type = JSON
+        for name, value in headers:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif name == b"content-type":
+                plain_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
+            elif name == b"authorization" and authorization is None:
+                authorization = value
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value
+            elif name == b"accept":
+                if EVENT_STREAM in value.lower():
+                    return None  # GraphQL over SSE answers it (chatql.protocols.sse)
+                if media_type is JSON and GRAPHQL_RESPONSE.encode() in value:
+                    media_type = GRAPHQL_RESPONSE
+            elif name == b"origin" and self._check_origin:
+                return None  # CORS answers it
+        if not plain_json or length < 0 or (self._max_body and length > self._max_body):
+            return None
+        return PostHead(length, authorization, api_key, media_type)
+
+    def parse(self, body: bytes) -> GraphQLRequestData | None:
         """The request when it is a plain JSON object with a known, valid document."""
         try:
             data = orjson.loads(body)
@@ -140,36 +163,30 @@ class DirectPost:
             return None
         return GraphQLRequestData(query, variables, operation_name, extensions)
 
-    async def _answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        request_data: GraphQLRequestData,
-        authorization: bytes | None,
-        api_key: bytes | None,
-        media_type: str,
-    ) -> None:
+    async def answer(
+        self, scope: Scope, receive: Receive, head: PostHead, request_data: GraphQLRequestData
+    ) -> tuple[int, bytes, str]:
+        """(status, body, media type) of the operation, run as `ChatGraphQL` runs it."""
         view = self._view
         request = Request(scope, receive)
-        token = bearer_token(authorization.decode("latin-1")) if authorization else None
+        authorization = head.authorization
         context = ChatContext(
             services=view.services,
             request=request,
             response=None,
-            access_token=token,
-            api_key=api_key.decode("latin-1") if api_key is not None else None,
+            access_token=bearer_token(authorization.decode("latin-1")) if authorization else None,
+            api_key=head.api_key.decode("latin-1") if head.api_key is not None else None,
         )
         try:
             result = await view.execute_single(
                 request, _PostAdapter(), None, context, None, request_data
             )
         except HTTPException as exc:  # as ChatGraphQL answers them
-            await send_json(send, exc.status_code, view.http_error(exc), JSON)
-            return
+            return exc.status_code, orjson.dumps(view.http_error(exc)), JSON
         data = process_result(result)
+        media_type = head.media_type
         status = graphql_response_status(data) if media_type is GRAPHQL_RESPONSE else 200
-        await send_json(send, status, data, media_type)
+        return status, orjson.dumps(data), media_type
 
 
 def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:

@@ -1,5 +1,5 @@
 """The HTTP transport `chatql serve` gives uvicorn: its httptools protocol, writing a response's
-header block and body in one write.
+header block and body in one write, and answering plain GraphQL POSTs without ASGI.
 
 uvicorn writes the status line and headers when the app sends `http.response.start`, then the
 body when it sends `http.response.body`: two writes, so two TCP segments and two wake-ups of
@@ -9,15 +9,45 @@ Content-Length (the body is then certain to follow, and the headers alone are of
 client) and writes both together. Streamed responses (chunked: GraphQL over SSE), HEAD
 requests, empty bodies and `100 Continue` are written at once, as before; closing the
 connection writes anything held first.
+
+Nearly every request a chat client sends is a plain GraphQL POST with a document the server
+already knows (`chatql.direct_http`). For those, the ASGI request cycle (its scope, receive and
+send messages, an `asyncio.Event`, the wrappers' frames) costs more than the routing it serves.
+`DirectCycle` takes such a request from the parser's callbacks: once the body is in, the same
+`DirectPost` checks and answers it, and the status line, headers and body go out in one write.
+What the ASGI path adds is done here too: the request id header, the HTTP metrics and access
+log line, the client's address from trusted proxy headers, keep-alive, pipelining (a request
+that arrives while one is in flight waits its turn), the graceful shutdown's wait, and a 500
+for a failure. A body that turns out not to qualify (not JSON, an unknown document) is handed
+to an ordinary cycle with the body already read. Requests with a tracer configured, an
+`Expect: 100-continue`, a query string or a concurrency limit keep the ASGI path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from strawberry.http import GraphQLRequestData
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+from chatql.observability.logs import RequestInfo, current_request, request_id_from
+from chatql.observability.middleware import log_request
+from chatql.transport import app_attribute, trusted_forwarding
+
+if TYPE_CHECKING:
+    from chatql.direct_http import DirectPost, PostHead
+    from chatql.observability.metrics import Metrics
+
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = b"Internal Server Error"
 
 
 class HeldHeaders:
@@ -64,16 +94,200 @@ class HeldHeaders:
         return self.transport.is_closing()
 
 
+class DirectCycle:
+    """A plain GraphQL POST in flight, kept where uvicorn's protocol keeps its request cycle
+    (`self.cycle`): the parser's callbacks fill `body` and call `message_event.set()`, a lost
+    connection sets `disconnected`, and a shutdown clears `keep_alive`, as for a cycle."""
+
+    __slots__ = (
+        "body",
+        "disconnected",
+        "head",
+        "keep_alive",
+        "message_event",
+        "more_body",
+        "protocol",
+        "response_complete",
+        "scope",
+        "started",
+        "waiter",
+    )
+
+    def __init__(
+        self, protocol: CoalescingHttpProtocol, scope: Any, head: PostHead, keep_alive: bool
+    ) -> None:
+        self.protocol = protocol
+        self.scope = scope
+        self.head = head
+        self.keep_alive = keep_alive
+        self.body = bytearray()
+        self.more_body = True
+        self.message_event = self  # uvicorn calls .set() when the body grows or ends
+        self.response_complete = False
+        self.disconnected = False
+        self.started = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if self.disconnected or self.response_complete:
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        if self.started:
+            return
+        if self.more_body:  # uvicorn pauses reading past 64 KiB, for its receive to resume
+            self.protocol.flow.resume_reading()
+            return
+        self.started = True
+        self.protocol.body_complete(self)
+
+    async def receive(self) -> dict[str, Any]:
+        """The request's ASGI `receive` once its body is read: the disconnect, when the client
+        goes or the answer is written, as uvicorn's."""
+        if not (self.disconnected or self.response_complete):
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return {"type": "http.disconnect"}
+
+
 class CoalescingHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with each request's cycle writing through `HeldHeaders`."""
+    """uvicorn's httptools protocol with each request's cycle writing through `HeldHeaders`,
+    and plain GraphQL POSTs answered by a `DirectCycle`."""
+
+    _direct: DirectPost | None
+    _metrics: Metrics | None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._direct = app_attribute(self.app, "direct_posts")
+        self._metrics = app_attribute(self.app, "metrics")
 
     def on_headers_complete(self) -> None:
+        direct = self._direct
+        if (
+            direct is not None
+            and self.url == direct.path.encode()  # no query string
+            and not self.root_path
+            and (self.cycle is None or self.cycle.response_complete)  # nothing in flight
+            and self.limit_concurrency is None
+            and not self.expect_100_continue
+            and self.parser.get_method() == b"POST"
+            and not self.parser.should_upgrade()
+        ):
+            head = direct.head(self.headers)
+            if head is not None:
+                self._take_directly(head)
+                return
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not previous and cycle is not None:  # a new request (not an upgrade)
-            held: Any = HeldHeaders(self.transport, cycle)
-            cycle.transport = held  # before its task first runs: nothing written yet
+            self._hold_headers(cycle)
+
+    def _hold_headers(self, cycle: RequestResponseCycle) -> None:
+        held: Any = HeldHeaders(self.transport, cycle)
+        cycle.transport = held  # before its task first runs: nothing written yet
+
+    def _take_directly(self, head: PostHead) -> None:
+        """The scope as uvicorn and its proxy headers middleware would make it; a cycle
+        that waits for the body."""
+        scope = self.scope
+        http_version = self.parser.get_http_version()
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        scope["method"] = "POST"
+        scope["path"] = self.url.decode("ascii")
+        scope["raw_path"] = self.url
+        scope["query_string"] = b""
+        trusted_forwarding(self.app, scope)
+        keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
+        self.cycle = DirectCycle(self, scope, head, keep_alive)  # type: ignore[assignment]
+
+    def body_complete(self, cycle: DirectCycle) -> None:
+        """Answer in a task of the server's (its shutdown waits for them), or hand the
+        request to an ordinary cycle when its body does not qualify."""
+        assert self._direct is not None
+        body = bytes(cycle.body)
+        request = self._direct.parse(body) if len(body) == cycle.head.length else None
+        if request is None:
+            self._ordinary(cycle, body)
+            return
+        task = self.loop.create_task(self._answer(cycle, request))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def _ordinary(self, direct: DirectCycle, body: bytes) -> None:
+        event = asyncio.Event()
+        event.set()
+        cycle = RequestResponseCycle(
+            scope=direct.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=event,
+            expect_100_continue=False,
+            keep_alive=direct.keep_alive,
+            on_response=self.on_response_complete,
+        )
+        cycle.body = bytearray(body)
+        cycle.more_body = False
+        if self.cycle is cast(Any, direct):  # not replaced by a pipelined request yet
+            self.cycle = cycle
+        self._hold_headers(cycle)
+        self._start_asgi_task(cycle, self.app)
+
+    async def _answer(self, cycle: DirectCycle, request: GraphQLRequestData) -> None:
+        assert self._direct is not None
+        started = time.perf_counter()
+        scope = cycle.scope
+        info = RequestInfo(request_id_from(_header(scope["headers"], b"x-request-id")))
+        current_request.set(info)  # this task's own context
+        try:
+            status, body, media_type = await self._direct.answer(
+                scope, cycle.receive, cycle.head, request
+            )
+        except Exception:
+            log.exception("could not answer a GraphQL request")
+            status, body, media_type = 500, INTERNAL_ERROR, "text/plain; charset=utf-8"
+            cycle.keep_alive = False
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        head += (
+            b"content-length: ",
+            str(len(body)).encode(),
+            b"\r\ncontent-type: ",
+            media_type.encode(),
+            b"\r\nx-request-id: ",
+            info.request_id.encode(),
+            b"\r\n",
+        )
+        if not cycle.keep_alive:
+            head.append(b"connection: close\r\n")
+        head += (b"\r\n", body)
+        if self.flow.write_paused and not cycle.disconnected:
+            await self.flow.drain()
+        sent = 0
+        if not cycle.disconnected and not self.transport.is_closing():
+            self.transport.write(b"".join(head))
+            sent = len(body)
+        cycle.response_complete = True
+        cycle.set()
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+        seconds = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.http_request("POST", scope["path"], status, seconds)
+        log_request("POST", scope["path"], status, seconds, sent)
 
 
-__all__ = ["CoalescingHttpProtocol", "HeldHeaders"]
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+__all__ = ["CoalescingHttpProtocol", "DirectCycle", "HeldHeaders"]

@@ -19,7 +19,16 @@ async def send_json(
     media_type: str = JSON,
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    body = orjson.dumps(data)
+    await send_body(send, status, orjson.dumps(data), media_type, headers)
+
+
+async def send_body(
+    send: Send,
+    status: int,
+    body: bytes,
+    media_type: str = JSON,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
     raw = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", media_type.encode()),

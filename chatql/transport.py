@@ -417,21 +417,52 @@ def app_attribute(app: Any, name: str) -> Any:
     return next((found for a in _app_chain(app) if (found := getattr(a, name, None))), None)
 
 
+def _proxy(app: Any, client: tuple[str, int] | None) -> ProxyHeadersMiddleware | None:
+    """uvicorn's proxy headers middleware, when it is there and trusts the peer `client`."""
+    proxy = next((a for a in _app_chain(app) if isinstance(a, ProxyHeadersMiddleware)), None)
+    if proxy is None or client is None or client[0] not in proxy.trusted_hosts:
+        return None
+    return proxy
+
+
 def forwarded_client(
     app: Any, client: tuple[str, int] | None, headers: Any
 ) -> tuple[str, int] | None:
     """The client's address as uvicorn's proxy headers middleware would set it in a scope:
     from X-Forwarded-For, when the peer is a trusted proxy."""
-    proxy = next((a for a in _app_chain(app) if isinstance(a, ProxyHeadersMiddleware)), None)
-    if proxy is None or client is None:
-        return client
-    if client[0] not in proxy.trusted_hosts:
+    proxy = _proxy(app, client)
+    if proxy is None:
         return client
     forwarded = headers.get_all("X-Forwarded-For")
     if not forwarded:
         return client
     host, port = proxy.trusted_hosts.get_trusted_client_address(", ".join(forwarded))
     return (host, port) if host else client
+
+
+def trusted_forwarding(app: Any, scope: Any) -> None:
+    """What uvicorn's proxy headers middleware does to an HTTP request's scope: the client
+    and scheme from X-Forwarded-For and X-Forwarded-Proto, when the peer is a trusted proxy."""
+    proxy = _proxy(app, scope.get("client"))
+    if proxy is None:
+        return
+    proto = None
+    forwarded: list[bytes] = []
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-proto":
+            proto = value
+        elif name == b"x-forwarded-for":
+            forwarded.append(value)
+    if proto is not None:
+        scheme = proto.decode("latin1").strip()
+        if scheme in {"http", "https", "ws", "wss"}:
+            scope["scheme"] = scheme
+    if forwarded:
+        host, port = proxy.trusted_hosts.get_trusted_client_address(
+            b", ".join(forwarded).decode("latin1")
+        )
+        if host:
+            scope["client"] = (host, port)
 
 
 def text_frame_header(length: int) -> bytes:
@@ -455,4 +486,5 @@ __all__ = [
     "forwarded_client",
     "text_frame_header",
     "timer_wheel",
+    "trusted_forwarding",
 ]

@@ -65,13 +65,13 @@ async def paths(settings: Settings) -> AsyncIterator[Paths]:
 def answered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The queries DirectPost answered itself."""
     seen: list[str] = []
-    original = DirectPost._answer
+    original = DirectPost.answer
 
-    async def spy(self: DirectPost, *args: Any) -> None:
+    async def spy(self: DirectPost, *args: Any) -> Any:
         seen.append(args[3].query)
-        await original(self, *args)
+        return await original(self, *args)
 
-    monkeypatch.setattr(DirectPost, "_answer", spy)
+    monkeypatch.setattr(DirectPost, "answer", spy)
     return seen
 
 

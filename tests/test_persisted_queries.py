@@ -226,13 +226,13 @@ async def test_hash_only_requests_take_the_direct_path_and_the_history_cache(
     apq: APQ, client: Client, alice: Account, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answered: list[str | None] = []
-    original = DirectPost._answer
+    original = DirectPost.answer
 
-    async def spy(self: DirectPost, *args: Any) -> None:
+    async def spy(self: DirectPost, *args: Any) -> Any:
         answered.append(args[3].query)
-        await original(self, *args)
+        return await original(self, *args)
 
-    monkeypatch.setattr(DirectPost, "_answer", spy)
+    monkeypatch.setattr(DirectPost, "answer", spy)
     room = await client.create_room(alice)
     await client.send(alice, room, "hello")
     history = "query H($r: ID!) { messagesByRoom(chatRoomId: $r) { items { id content } } }"

@@ -42,6 +42,25 @@ def _carrier(scope: Scope) -> dict[str, str]:
     }
 
 
+def log_request(method: str, path: str, status: int, seconds: float, sent: int) -> None:
+    """The access log line of an HTTP request (never its query string: it may hold keys)."""
+    if access_log.isEnabledFor(logging.INFO):
+        path = path[:MAX_LOGGED_PATH]
+        access_log.info(
+            "%s %s %d",
+            method,
+            path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "bytes": sent,
+            },
+        )
+
+
 def _user_id(scope: Scope) -> str | None:
     user = getattr(scope.get("chatql.context"), "user", None)
     return getattr(user, "id", None)
@@ -110,21 +129,7 @@ class ObservedApp:
                 span.end()
                 if detach is not None:
                     otel_context.detach(detach)
-            if access_log.isEnabledFor(logging.INFO):
-                path = scope["path"][:MAX_LOGGED_PATH]  # never the query string: it may hold keys
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    path,
-                    status,
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "bytes": sent,
-                    },
-                )
+            log_request(method, scope["path"], status, seconds, sent)
             current_request.reset(reset)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
