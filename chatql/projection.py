@@ -34,8 +34,19 @@ from graphql import (
     is_leaf_type,
     located_error,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from graphql.pyutils import Path
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_values,
+    input_is_nested_too_deeply,
+)
+from graphql.pyutils import Path, Undefined
+from graphql.utilities import coerce_input_value
 
 from chatql.errors import NotFound
 from chatql.execution import field_info
@@ -177,11 +188,31 @@ class CompiledRoot:
     required: bool
     message: CompiledMessage
     call: ResolverCall | None = None  # None: through Strawberry's resolver wrapper
+    signatures: tuple[GraphQLVariableSignature, ...] | None = None  # the variables' types
 
     def variables(
         self, schema: GraphQLSchema, raw: dict[str, Any] | None
     ) -> VariableValues | list[GraphQLError]:
-        """The operation's variables coerced as the executor coerces them, or its errors."""
+        """The operation's variables coerced as the executor coerces them, or its errors.
+
+        When every variable is given and valid, they are coerced here with the signatures
+        read once from the document (graphql-core reads them again on every request); a
+        missing variable (defaults), an invalid one (its errors) or one nested too deeply
+        takes graphql-core's own path."""
+        if self.signatures is not None and raw is not None:
+            sources: dict[str, VariableValueSource] = {}
+            coerced: dict[str, Any] = {}
+            for signature in self.signatures:
+                value = raw.get(signature.name, Undefined)
+                if value is Undefined or input_is_nested_too_deeply(value, signature.type):
+                    break
+                converted = coerce_input_value(value, signature.type)
+                if converted is Undefined:
+                    break
+                sources[signature.name] = VariableValueSource(signature, value)
+                coerced[signature.name] = converted
+            else:
+                return VariableValues(sources, coerced)
         return get_variable_values(
             schema,
             self.operation.variable_definitions or (),
@@ -278,4 +309,21 @@ def compile_root(
         return None
     key = node.alias.value if node.alias else node.name.value
     call = plan_call(strawberry_schema, parent.name, node.name.value)
-    return CompiledRoot(operation, node, field, parent, required, CompiledMessage(key, steps), call)
+    definitions = operation.variable_definitions or ()
+    signatures = tuple(
+        signature
+        for definition in definitions
+        if isinstance(
+            signature := get_variable_signature(schema, definition), GraphQLVariableSignature
+        )
+    )
+    return CompiledRoot(
+        operation,
+        node,
+        field,
+        parent,
+        required,
+        CompiledMessage(key, steps),
+        call,
+        signatures if len(signatures) == len(definitions) else None,
+    )

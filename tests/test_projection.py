@@ -228,3 +228,69 @@ async def test_compiled_roots_answer_like_the_executor(
     assert executed["seq"] == compiled["seq"] + 1
     assert compiled["author"] == {"username": "alice"}
     assert {"getMessage", "createMessage", "updateMessage"} <= set(runs)
+
+
+def test_compiled_roots_coerce_variables_as_graphql_core_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given and valid, the variables are coerced with the signatures read once; missing,
+    invalid or too deep, graphql-core's own path answers: the same values or errors."""
+    from graphql.execution.values import get_variable_values
+
+    from chatql import projection
+    from chatql.projection import compile_root
+
+    fallbacks: list[Any] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        fallbacks.append(args[2])
+        return get_variable_values(*args, **kwargs)
+
+    monkeypatch.setattr(projection, "get_variable_values", counted)
+    from chatql.schema import build_schema
+
+    schema = build_schema()
+    document = parse(
+        "mutation($i: CreateMessageInput!, $n: String, $d: Int = 3) "
+        "{ createMessage(input: $i) { id } }"
+    )
+    compiled = compile_root(schema, document, None)
+    assert compiled is not None and compiled.signatures is not None
+    given = {"chatRoomId": "r" * 32, "content": "hi", "clientId": None}
+    deep: Any = "x"
+    for _ in range(600):
+        deep = [deep]
+    cases: list[dict[str, Any] | None] = [
+        {"i": given, "n": "a", "d": 4},
+        {"i": given, "n": None, "d": None},
+        {"i": {**given, "attachmentIds": ["a", "b"]}, "n": "a", "d": 4, "extra": 1},
+        {"i": given, "n": "a"},  # $d's default
+        {"i": given},
+        {"i": {"content": "no room"}, "n": "a", "d": 4},
+        {"i": given, "n": 5, "d": 4},
+        {"i": given, "n": "a", "d": "four"},
+        {"i": None, "n": "a", "d": 4},
+        {"i": {**given, "attachmentIds": deep}, "n": "a", "d": 1},  # a list in a list: invalid
+        {},
+        None,
+    ]
+    variable_definitions = compiled.operation.variable_definitions
+    for raw in cases:
+        ours = compiled.variables(schema._schema, raw)
+        theirs = get_variable_values(schema._schema, variable_definitions, raw or {}, max_errors=50)
+        if isinstance(theirs, list):
+            assert isinstance(ours, list), raw
+            assert [e.formatted for e in ours] == [e.formatted for e in theirs], raw
+        else:
+            assert not isinstance(ours, list), raw
+            assert ours.coerced == theirs.coerced, raw
+            assert _sources(ours.sources) == _sources(theirs.sources), raw
+    assert len(fallbacks) == len(cases) - 3  # the first three never needed graphql-core's path
+
+
+def _sources(sources: dict[str, Any]) -> dict[str, Any]:
+    """Variable sources compared by value (each signature has wrappers of its own)."""
+    return {
+        name: (s.signature.name, str(s.signature.type), s.signature.default, s.value)
+        for name, s in sources.items()
+    }
