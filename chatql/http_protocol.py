@@ -287,7 +287,10 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    return next((value for key, value in headers if key == name), None)
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 __all__ = ["CoalescingHttpProtocol", "DirectCycle", "HeldHeaders"]

@@ -80,9 +80,11 @@ class Notifications:
         named: frozenset[str],
     ) -> list[NotificationRecord]:
         silent = self._silent
-        members = {uid for uid, _muted, _watching in targets if uid not in silent}
-        mentioned = {uid for uid in named if uid in members and uid != message.author_id}
-        now = now_utc()
+        mentioned: set[str] = set()
+        if named:  # most messages mention nobody
+            members = {uid for uid, _muted, _watching in targets if uid not in silent}
+            mentioned = {uid for uid in named if uid in members and uid != message.author_id}
+        now = message.created_at
         notes = [self._note(uid, "MENTION", message, now) for uid in sorted(mentioned)]
         for uid, muted, watching in targets:
             if uid == message.author_id or uid in mentioned or muted or watching:
