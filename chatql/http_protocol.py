@@ -106,6 +106,7 @@ class DirectCycle:
         "keep_alive",
         "message_event",
         "more_body",
+        "post",
         "protocol",
         "response_complete",
         "scope",
@@ -114,9 +115,15 @@ class DirectCycle:
     )
 
     def __init__(
-        self, protocol: CoalescingHttpProtocol, scope: Any, head: PostHead, keep_alive: bool
+        self,
+        protocol: CoalescingHttpProtocol,
+        post: DirectPost,
+        scope: Any,
+        head: PostHead,
+        keep_alive: bool,
     ) -> None:
         self.protocol = protocol
+        self.post = post
         self.scope = scope
         self.head = head
         self.keep_alive = keep_alive
@@ -155,16 +162,8 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with each request's cycle writing through `HeldHeaders`,
     and plain GraphQL POSTs answered by a `DirectCycle`."""
 
-    _direct: DirectPost | None
-    _metrics: Metrics | None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._direct = app_attribute(self.app, "direct_posts")
-        self._metrics = app_attribute(self.app, "metrics")
-
     def on_headers_complete(self) -> None:
-        direct = self._direct
+        direct = _served(self.app)[0]
         if (
             direct is not None
             and self.url == direct.path.encode()  # no query string
@@ -177,7 +176,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         ):
             head = direct.head(self.headers)
             if head is not None:
-                self._take_directly(head)
+                self._take_directly(direct, head)
                 return
         previous = self.cycle
         super().on_headers_complete()
@@ -189,7 +188,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         held: Any = HeldHeaders(self.transport, cycle)
         cycle.transport = held  # before its task first runs: nothing written yet
 
-    def _take_directly(self, head: PostHead) -> None:
+    def _take_directly(self, post: DirectPost, head: PostHead) -> None:
         """The scope as uvicorn and its proxy headers middleware would make it; a cycle
         that waits for the body."""
         scope = self.scope
@@ -202,14 +201,13 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         scope["query_string"] = b""
         trusted_forwarding(self.app, scope)
         keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
-        self.cycle = DirectCycle(self, scope, head, keep_alive)  # type: ignore[assignment]
+        self.cycle = DirectCycle(self, post, scope, head, keep_alive)  # type: ignore[assignment]
 
     def body_complete(self, cycle: DirectCycle) -> None:
         """Answer in a task of the server's (its shutdown waits for them), or hand the
         request to an ordinary cycle when its body does not qualify."""
-        assert self._direct is not None
         body = bytes(cycle.body)
-        request = self._direct.parse(body) if len(body) == cycle.head.length else None
+        request = cycle.post.parse(body) if len(body) == cycle.head.length else None
         if request is None:
             self._ordinary(cycle, body)
             return
@@ -241,13 +239,12 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         self._start_asgi_task(cycle, self.app)
 
     async def _answer(self, cycle: DirectCycle, request: GraphQLRequestData) -> None:
-        assert self._direct is not None
         started = time.perf_counter()
         scope = cycle.scope
         info = RequestInfo(request_id_from(_header(scope["headers"], b"x-request-id")))
         current_request.set(info)  # this task's own context
         try:
-            status, body, media_type = await self._direct.answer(
+            status, body, media_type = await cycle.post.answer(
                 scope, cycle.receive, cycle.head, request
             )
         except Exception:
@@ -281,9 +278,25 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
         seconds = time.perf_counter() - started
-        if self._metrics is not None:
-            self._metrics.http_request("POST", scope["path"], status, seconds)
+        metrics = _served(self.app)[1]
+        if metrics is not None:
+            metrics.http_request("POST", scope["path"], status, seconds)
         log_request("POST", scope["path"], status, seconds, sent)
+
+
+# Per application, not per connection: another attribute on uvicorn's protocol objects takes
+# them past the instance dicts' shared keys (a 1.3 KB dict each, for every WebSocket's upgrade).
+_SERVED: weakref.WeakKeyDictionary[Any, tuple[DirectPost | None, Metrics | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _served(app: Any) -> tuple[DirectPost | None, Metrics | None]:
+    """The application's `DirectPost` (None: POSTs keep ASGI) and metrics."""
+    found = _SERVED.get(app)
+    if found is None:
+        found = _SERVED[app] = (app_attribute(app, "direct_posts"), app_attribute(app, "metrics"))
+    return found
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
