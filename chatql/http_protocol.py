@@ -184,6 +184,13 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         if cycle is not previous and cycle is not None:  # a new request (not an upgrade)
             self._hold_headers(cycle)
 
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        # The connection is the WebSocket protocol's now. The parser and this object refer
+        # to each other: without this they would wait for a garbage collection, for every
+        # socket that ever connected.
+        self.parser = None  # type: ignore[assignment]
+
     def _hold_headers(self, cycle: RequestResponseCycle) -> None:
         held: Any = HeldHeaders(self.transport, cycle)
         cycle.transport = held  # before its task first runs: nothing written yet

@@ -433,3 +433,35 @@ async def test_an_idle_asgi_socket_waits_outside_starlettes_routing_and_middlewa
         assert not [frame for frame in chain if "/starlette/" in frame]
         assert len(chain) <= 7, chain  # 20 through Starlette
         await idle.delivers_then_refuses_a_big_message()  # the size limit without a frame
+
+
+async def test_an_upgraded_connections_http_protocol_goes_at_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a garbage collection: uvicorn's HTTP protocol and its parser refer to each
+    other, and every socket that ever connected would keep one until the next."""
+    import gc
+
+    from chatql.http_protocol import CoalescingHttpProtocol
+
+    upgraded: list[weakref.ref[CoalescingHttpProtocol]] = []
+    original = CoalescingHttpProtocol.handle_websocket_upgrade
+
+    def noted(protocol: CoalescingHttpProtocol) -> None:
+        upgraded.append(weakref.ref(protocol))
+        original(protocol)
+
+    monkeypatch.setattr(CoalescingHttpProtocol, "handle_websocket_upgrade", noted)
+    async with running_server(settings) as server:
+        client = Client(server)
+        alice = await client.register("alice")
+        gc.disable()
+        try:
+            for protocol in (TRANSPORT_WS, LEGACY_WS):
+                sock = await Socket.connect(server, protocol, alice.token)
+                await sock.ack()
+                assert upgraded and upgraded[-1]() is None, protocol
+                await sock.close()
+        finally:
+            gc.enable()
+            await client.close()
