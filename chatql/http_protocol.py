@@ -104,7 +104,6 @@ class DirectCycle:
         "disconnected",
         "head",
         "keep_alive",
-        "message_event",
         "more_body",
         "post",
         "protocol",
@@ -129,11 +128,16 @@ class DirectCycle:
         self.keep_alive = keep_alive
         self.body = bytearray()
         self.more_body = True
-        self.message_event = self  # uvicorn calls .set() when the body grows or ends
         self.response_complete = False
         self.disconnected = False
         self.started = False
         self.waiter: asyncio.Future[None] | None = None
+
+    @property
+    def message_event(self) -> DirectCycle:
+        """What uvicorn calls `.set()` on when the body grows or ends (a property: an
+        attribute would make each request a reference cycle, left for the collector)."""
+        return self
 
     def set(self) -> None:
         if self.disconnected or self.response_complete:
@@ -281,6 +285,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
             sent = len(body)
         cycle.response_complete = True
         cycle.set()
+        cycle.protocol = None  # type: ignore[assignment]  # no cycle with the protocol's `cycle`
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()

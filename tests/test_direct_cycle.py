@@ -350,3 +350,35 @@ async def test_the_protocol_keeps_no_state_of_its_own_per_connection(settings: S
         protocols.append(protocol)
     plain, ours = protocols
     assert set(vars(ours)) == set(vars(plain))
+
+
+async def test_answered_requests_leave_nothing_for_the_garbage_collector(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reference cycle per request would pile up garbage (the request's scope, headers and
+    body) between collections, and make each collection longer."""
+    import gc
+
+    from chatql.http_protocol import DirectCycle
+
+    account = await signed_in(server)
+    taken = Taken(monkeypatch)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        reader, writer = await _open(server)
+        for _ in range(3):
+            writer.write(me(account))
+            await _response(reader)
+        writer.close()
+        await asyncio.wait_for(reader.read(), 5)
+        await asyncio.sleep(0.1)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, DirectCycle)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert taken.direct == 3
+    assert left == []
