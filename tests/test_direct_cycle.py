@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -61,17 +61,31 @@ async def signed_in(server: Server) -> Account:
     return account
 
 
+class Wire(NamedTuple):
+    """A signed-in account, the paths' counts, and a raw connection to the server."""
+
+    account: Account
+    taken: Taken
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+@pytest.fixture
+async def wire(server: Server, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wire]:
+    account = await signed_in(server)
+    taken = Taken(monkeypatch)
+    reader, writer = await _open(server)
+    yield Wire(account, taken, reader, writer)
+    writer.close()
+
+
 def me(account: Account, extra: str = "", body: dict[str, Any] | None = None) -> bytes:
     payload = json.dumps(body or {"query": ME}).encode()
     return _post(payload, f"authorization: Bearer {account.token}\r\n{extra}")
 
 
-async def test_a_known_post_is_answered_without_asgi_as_asgi_answers_it(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    account = await signed_in(server)
-    taken = Taken(monkeypatch)
-    reader, writer = await _open(server)
+async def test_a_known_post_is_answered_without_asgi_as_asgi_answers_it(wire: Wire) -> None:
+    account, taken, reader, writer = wire
     writer.write(me(account, "x-request-id: client-id-0001\r\n"))
     status, headers, body = await _response(reader)
     assert (taken.direct, taken.asgi) == (1, 0)
@@ -88,15 +102,10 @@ async def test_a_known_post_is_answered_without_asgi_as_asgi_answers_it(
     assert (asgi_status, asgi_body) == (status, body)
     assert set(asgi_headers) == set(headers)
     assert asgi_headers["x-request-id"] != headers["x-request-id"]  # a fresh one
-    writer.close()
 
 
-async def test_pipelined_requests_are_answered_in_order_on_one_connection(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    account = await signed_in(server)
-    taken = Taken(monkeypatch)
-    reader, writer = await _open(server)
+async def test_pipelined_requests_are_answered_in_order_on_one_connection(wire: Wire) -> None:
+    account, taken, reader, writer = wire
     health = b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-request-id: request-two\r\n\r\n"
     writer.write(
         me(account, "x-request-id: request-one\r\n")
@@ -119,7 +128,6 @@ async def test_pipelined_requests_are_answered_in_order_on_one_connection(
     ]
     assert [s for s, _i in ids] == [b"200", b"200", b"200", b"400", b"200"]
     assert taken.direct >= 1  # the first; those that came in behind others wait as ASGI cycles
-    writer.close()
 
 
 async def test_http_1_0_and_connection_close_end_the_connection(
@@ -142,11 +150,9 @@ async def test_http_1_0_and_connection_close_end_the_connection(
 
 
 async def test_a_body_that_does_not_qualify_goes_through_asgi_with_nothing_lost(
-    server: Server, monkeypatch: pytest.MonkeyPatch
+    server: Server, wire: Wire
 ) -> None:
-    account = await signed_in(server)
-    taken = Taken(monkeypatch)
-    reader, writer = await _open(server)
+    account, taken, reader, writer = wire
     unknown = {"query": "{ me { id } }"}  # valid, not yet known: the ordinary path knows it
     for body in (b"not json", json.dumps(unknown).encode(), json.dumps([{"query": ME}]).encode()):
         writer.write(_post(body, f"authorization: Bearer {account.token}\r\n"))
@@ -168,16 +174,11 @@ async def test_a_body_that_does_not_qualify_goes_through_asgi_with_nothing_lost(
     writer.write(me(account))  # the connection goes on
     assert json.loads((await _response(reader))[2])["data"]["me"]["username"] == "alice"
     assert taken.direct == 1
-    writer.close()
 
 
-async def test_a_body_past_uvicorns_read_pause_is_read_whole(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_body_past_uvicorns_read_pause_is_read_whole(wire: Wire) -> None:
     """uvicorn stops reading a body past 64 KiB until the application asks for more."""
-    account = await signed_in(server)
-    taken = Taken(monkeypatch)
-    reader, writer = await _open(server)
+    account, taken, reader, writer = wire
     body = {"query": ME, "variables": {"pad": "x" * 200_000}}
     for _ in range(2):  # known from the second on
         writer.write(me(account, body=body))
@@ -185,7 +186,6 @@ async def test_a_body_past_uvicorns_read_pause_is_read_whole(
         assert status == b"HTTP/1.1 200 OK"
         assert json.loads(answer)["data"]["me"]["username"] == "alice"
     assert taken.direct == 1
-    writer.close()
 
 
 async def test_a_failure_answers_500_and_closes(
