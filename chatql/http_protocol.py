@@ -38,8 +38,8 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from chatql.observability.logs import RequestInfo, current_request, request_id_from
-from chatql.observability.middleware import log_request
+from chatql.observability.logs import current_request
+from chatql.observability.middleware import request_done, request_info
 from chatql.transport import app_attribute, trusted_forwarding
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
     async def _answer(self, cycle: DirectCycle, request: GraphQLRequestData) -> None:
         started = time.perf_counter()
         scope = cycle.scope
-        info = RequestInfo(request_id_from(_header(scope["headers"], b"x-request-id")))
+        info = request_info(scope)
         current_request.set(info)  # this task's own context
         try:
             status, body, media_type = await cycle.post.answer(
@@ -290,10 +290,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
         seconds = time.perf_counter() - started
-        metrics = _served(self.app)[1]
-        if metrics is not None:
-            metrics.http_request("POST", scope["path"], status, seconds)
-        log_request("POST", scope["path"], status, seconds, sent)
+        request_done(_served(self.app)[1], "POST", scope["path"], status, seconds, sent)
 
 
 # Per application, not per connection: another attribute on uvicorn's protocol objects takes
@@ -309,13 +306,6 @@ def _served(app: Any) -> tuple[DirectPost | None, Metrics | None]:
     if found is None:
         found = _SERVED[app] = (app_attribute(app, "direct_posts"), app_attribute(app, "metrics"))
     return found
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
 
 
 __all__ = ["CoalescingHttpProtocol", "DirectCycle", "HeldHeaders"]

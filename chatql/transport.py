@@ -429,15 +429,17 @@ def forwarded_client(
     app: Any, client: tuple[str, int] | None, headers: Any
 ) -> tuple[str, int] | None:
     """The client's address as uvicorn's proxy headers middleware would set it in a scope:
-    from X-Forwarded-For, when the peer is a trusted proxy."""
-    proxy = _proxy(app, client)
-    if proxy is None:
+    from X-Forwarded-For, when the peer is a trusted proxy (`headers`: websockets')."""
+    if _proxy(app, client) is None:
         return client
     forwarded = headers.get_all("X-Forwarded-For")
-    if not forwarded:
-        return client
-    host, port = proxy.trusted_hosts.get_trusted_client_address(", ".join(forwarded))
-    return (host, port) if host else client
+    scope: dict[str, Any] = {
+        "client": client,
+        "headers": [(b"x-forwarded-for", v.encode("latin1")) for v in forwarded],
+    }
+    trusted_forwarding(app, scope)
+    found: tuple[str, int] | None = scope["client"]
+    return found
 
 
 def trusted_forwarding(app: Any, scope: Any) -> None:

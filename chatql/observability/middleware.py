@@ -42,8 +42,18 @@ def _carrier(scope: Scope) -> dict[str, str]:
     }
 
 
-def log_request(method: str, path: str, status: int, seconds: float, sent: int) -> None:
-    """The access log line of an HTTP request (never its query string: it may hold keys)."""
+def request_info(scope: Scope) -> RequestInfo:
+    """A request's log fields, its id the client's `X-Request-Id` when it looks like one."""
+    return RequestInfo(request_id_from(_header(scope, b"x-request-id")))
+
+
+def request_done(
+    metrics: Metrics | None, method: str, path: str, status: int, seconds: float, sent: int
+) -> None:
+    """An HTTP request's metrics and access log line (never its query string: it may hold
+    keys)."""
+    if metrics is not None:
+        metrics.http_request(method, route_of(path), status, seconds)
     if access_log.isEnabledFor(logging.INFO):
         path = path[:MAX_LOGGED_PATH]
         access_log.info(
@@ -83,7 +93,7 @@ class ObservedApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        info = RequestInfo(request_id_from(_header(scope, b"x-request-id")))
+        info = request_info(scope)
         reset = current_request.set(info)
         id_header = (b"x-request-id", info.request_id.encode())
         method: str = scope["method"]
@@ -118,8 +128,6 @@ class ObservedApp:
             await self._app(scope, receive, observed_send)
         finally:
             seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.http_request(method, route, status, seconds)
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
                 if info.operation is not None:
@@ -129,12 +137,12 @@ class ObservedApp:
                 span.end()
                 if detach is not None:
                     otel_context.detach(detach)
-            log_request(method, scope["path"], status, seconds, sent)
+            request_done(metrics, method, scope["path"], status, seconds, sent)
             current_request.reset(reset)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        info = RequestInfo(request_id_from(_header(scope, b"x-request-id")))
+        info = request_info(scope)
         reset = current_request.set(info)
         socket = _ObservedSocket(info, receive, send, self._metrics)
         detach = None
