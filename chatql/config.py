@@ -334,6 +334,9 @@ class Settings:
         True, _parse_bool, "reuse messagesByRoom answers until the room changes"
     )
     sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
+    sqlite_cache_mb: int = setting(
+        64, _int(1, 65536), "MiB of page cache each SQLite connection may fill"
+    )
     sqlite_synchronous: str = setting(
         "normal", _choice("normal", "full"), "normal: survives crashes; full: power loss too"
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chatql.config import Settings
+from chatql.store import create_store
 from chatql.store.sqlite import SQLiteStore
 from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, LoopWriter, connect
 
@@ -23,7 +25,7 @@ def writer_type(request: pytest.FixtureRequest) -> WriterType:
 
 
 def open_db(path: Path) -> sqlite3.Connection:
-    conn = connect(str(path), readonly=False, synchronous="NORMAL")
+    conn = connect(str(path), readonly=False, synchronous="NORMAL", cache_mb=2)
     conn.execute("PRAGMA wal_autocheckpoint=0")  # as the store's writer: no automatic one
     conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE)")
     return conn
@@ -215,3 +217,32 @@ async def test_the_loop_writers_checkpoint_runs_off_the_loop(
         await writer.close()
     assert threads and threading.get_ident() not in threads
     assert bodies(tmp_path / "db") == ["0", "1", "2", "3", "4"]
+
+
+async def test_every_connection_gets_the_configured_page_cache(tmp_path: Path) -> None:
+    """CHATQL_SQLITE_CACHE_MB reaches the writer and every reader (SQLite's own default, 2 MiB,
+    made the writer read evicted index pages back under load)."""
+    settings = Settings.from_env(
+        {
+            "CHATQL_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+            "CHATQL_SQLITE_CACHE_MB": "24",
+            "CHATQL_SQLITE_READ_CONNECTIONS": "3",
+        }
+    )
+    store = create_store(settings)
+    assert isinstance(store, SQLiteStore)
+    await store.open()
+    try:
+        assert store._writer is not None
+        connections = [store._writer._conn, *(reader._conn for reader in store._readers)]
+        assert len(connections) == 4
+        for conn in connections:
+            assert conn.execute("PRAGMA cache_size").fetchone()[0] == -24 * 1024
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "65537"])
+def test_a_page_cache_size_out_of_range_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="CHATQL_SQLITE_CACHE_MB"):
+        Settings.from_env({"CHATQL_SQLITE_CACHE_MB": value})

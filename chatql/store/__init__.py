@@ -14,6 +14,7 @@ def create_store(settings: Settings) -> Store:
         return SQLiteStore(
             url,
             read_connections=settings.sqlite_read_connections,
+            cache_mb=settings.sqlite_cache_mb,
             synchronous=settings.sqlite_synchronous.upper(),
         )
     from chatql.store.mongo import MongoStore

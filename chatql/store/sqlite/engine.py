@@ -145,12 +145,22 @@ def sqlite_path(url: str) -> str:
 
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# SQLite's default is 2 MiB: under load the writer's working set (the message indexes' pages of
+# every active room) outgrew it, and each message read a few evicted pages back from the disk.
+DEFAULT_CACHE_MB = 64
 
 
 class SQLiteEngine:
-    def __init__(self, url: str, read_connections: int = 2, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        url: str,
+        read_connections: int = 2,
+        synchronous: str = "NORMAL",
+        cache_mb: int = DEFAULT_CACHE_MB,
+    ) -> None:
         self.path = sqlite_path(url)
         self._read_count = read_connections
+        self._cache_mb = cache_mb
         self._synchronous = synchronous
         self._writer: GroupCommitWriter | LoopWriter | None = None
         self._checkpointer: Checkpointer | None = None
@@ -161,7 +171,9 @@ class SQLiteEngine:
 
     # ---------------------------------------------------------------- lifecycle
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
-        return connect(self.path, readonly=readonly, synchronous=self._synchronous)
+        return connect(
+            self.path, readonly=readonly, synchronous=self._synchronous, cache_mb=self._cache_mb
+        )
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)

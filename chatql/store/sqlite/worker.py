@@ -34,13 +34,14 @@ def _casefold(value: str | None) -> str | None:
     return value.casefold() if isinstance(value, str) else value
 
 
-def connect(path: str, *, readonly: bool, synchronous: str) -> sqlite3.Connection:
+def connect(path: str, *, readonly: bool, synchronous: str, cache_mb: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute(f"PRAGMA cache_size={-1024 * int(cache_mb)}")  # negative: KiB, not pages
     # SQLite's lower() folds ASCII only; search must match "Émile" as "émile" too.
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     if readonly:
