@@ -48,6 +48,7 @@ from graphql.execution.values import (
 from graphql.pyutils import Path, Undefined
 from graphql.utilities import coerce_input_value
 
+from chatql.argument_plans import ArgumentPlan, plan_arguments
 from chatql.errors import NotFound
 from chatql.execution import field_info
 from chatql.resolver_calls import ResolverCall, plan_call
@@ -177,7 +178,8 @@ def compile_message(strawberry_schema: Any, root: FieldNode) -> CompiledMessage 
 class CompiledRoot:
     """A query or mutation of one root field that returns a Message (`createMessage`,
     `getMessage`, ...), answered by calling the field's own resolver (variables and arguments
-    coerced by graphql-core, converted by `resolver_calls` when it can, errors located as the
+    coerced as graphql-core coerces them, by signatures and an argument plan made once where
+    they cover the request, converted by `resolver_calls` when it can, errors located as the
     executor locates them) and projecting the Message. No executor is built: for one field,
     building it (contexts, incremental machinery) cost more than the mutation's own work."""
 
@@ -189,6 +191,7 @@ class CompiledRoot:
     message: CompiledMessage
     call: ResolverCall | None = None  # None: through Strawberry's resolver wrapper
     signatures: tuple[GraphQLVariableSignature, ...] | None = None  # the variables' types
+    arguments: ArgumentPlan | None = None  # the field's arguments read from the variables
 
     def variables(
         self, schema: GraphQLSchema, raw: dict[str, Any] | None
@@ -245,7 +248,9 @@ class CompiledRoot:
                 self.parent,
                 path,
             )
-            arguments = get_argument_values(self.field, self.node, variables)
+            arguments = self.arguments(variables) if self.arguments is not None else None
+            if arguments is None:  # not planned, or a default or an error: graphql-core's path
+                arguments = get_argument_values(self.field, self.node, variables)
             if self.call is not None:
                 value = self.call(info, arguments)
             else:
@@ -326,4 +331,5 @@ def compile_root(
         CompiledMessage(key, steps),
         call,
         signatures if len(signatures) == len(definitions) else None,
+        plan_arguments(field, node),
     )

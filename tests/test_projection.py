@@ -186,6 +186,10 @@ async def test_compiled_roots_answer_like_the_executor(
     )
     get = f"query($id: ID!) {{ getMessage(id: $id) {{ {EVERY_FIELD} }} }}"
     edit = "mutation($i: UpdateMessageInput!) { updateMessage(input: $i) { id content } }"
+    literal = (  # the arguments read by a plan (chatql/argument_plans.py)
+        "mutation($r: ID!, $t: String) { createMessage(input: {chatRoomId: $r, content: $t}) "
+        "{ id content } }"
+    )
     cases: list[tuple[str, dict[str, Any], str | None]] = [
         (get, {"id": records[0].id}, alice),
         (get, {"id": records[2].id}, alice),  # deleted: a tombstone
@@ -199,6 +203,11 @@ async def test_compiled_roots_answer_like_the_executor(
         (send, {"i": {"chatRoomId": room, "content": "x"}}, bob),  # FORBIDDEN
         (send, {"i": {"chatRoomId": room, "content": "x", "messageType": "NOPE"}}, alice),
         (edit, {"i": {"id": records[0].id, "content": "y"}}, bob),
+        (literal, {"r": "0" * 32, "t": "x"}, alice),  # NOT_FOUND
+        (literal, {"r": room, "t": ""}, alice),  # BAD_USER_INPUT
+        (literal, {"r": room, "t": "x"}, bob),  # FORBIDDEN
+        (literal, {"r": room, "t": None}, alice),  # null for String!: graphql-core's error
+        (literal, {"r": room}, alice),  # not given: the same error
     ]
 
     async def answer(query: str, variables: dict[str, Any], token: str | None) -> Any:
