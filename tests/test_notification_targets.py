@@ -133,7 +133,7 @@ async def test_another_connections_commit_is_seen(tmp_path: Path) -> None:
 
 @pytest.fixture
 def writer(tmp_path: Path) -> sqlite3.Connection:
-    conn = connect(str(tmp_path / "t.db"), readonly=False, synchronous="NORMAL")
+    conn = connect(str(tmp_path / "t.db"), readonly=False, synchronous="NORMAL", cache_mb=2)
     conn.executescript(
         "CREATE TABLE memberships (room_id TEXT, user_id TEXT, notifications_muted INTEGER, "
         "PRIMARY KEY (room_id, user_id));"
