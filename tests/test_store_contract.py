@@ -321,11 +321,55 @@ async def test_list_messages_directions_and_bounds(store: Store) -> None:
     assert [m.seq for m in older] == [7, 6, 5]
     asc = await store.list_messages(r.id, limit=4, direction="ASC", after_seq=6)
     assert [m.seq for m in asc] == [7, 8, 9, 10]
-    before_time = await store.list_messages(
-        r.id, limit=20, direction="DESC", before_time=sent[3].created_at
-    )
-    assert all(m.created_at < sent[3].created_at for m in before_time)
+    assert len(sent) == 10
     assert await store.list_messages(new_id(), limit=5, direction="ASC") == []
+
+
+async def test_history_before_a_time_even_when_the_clock_goes_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """created_at never goes back along a room's seq (a send stamps the later of now and the
+    room's last activity), and history before a time follows it, ties included."""
+    import random
+
+    from chatql.store.mongo import messages as mongo_messages
+    from chatql.store.sqlite import messages as sqlite_messages
+
+    (a,) = await make_users(store, "ann")
+    r = await make_room(store, a)
+    start = now_utc().replace(microsecond=0) + timedelta(seconds=10)
+    rng = random.Random(17)
+    offsets = [0]  # seconds after start, by seq - 1: steps of 0-2 s, then the clock goes back
+    for _ in range(40):
+        offsets.append(offsets[-1] + rng.choice((0, 1, 1, 2)))
+    offsets += [offsets[-1] - 30, offsets[-1] - 1]
+    clock = iter(start + timedelta(seconds=o) for o in offsets)
+    for module in (sqlite_messages, mongo_messages):
+        monkeypatch.setattr(module, "now_utc", lambda: next(clock))
+    sent = [(await send(store, r, a, f"m{i}"))[0] for i in range(len(offsets))]
+    stamped = [m.created_at for m in sent]
+    assert stamped[:41] == [start + timedelta(seconds=o) for o in offsets[:41]]
+    assert stamped[41] == stamped[42] == stamped[40]  # held at the newest, not gone back
+    stored = await store.list_messages(r.id, limit=100, direction="ASC")
+    assert [m.created_at for m in stored] == stamped
+
+    for second in range(-1, offsets[40] + 2):
+        for before in (start + timedelta(seconds=second), start + timedelta(seconds=second + 0.5)):
+            older = [m.seq for m in sent if m.created_at < before]
+            desc = await store.list_messages(r.id, limit=5, direction="DESC", before_time=before)
+            assert [m.seq for m in desc] == older[::-1][:5], before
+            asc = await store.list_messages(r.id, limit=5, direction="ASC", before_time=before)
+            assert [m.seq for m in asc] == older[:5], before
+    before = start + timedelta(seconds=offsets[20] + 0.5)
+    older = [m.seq for m in sent if m.created_at < before]
+    page = await store.list_messages(
+        r.id, limit=4, direction="DESC", before_time=before, before_seq=older[-3]
+    )
+    assert [m.seq for m in page] == older[-4:-8:-1]
+    page = await store.list_messages(
+        r.id, limit=50, direction="ASC", before_time=before, after_seq=older[2]
+    )
+    assert [m.seq for m in page] == older[3:]
 
 
 # ---------------------------------------------------------------- change feed

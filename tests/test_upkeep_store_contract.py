@@ -49,21 +49,30 @@ async def test_count_records_counts_what_is_live_and_leaves_out_the_deleted(stor
     )
 
 
-async def test_sqlite_unread_counts_use_the_room_sequence_index(tmp_path: Path) -> None:
+async def test_sqlite_unread_counts_and_history_by_time_use_the_room_sequence_index(
+    tmp_path: Path,
+) -> None:
     """Migration 9 drops `messages_unread`, which never covered the unread count (it filters
-    on deleted_at too): the unique (room_id, seq) index finds the same rows, one B-tree fewer
-    to write per message."""
+    on deleted_at too), and migration 10 `messages_room_time` (history before a time is a
+    binary search over seq): the unique (room_id, seq) index finds the same rows, two
+    B-trees fewer to write per message."""
     fresh = make_store("sqlite", tmp_path)
     await fresh.migrate()
     conn = sqlite3.connect(tmp_path / "store.db")
     try:
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert "messages_unread" not in indexes and "messages_room_time" in indexes
+        assert "messages_unread" not in indexes and "messages_room_time" not in indexes
         plan = conn.execute(
             "EXPLAIN QUERY PLAN SELECT count(*) FROM messages g WHERE g.room_id = ? "
             "AND g.seq > ? AND g.author_id != ? AND g.deleted_at IS NULL",
             ("r", 0, "u"),
         ).fetchall()
         assert "(room_id=? AND seq>?)" in plan[0][3], plan
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE room_id = ? AND seq <= ? "
+            "AND created_at < ? ORDER BY seq DESC LIMIT ?",
+            ("r", 9, "t", 5),
+        ).fetchall()
+        assert "(room_id=? AND seq<?)" in plan[0][3] and len(plan) == 1, plan
     finally:
         conn.close()

@@ -679,7 +679,8 @@ class Store(Protocol):
         notifications are stored too: `notify` gets the message and the room's
         `notification_targets` and says which to create; where the store can, in the same
         transaction (SQLite: one round trip for both). `is_streaming` starts an assistant
-        reply that later updates fill in."""
+        reply that later updates fill in. created_at is the later of now and the room's last
+        activity: it never goes back along the room's seq, even when a clock does."""
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
     async def messages_by_author(

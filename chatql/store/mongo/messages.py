@@ -62,7 +62,9 @@ class MessageStore(MongoEngine):
 
         Two concurrent sends with one client_id can both pass the lookup: the unique index
         stops the second, which returns the first's message and gives back its
-        message_count (its seq stays unused, so seqs stay strictly increasing)."""
+        message_count (its seq stays unused, so seqs stay strictly increasing). created_at is
+        the later of this process's clock and the room's last activity, so it never goes back
+        along seq, whichever process sent the message before."""
         if client_id is not None:
             existing = await self._find_by_client_id(room_id, author_id, client_id)
             if existing is not None:
@@ -70,11 +72,14 @@ class MessageStore(MongoEngine):
         now = now_utc()
         room = await self._rooms.find_one_and_update(
             {"_id": room_id},
-            {"$inc": {"last_seq": 1, "message_count": 1}, "$set": {"last_activity": now}},
+            {"$inc": {"last_seq": 1, "message_count": 1}, "$max": {"last_activity": now}},
             return_document=ReturnDocument.AFTER,
         )
         if room is None:
             raise StoreConflict("room")
+        last_activity = utc(room["last_activity"])
+        if last_activity > now:  # this clock is behind: created_at never goes back
+            now = last_activity
         message = MessageRecord.new(
             room_id=room_id,
             author_id=author_id,

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from chatql.errors import StoreConflict
 from chatql.store.base import ChangeEvent, StoreCounts, StoreUnavailable, new_id, now_utc
@@ -78,6 +78,10 @@ _TIME_COLUMNS = {
 _last_text: tuple[datetime | None, str | None] = (None, None)
 
 
+@overload
+def to_text(value: datetime) -> str: ...
+@overload
+def to_text(value: None) -> None: ...
 def to_text(value: datetime | None) -> str | None:
     """UTC with milliseconds and a Z: fixed width, so text order is time order.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from chatql.errors import StoreConflict
 from chatql.store.base import MessageRecord, NotificationRule, SortDirection, now_utc
-from chatql.store.sqlite.engine import SQLiteEngine, encode, like_pattern, to_text
+from chatql.store.sqlite.engine import SQLiteEngine, encode, like_pattern, row_doc, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
 from chatql.store.sqlite.uploads import claim_uploads
 from chatql.store.sqlite.worker import Emitted
@@ -42,11 +42,13 @@ class MessageStore(SQLiteEngine):
             room = self._fetch(
                 conn,
                 "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + 1, "
-                "last_activity = ? WHERE id = ? RETURNING *",
+                "last_activity = max(last_activity, ?) WHERE id = ? RETURNING *",
                 (to_text(now), room_id),
             )
             if room is None:
                 raise StoreConflict("room")
+            if room["last_activity"] > now:  # the clock went back: created_at never does
+                now = room["last_activity"]
             message = MessageRecord.new(
                 room_id=room_id,
                 author_id=author_id,
@@ -166,12 +168,44 @@ class MessageStore(SQLiteEngine):
         if before_seq is not None:
             where.append("seq < ?")
             params.append(before_seq)
-        if before_time is not None:
-            where.append("created_at < ?")
-            params.append(to_text(before_time))
         order = "ASC" if direction == "ASC" else "DESC"
-        docs = await self._all(
-            f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
-            [*params, limit],
-        )
-        return [MessageRecord.from_doc(d) for d in docs]
+        if before_time is None:
+            docs = await self._all(
+                f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
+                [*params, limit],
+            )
+            return [MessageRecord.from_doc(d) for d in docs]
+        before = to_text(before_time)
+
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            where_time = [*where, "seq <= ?", "created_at < ?"]
+            bound = last_seq_before(conn, room_id, before)
+            return conn.execute(
+                f"SELECT * FROM messages WHERE {' AND '.join(where_time)} "
+                f"ORDER BY seq {order} LIMIT ?",
+                [*params, bound, before, limit],
+            ).fetchall()
+
+        return [MessageRecord.from_doc(row_doc(row)) for row in await self._read(read)]
+
+
+def last_seq_before(conn: sqlite3.Connection, room_id: str, before: str) -> int:
+    """The newest seq of the room created before `before` (0: none), by a binary search over
+    the (room_id, seq) index: insert_message never lets created_at go back along seq, so no
+    index on (room_id, created_at) is needed (each message wrote one B-tree more for it).
+    Seqs may have gaps (a retried send gives its seq back): each probe takes the newest
+    message at or below its seq."""
+    newest = conn.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
+    low, high = 0, int(newest[0]) if newest else 0  # the answer lies in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        row = conn.execute(
+            "SELECT created_at FROM messages WHERE room_id = ? AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (room_id, middle),
+        ).fetchone()
+        if row is None or row[0] < before:
+            low = middle
+        else:
+            high = middle - 1
+    return low

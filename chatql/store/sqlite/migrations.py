@@ -342,6 +342,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         DROP INDEX IF EXISTS messages_unread;
         """,
     ),
+    (
+        10,
+        """
+        -- History before a time is found by a binary search over (room_id, seq), since a
+        -- message's created_at never goes back along its room's seq (see last_seq_before):
+        -- every message wrote this B-tree too, about a tenth of the CPU of a send's write.
+        DROP INDEX IF EXISTS messages_room_time;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
