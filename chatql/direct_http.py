@@ -157,8 +157,7 @@ class DirectPost:
         except DocumentRefused:
             return None  # the ordinary path answers the refusal
         memo = prepared_documents(self._view.schema)
-        key = memo.key(query, operation_name, variables)
-        prepared = memo.get(key) if key is not None else None
+        prepared = memo.lookup(query, operation_name, variables)
         if prepared is None or prepared.errors or prepared.operation_type not in DIRECT_TYPES:
             return None
         return GraphQLRequestData(query, variables, operation_name, extensions)

@@ -325,8 +325,7 @@ class ChatSchema(strawberry.Schema):
         allowed.discard(OperationType.SUBSCRIPTION)
         if self._direct:
             memo = prepared_documents(self)
-            key = memo.key(query, operation_name, variable_values)
-            prepared = memo.get(key) if key is not None else None
+            prepared = memo.lookup(query, operation_name, variable_values)
             if prepared is not None and not prepared.errors and prepared.operation_type in allowed:
                 call = _Call(
                     variable_values, context_value, root_value, operation_name, operation_extensions

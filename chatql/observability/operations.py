@@ -102,8 +102,7 @@ class OperationObserver:
         """The type and name of a plain HTTP operation, from the validated-document memo (it is
         there once the operation ran, unless the document did not parse)."""
         memo = prepared_documents(schema)
-        key = memo.key(query, operation_name, variables)
-        prepared = memo.get(key) if key is not None else None
+        prepared = memo.lookup(query, operation_name, variables)
         if prepared is None:
             return "unknown", operation_name if isinstance(operation_name, str) else None
         kind = prepared.operation_type.value if prepared.operation_type else "unknown"

@@ -44,6 +44,25 @@ class PreparedDocuments:
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
         self._entries: OrderedDict[Key, Prepared] = OrderedDict()
+        # the last lookup's (query, operation name, variables) objects and answer: one request
+        # looks its document up three times with the same objects (the direct path's check, the
+        # execution, the operation's metrics), and a key costs more than the lookup
+        self._last: tuple[object, object, object, Prepared | None] | None = None
+
+    def lookup(self, query: object, operation_name: object, variables: object) -> Prepared | None:
+        """`get(key(...))`, answered again without a key for the same three objects."""
+        last = self._last
+        if (
+            last is not None
+            and last[0] is query
+            and last[1] is operation_name
+            and last[2] is variables
+        ):
+            return last[3]
+        key = self.key(query, operation_name, variables)
+        found = self.get(key) if key is not None else None
+        self._last = (query, operation_name, variables, found)
+        return found
 
     @staticmethod
     def key(query: object, operation_name: object, variables: object) -> Key | None:
@@ -67,6 +86,7 @@ class PreparedDocuments:
         return found
 
     def put(self, key: Key, prepared: Prepared) -> None:
+        self._last = None
         self._entries[key] = prepared
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
