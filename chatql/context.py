@@ -16,6 +16,7 @@ from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UploadRe
 
 if TYPE_CHECKING:
     from chatql.direct_sockets import DirectSocket
+    from chatql.security.validation_memo import Lookup
 
 
 class Loaders:
@@ -111,8 +112,15 @@ class ChatContext:
     connection_id: str | None = None
     session_handle: int | None = None
     long_lived: bool = False
+    # an HTTP request's validated document once found, for its later lookups (never kept
+    # by a connection's context: it would hold an operation's variables as long as it lives)
+    document: Lookup | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
     _checked: bool = field(default=False, repr=False)
+
+    def found_document(self, lookup: Lookup) -> None:
+        if not self.live:
+            self.document = lookup
 
     @property
     def live(self) -> bool:

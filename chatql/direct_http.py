@@ -30,7 +30,7 @@ from chatql.auth import bearer_token
 from chatql.context import ChatContext
 from chatql.json_response import JSON, send_body
 from chatql.persisted_documents import DocumentRefused
-from chatql.security.validation_memo import prepared_documents
+from chatql.security.validation_memo import Lookup, prepared_documents
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL
@@ -48,6 +48,14 @@ def graphql_response_status(data: Any) -> int:
         data.pop("data", None)
         return 400
     return 200
+
+
+@dataclass(frozen=True, slots=True)
+class DirectRequest:
+    """A POST's operation and the validated document found for it."""
+
+    data: GraphQLRequestData
+    document: Lookup
 
 
 class _PostAdapter:
@@ -136,7 +144,7 @@ class DirectPost:
             return None
         return PostHead(length, authorization, api_key, media_type)
 
-    def parse(self, body: bytes) -> GraphQLRequestData | None:
+    def parse(self, body: bytes) -> DirectRequest | None:
         """The request when it is a plain JSON object with a known, valid document."""
         try:
             data = orjson.loads(body)
@@ -157,28 +165,34 @@ class DirectPost:
         except DocumentRefused:
             return None  # the ordinary path answers the refusal
         memo = prepared_documents(self._view.schema)
-        prepared = memo.lookup(query, operation_name, variables)
-        if prepared is None or prepared.errors or prepared.operation_type not in DIRECT_TYPES:
+        found = memo.lookup(query, operation_name, variables)
+        if found is None:
             return None
-        return GraphQLRequestData(query, variables, operation_name, extensions)
+        prepared = found.prepared
+        if prepared.errors or prepared.operation_type not in DIRECT_TYPES:
+            return None
+        return DirectRequest(
+            GraphQLRequestData(query, variables, operation_name, extensions), found
+        )
 
     async def answer(
-        self, scope: Scope, receive: Receive, head: PostHead, request_data: GraphQLRequestData
+        self, scope: Scope, receive: Receive, head: PostHead, request: DirectRequest
     ) -> tuple[int, bytes, str]:
         """(status, body, media type) of the operation, run as `ChatGraphQL` runs it."""
         view = self._view
-        request = Request(scope, receive)
+        starlette_request = Request(scope, receive)
         authorization = head.authorization
         context = ChatContext(
             services=view.services,
-            request=request,
+            request=starlette_request,
             response=None,
             access_token=bearer_token(authorization.decode("latin-1")) if authorization else None,
             api_key=head.api_key.decode("latin-1") if head.api_key is not None else None,
+            document=request.document,
         )
         try:
             result = await view.execute_single(
-                request, _PostAdapter(), None, context, None, request_data
+                starlette_request, _PostAdapter(), None, context, None, request.data
             )
         except HTTPException as exc:  # as ChatGraphQL answers them
             return exc.status_code, orjson.dumps(view.http_error(exc)), JSON

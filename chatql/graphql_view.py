@@ -180,6 +180,7 @@ class ChatGraphQL(GraphQL[ChatContext, None]):
                 request_data.query,
                 request_data.operation_name,
                 request_data.variables,
+                context.document,
             )
             user = context.user
             observed.finish(kind, name, errors, user.id if user is not None else None)

@@ -31,7 +31,6 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, cast
 
-from strawberry.http import GraphQLRequestData
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -43,7 +42,7 @@ from chatql.observability.middleware import request_done, request_info
 from chatql.transport import app_attribute, trusted_forwarding
 
 if TYPE_CHECKING:
-    from chatql.direct_http import DirectPost, PostHead
+    from chatql.direct_http import DirectPost, DirectRequest, PostHead
     from chatql.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -249,7 +248,7 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
         self._hold_headers(cycle)
         self._start_asgi_task(cycle, self.app)
 
-    async def _answer(self, cycle: DirectCycle, request: GraphQLRequestData) -> None:
+    async def _answer(self, cycle: DirectCycle, request: DirectRequest) -> None:
         started = time.perf_counter()
         scope = cycle.scope
         info = request_info(scope)

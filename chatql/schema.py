@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
+from chatql.context import ChatContext
 from chatql.execution import AcyclicExecutionContext, RememberingNameConverter
 from chatql.projection import CompiledRoot, compile_root
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
@@ -325,7 +326,12 @@ class ChatSchema(strawberry.Schema):
         allowed.discard(OperationType.SUBSCRIPTION)
         if self._direct:
             memo = prepared_documents(self)
-            prepared = memo.lookup(query, operation_name, variable_values)
+            found = memo.lookup(
+                query, operation_name, variable_values, getattr(context_value, "document", None)
+            )
+            prepared = found.prepared if found is not None else None
+            if found is not None and isinstance(context_value, ChatContext):
+                context_value.found_document(found)
             if prepared is not None and not prepared.errors and prepared.operation_type in allowed:
                 call = _Call(
                     variable_values, context_value, root_value, operation_name, operation_extensions

@@ -68,7 +68,7 @@ def answered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = DirectPost.answer
 
     async def spy(self: DirectPost, *args: Any) -> Any:
-        seen.append(args[3].query)
+        seen.append(args[3].data.query)
         return await original(self, *args)
 
     monkeypatch.setattr(DirectPost, "answer", spy)
@@ -170,3 +170,31 @@ async def test_browser_origins_get_cors_headers(settings: Settings, answered: li
             assert response.headers["access-control-allow-origin"] == allowed
         await http.post("/graphql", json={"query": "{ __typename }"})
     assert answered == ["{ __typename }"]
+
+
+async def test_a_direct_request_builds_its_documents_key_once(
+    paths: Paths, answered: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct path's check, the execution and the operation's metrics share the
+    request's lookup (its context carries it)."""
+    from chatql.security.validation_memo import PreparedDocuments
+
+    alice = await register(paths, "alice")
+    await paths.framework.post(
+        "/graphql", json={"query": ME}, headers={"authorization": f"Bearer {alice}"}
+    )
+    built: list[Any] = []
+    original = PreparedDocuments.key
+
+    def counted(*args: Any) -> Any:
+        built.append(args[0])
+        return original(*args)
+
+    monkeypatch.setattr(PreparedDocuments, "key", staticmethod(counted))
+    for _ in range(3):
+        response = await paths.direct.post(
+            "/graphql", json={"query": ME}, headers={"authorization": f"Bearer {alice}"}
+        )
+        assert response.json()["data"]["me"]["username"] == "alice"
+    assert answered == [ME] * 3
+    assert built == [ME] * 3

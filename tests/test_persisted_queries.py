@@ -229,7 +229,7 @@ async def test_hash_only_requests_take_the_direct_path_and_the_history_cache(
     original = DirectPost.answer
 
     async def spy(self: DirectPost, *args: Any) -> Any:
-        answered.append(args[3].query)
+        answered.append(args[3].data.query)
         return await original(self, *args)
 
     monkeypatch.setattr(DirectPost, "answer", spy)

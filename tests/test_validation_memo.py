@@ -1,5 +1,5 @@
-"""The memo of validated documents: keyed by what validation reads, and one request's
-repeated lookups answered without building the key again."""
+"""The memo of validated documents: keyed by what validation reads; a request keeps its
+lookup, so asking again with the same objects builds no new key."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_keys_hold_the_document_the_name_and_what_validation_reads() -> None:
     assert key(None, None, None) is None and key("q", 5, None) is None
 
 
-def test_a_repeated_lookup_is_answered_without_a_new_key(
+def test_a_request_asking_again_with_its_lookup_builds_no_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     memo = PreparedDocuments()
@@ -40,20 +40,17 @@ def test_a_repeated_lookup_is_answered_without_a_new_key(
         return original(*args)
 
     monkeypatch.setattr(validation_memo.PreparedDocuments, "key", staticmethod(counted))
-    for _ in range(3):  # the direct path's check, the execution, the operation's metrics
-        assert memo.lookup(query, "Q", variables) is entry
+    found = memo.lookup(query, "Q", variables)
+    assert found is not None and found.prepared is entry
+    for _ in range(2):  # the execution and the operation's metrics
+        assert memo.lookup(query, "Q", variables, found) is found
     assert len(built) == 1
-    # other objects, even equal ones, are looked up again
-    assert memo.lookup(query, "Q", {"n": 5}) is entry
-    assert memo.lookup(query, "Q", {"n": 6}) is None
-    assert memo.lookup(query, "Q", {"n": 6}) is None  # same values, another dict object
+    # the lookup answers only for its own objects, even against equal ones
+    again = memo.lookup(query, "Q", {"n": 5}, found)
+    assert again is not None and again.prepared is entry and again is not found
+    assert memo.lookup(query, "Q", {"n": 6}, found) is None
+    assert memo.lookup(query, "Other", variables, found) is None
     assert len(built) == 4
-    # a put forgets the last answer: a document not known before is found once stored
-    missing = {"n": 7}
-    assert memo.lookup(query, "Q", missing) is None
-    other = prepared(query)
-    memo.put(PreparedDocuments.key(query, "Q", missing), other)
-    assert memo.lookup(query, "Q", missing) is other
 
 
 def test_the_memo_keeps_its_newest_entries() -> None:
@@ -64,4 +61,5 @@ def test_the_memo_keeps_its_newest_entries() -> None:
         assert key is not None
         memo.put(key, entry)
     assert memo.lookup("q", None, {"n": 0}) is None
-    assert memo.lookup("q", None, {"n": 2}) is entries[2]
+    found = memo.lookup("q", None, {"n": 2})
+    assert found is not None and found.prepared is entries[2]

@@ -21,7 +21,7 @@ from chatql.observability.live_stats import LiveStats
 from chatql.observability.logs import RequestInfo, current_request, request_id_from
 from chatql.observability.metrics import Metrics
 from chatql.security.errors import classify
-from chatql.security.validation_memo import prepared_documents
+from chatql.security.validation_memo import Lookup, prepared_documents
 
 
 def error_code(error: GraphQLError) -> str:
@@ -97,12 +97,14 @@ class OperationObserver:
 
     @staticmethod
     def kind_and_name(
-        schema: Any, query: Any, operation_name: Any, variables: Any
+        schema: Any, query: Any, operation_name: Any, variables: Any, earlier: Lookup | None = None
     ) -> tuple[str, str | None]:
         """The type and name of a plain HTTP operation, from the validated-document memo (it is
-        there once the operation ran, unless the document did not parse)."""
+        there once the operation ran, unless the document did not parse); `earlier`: the
+        request's own lookup."""
         memo = prepared_documents(schema)
-        prepared = memo.lookup(query, operation_name, variables)
+        found = memo.lookup(query, operation_name, variables, earlier)
+        prepared = found.prepared if found is not None else None
         if prepared is None:
             return "unknown", operation_name if isinstance(operation_name, str) else None
         kind = prepared.operation_type.value if prepared.operation_type else "unknown"

@@ -40,29 +40,44 @@ class Prepared:
     compiled: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A document found for these request objects. A request keeps its lookup (its context
+    carries it): asking again with the same objects (the direct path's check, the execution,
+    the operation's metrics) needs no new key, which costs more than the lookup itself."""
+
+    query: object
+    operation_name: object
+    variables: object
+    prepared: Prepared
+
+    def answers(self, query: object, operation_name: object, variables: object) -> bool:
+        return (
+            self.query is query
+            and self.operation_name is operation_name
+            and self.variables is variables
+        )
+
+
 class PreparedDocuments:
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
         self._entries: OrderedDict[Key, Prepared] = OrderedDict()
-        # the last lookup's (query, operation name, variables) objects and answer: one request
-        # looks its document up three times with the same objects (the direct path's check, the
-        # execution, the operation's metrics), and a key costs more than the lookup
-        self._last: tuple[object, object, object, Prepared | None] | None = None
 
-    def lookup(self, query: object, operation_name: object, variables: object) -> Prepared | None:
-        """`get(key(...))`, answered again without a key for the same three objects."""
-        last = self._last
-        if (
-            last is not None
-            and last[0] is query
-            and last[1] is operation_name
-            and last[2] is variables
-        ):
-            return last[3]
+    def lookup(
+        self,
+        query: object,
+        operation_name: object,
+        variables: object,
+        earlier: Lookup | None = None,
+    ) -> Lookup | None:
+        """The document known for these objects: `earlier` (the request's own lookup) when
+        it was for the same objects, else `get(key(...))`."""
+        if earlier is not None and earlier.answers(query, operation_name, variables):
+            return earlier
         key = self.key(query, operation_name, variables)
         found = self.get(key) if key is not None else None
-        self._last = (query, operation_name, variables, found)
-        return found
+        return Lookup(query, operation_name, variables, found) if found is not None else None
 
     @staticmethod
     def key(query: object, operation_name: object, variables: object) -> Key | None:
@@ -86,7 +101,6 @@ class PreparedDocuments:
         return found
 
     def put(self, key: Key, prepared: Prepared) -> None:
-        self._last = None
         self._entries[key] = prepared
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
