@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from chatql.store.base import ChangeEvent, Record
 
@@ -33,7 +33,14 @@ class RecordCache[R: Record]:
         self._epoch = 0
 
     async def get(self, key: str) -> R | None:
-        return (await self.get_many([key])).get(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            return (await self.get_many([key])).get(key)
+        if isinstance(entry, self._kind):
+            return entry
+        # as the feed brought it
+        record = self._entries[key] = self._kind.from_doc(cast(Mapping[str, Any], entry))
+        return record
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, R]:
         found: dict[str, R] = {}
