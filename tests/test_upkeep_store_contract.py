@@ -74,5 +74,11 @@ async def test_sqlite_unread_counts_and_history_by_time_use_the_room_sequence_in
             ("r", 9, "t", 5),
         ).fetchall()
         assert "(room_id=? AND seq<?)" in plan[0][3] and len(plan) == 1, plan
+        plan = conn.execute(  # a send's idempotency key: the partial index (migration 11)
+            "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE room_id = ? AND author_id = ? "
+            "AND client_id = ?",
+            ("r", "a", "c"),
+        ).fetchall()
+        assert "messages_client" in plan[0][3], plan
     finally:
         conn.close()

@@ -351,7 +351,55 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         DROP INDEX IF EXISTS messages_room_time;
         """,
     ),
+    (
+        11,
+        """
+        -- UNIQUE (room_id, author_id, client_id) indexed every message, though only a send
+        -- with a clientId ever looks it up: API clients and bots that send none wrote a B-tree
+        -- for nothing (as much CPU as this whole index costs). A partial unique index keeps the
+        -- idempotency of the sends that have one, as MongoDB's `client_id` index does. SQLite
+        -- cannot drop a table's constraint, so the table is rebuilt (REBUILDS: foreign keys
+        -- are off while it runs, or dropping the old table would delete its reactions).
+        CREATE TABLE messages_rebuilt (
+            id TEXT PRIMARY KEY,
+            room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            author_id TEXT NOT NULL REFERENCES users (id),
+            content TEXT NOT NULL,
+            message_type TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            client_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            reply_to_id TEXT REFERENCES messages (id),
+            edited_at TEXT,
+            deleted_at TEXT,
+            deleted_by TEXT,
+            attachment_count INTEGER NOT NULL DEFAULT 0,
+            is_streaming INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (room_id, seq)
+        );
+        INSERT INTO messages_rebuilt (
+            id, room_id, author_id, content, message_type, seq, client_id, created_at,
+            updated_at, reply_to_id, edited_at, deleted_at, deleted_by, attachment_count,
+            is_streaming
+        )
+        SELECT
+            id, room_id, author_id, content, message_type, seq, client_id, created_at,
+            updated_at, reply_to_id, edited_at, deleted_at, deleted_by, attachment_count,
+            is_streaming
+        FROM messages ORDER BY rowid;
+        DROP TABLE messages;
+        ALTER TABLE messages_rebuilt RENAME TO messages;
+        CREATE UNIQUE INDEX messages_client ON messages (room_id, author_id, client_id)
+            WHERE client_id IS NOT NULL;
+        CREATE INDEX messages_replies ON messages (reply_to_id, seq) WHERE reply_to_id IS NOT NULL;
+        CREATE INDEX messages_author ON messages (author_id, id) WHERE deleted_at IS NULL;
+        """,
+    ),
 )
+# Migrations that rebuild a table: run with foreign keys off (a no-op inside a transaction,
+# so set before it begins), and no row may lose what it refers to.
+REBUILDS = frozenset({11})
 
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -378,9 +426,55 @@ def apply_migrations(conn: sqlite3.Connection) -> list[int]:
     pending_versions(current)
     for version, script in MIGRATIONS:
         if version > current:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+            if version in REBUILDS:
+                _rebuild(conn, version, script)
+            else:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+                )
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             applied.append(version)
     return applied
+
+
+class MigrationFailed(Exception):
+    """A migration would have left the database inconsistent; nothing of it was kept."""
+
+
+def _rebuild(conn: sqlite3.Connection, version: int, script: str) -> None:
+    """One table-rebuilding migration, atomically, with foreign keys off while it runs and
+    checked before it commits (statement by statement: `executescript` would commit first)."""
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < version:
+                # compared, not required empty: a reference broken before must not block it
+                before = conn.execute("PRAGMA foreign_key_check").fetchall()
+                for statement in _statements(script):
+                    conn.execute(statement)
+                after = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if len(after) > len(before):
+                    broken = [tuple(row) for row in after[:5]]
+                    raise MigrationFailed(f"migration {version} would break references: {broken}")
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, each whole (SQLite says when one is complete)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not pending.strip().startswith("--"):
+        raise ValueError(f"incomplete statement in a migration: {pending!r}")
+    return statements
