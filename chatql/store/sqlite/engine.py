@@ -116,15 +116,43 @@ def encode(column: str, value: Any) -> Any:
 
 
 def row_doc(row: sqlite3.Row) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
-        value = row[key]
-        if key in _TIME_COLUMNS:
-            value = from_text(value)
-        elif key in _BOOL_COLUMNS:
-            value = bool(value)
-        doc[key] = value
+    """A row as a document: times as datetimes, flags as bools. (`row[name]` looks the name
+    up among the columns each time: a room's fourteen cost more than their conversions.)"""
+    keys = row.keys()
+    plan = _ROW_PLANS.get(tuple(keys))
+    if plan is None:
+        plan = _row_plan(tuple(keys))
+    times, flags, unique = plan
+    if unique:
+        doc = dict(zip(keys, row, strict=True))
+    else:  # a join's columns of one name: the first one, as `row[name]` answers
+        doc = {}
+        for key, value in zip(keys, row, strict=True):
+            doc.setdefault(key, value)
+    for key in times:
+        value = doc[key]
+        if value is not None:
+            doc[key] = datetime.fromisoformat(value)
+    for key in flags:
+        doc[key] = bool(doc[key])
     return doc
+
+
+# a result's columns -> (its time columns, its flag columns, whether no name repeats); the
+# queries name few column sets
+RowPlan = tuple[tuple[str, ...], tuple[str, ...], bool]
+_ROW_PLANS: dict[tuple[str, ...], RowPlan] = {}
+
+
+def _row_plan(keys: tuple[str, ...]) -> RowPlan:
+    names = dict.fromkeys(keys)
+    plan = (
+        tuple(k for k in names if k in _TIME_COLUMNS),
+        tuple(k for k in names if k in _BOOL_COLUMNS and k not in _TIME_COLUMNS),
+        len(names) == len(keys),
+    )
+    _ROW_PLANS[keys] = plan
+    return plan
 
 
 @functools.lru_cache(maxsize=256)
