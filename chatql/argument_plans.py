@@ -11,7 +11,7 @@ answers None and graphql-core's own `get_argument_values` runs, with its default
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -47,38 +47,63 @@ def plan_arguments(field: GraphQLField, node: FieldNode) -> ArgumentPlan | None:
     """The field's arguments as `get_argument_values` would coerce them, or None when the
     literals hold a shape the plan does not cover (lists, oneOf inputs, mutable defaults)."""
     given = {argument.name.value: argument.value for argument in node.arguments or ()}
-    if any(name not in field.args for name in given):
+    plan = _plan_values(field.args, given)
+    if plan is None:
+        return None
+
+    def arguments(variables: VariableValues) -> dict[str, Any] | None:
+        values = _read_values(plan, variables.coerced)
+        return None if values is Undefined else values
+
+    return arguments
+
+
+# (out name, its reader) for each argument or input field that gets a value
+ValuesPlan = tuple[tuple[str, Reader], ...]
+
+
+def _plan_values(
+    definitions: Mapping[str, GraphQLArgument] | Mapping[str, GraphQLInputField],
+    given: Mapping[str, ValueNode],
+) -> ValuesPlan | None:
+    """How to read the values of a field's arguments, or of an input object's fields, from
+    the literals `given` for them (absent ones: their defaults)."""
+    if any(name not in definitions for name in given):
         return None
     readers: list[tuple[str, Reader]] = []
-    for name, argument in field.args.items():
-        out_name = argument.out_name or name
+    for name, definition in definitions.items():
+        out_name = definition.out_name or name
         value_node = given.get(name)
         if value_node is None:
-            if is_required_argument(argument):
+            required = (
+                is_required_argument(definition)
+                if isinstance(definition, GraphQLArgument)
+                else is_required_input_field(definition)
+            )
+            if required:
                 return None  # graphql-core's error
-            default = _default(argument)
+            default = _default(definition)
             if default is None:
                 return None
             if default is not Undefined:
                 readers.append((out_name, _constant(default)))
             continue
-        reader = _reader(value_node, argument.type)
+        reader = _reader(value_node, definition.type)
         if reader is None:
             return None
         readers.append((out_name, reader))
-    plan = tuple(readers)
+    return tuple(readers)
 
-    def arguments(variables: VariableValues) -> dict[str, Any] | None:
-        coerced = variables.coerced
-        values: dict[str, Any] = {}
-        for out_name, read in plan:
-            value = read(coerced)
-            if value is Undefined:
-                return None
-            values[out_name] = value
-        return values
 
-    return arguments
+def _read_values(plan: ValuesPlan, coerced: dict[str, Any]) -> Any:
+    """The values by out name, or Undefined when one needs graphql-core's path."""
+    values: dict[str, Any] = {}
+    for out_name, read in plan:
+        value = read(coerced)
+        if value is Undefined:
+            return Undefined
+        values[out_name] = value
+    return values
 
 
 def _reader(value_node: ValueNode, type_: GraphQLInputType) -> Reader | None:
@@ -108,38 +133,14 @@ def _variable(name: str, non_null: bool) -> Reader:
 
 
 def _object(value_node: ObjectValueNode, type_: Any) -> Reader | None:
-    fields = type_.fields
-    nodes = {field.name.value: field.value for field in value_node.fields}
-    if any(name not in fields for name in nodes):
+    plan = _plan_values(type_.fields, {f.name.value: f.value for f in value_node.fields})
+    if plan is None:
         return None
-    readers: list[tuple[str, Reader]] = []
-    for name, field in fields.items():
-        out_name = field.out_name or name
-        field_node = nodes.get(name)
-        if field_node is None:
-            if is_required_input_field(field):
-                return None
-            default = _default(field)
-            if default is None:
-                return None
-            if default is not Undefined:
-                readers.append((out_name, _constant(default)))
-            continue
-        reader = _reader(field_node, field.type)
-        if reader is None:
-            return None
-        readers.append((out_name, reader))
-    plan = tuple(readers)
     out_type = type_.out_type
 
     def read(coerced: dict[str, Any]) -> Any:
-        values: dict[str, Any] = {}
-        for out_name, field_reader in plan:
-            value = field_reader(coerced)
-            if value is Undefined:
-                return Undefined
-            values[out_name] = value
-        return out_type(values)
+        values = _read_values(plan, coerced)
+        return Undefined if values is Undefined else out_type(values)
 
     return read
 
