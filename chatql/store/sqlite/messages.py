@@ -193,8 +193,7 @@ def last_seq_before(conn: sqlite3.Connection, room_id: str, before: str) -> int:
     """The newest seq of the room created before `before` (0: none), by a binary search over
     the (room_id, seq) index: insert_message never lets created_at go back along seq, so no
     index on (room_id, created_at) is needed (each message wrote one B-tree more for it).
-    Seqs may have gaps (a retried send gives its seq back): each probe takes the newest
-    message at or below its seq."""
+    Each probe takes the newest message at or below its seq, so a missing seq misleads none."""
     newest = conn.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
     low, high = 0, int(newest[0]) if newest else 0  # the answer lies in [low, high]
     while low < high:
