@@ -16,7 +16,6 @@ documents): the ordinary path refuses it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +30,7 @@ from chatql.context import ChatContext
 from chatql.json_response import JSON, send_body
 from chatql.persisted_documents import DocumentRefused
 from chatql.security.validation_memo import Lookup, prepared_documents
+from chatql.value_class import value_class
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL
@@ -50,7 +50,7 @@ def graphql_response_status(data: Any) -> int:
     return 200
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class DirectRequest:
     """A POST's operation and the validated document found for it."""
 
@@ -64,7 +64,7 @@ class _PostAdapter:
     method = "POST"
 
 
-@dataclass(slots=True, frozen=True)
+@value_class
 class PostHead:
     """What a POST that may be answered directly says in its headers."""
 

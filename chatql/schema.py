@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -28,6 +27,7 @@ from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpect
 from chatql.security.validation_memo import Prepared, prepared_documents
 from chatql.types.message import cached_author
 from chatql.types.scalars import DateTime
+from chatql.value_class import value_class
 from resolvers import mutations, queries, subscriptions
 from resolvers import streams as stream_resolvers
 
@@ -276,7 +276,7 @@ class Subscription:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class _Call:
     """One execution's inputs, as `ChatSchema.execute` received them."""
 

@@ -25,6 +25,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from chatql.value_class import value_class
+
 MAX_ENTRIES = 2000
 Key = tuple[str, str | None, tuple[tuple[str, int], ...]]
 
@@ -40,7 +42,7 @@ class Prepared:
     compiled: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Lookup:
     """A document found for these request objects. A request keeps its lookup (its context
     carries it): asking again with the same objects (the direct path's check, the execution,

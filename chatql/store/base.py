@@ -11,9 +11,10 @@ import json
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, Self
+
+from chatql.value_class import value_class
 
 ROOM_ROLES = ("OWNER", "ADMIN", "MEMBER")
 SortDirection = Literal["ASC", "DESC"]
@@ -73,6 +74,8 @@ class Record:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Self:
         names = _fields(cls)[1]
+        if names.issuperset(doc):  # a row of the record's table: nothing to leave out
+            return cls(**doc)
         return cls(**{k: v for k, v in doc.items() if k in names})
 
 
@@ -88,7 +91,7 @@ def _fields(kind: type) -> tuple[tuple[str, ...], frozenset[str]]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class UserRecord(Record):
     id: str
     username: str
@@ -119,7 +122,7 @@ class UserRecord(Record):
         return self.role == "GUEST"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class RefreshTokenRecord(Record):
     id: str
     user_id: str
@@ -133,7 +136,7 @@ class RefreshTokenRecord(Record):
 TOKEN_PURPOSES = ("VERIFY_EMAIL", "RESET_PASSWORD", "LOGIN_CODE")
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class AccountTokenRecord(Record):
     """A single-use secret sent by mail or through a redirect; only its digest is stored.
 
@@ -151,7 +154,7 @@ class AccountTokenRecord(Record):
     used_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class IdentityRecord(Record):
     """An account at an OpenID provider, linked to one of ours."""
 
@@ -166,7 +169,7 @@ class IdentityRecord(Record):
         return identity_id(self.provider, self.subject)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class UsernameHoldRecord(Record):
     """A username given up recently: only its last owner may take it until `until`, and
     mentions of it still reach that owner meanwhile."""
@@ -180,7 +183,7 @@ def identity_id(provider: str, subject: str) -> str:
     return f"{provider}:{subject}"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class RoomRecord(Record):
     id: str
     name: str
@@ -197,7 +200,7 @@ class RoomRecord(Record):
     message_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class MembershipRecord(Record):
     room_id: str
     user_id: str
@@ -212,7 +215,7 @@ class MembershipRecord(Record):
         return membership_id(self.room_id, self.user_id)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class MessageRecord(Record):
     id: str
     room_id: str
@@ -262,7 +265,7 @@ class MessageRecord(Record):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class AssistantTurnRecord(Record):
     """A message the assistant answers, keyed by that message's id: inserting it is the claim
     that lets exactly one process call the provider; `reply_id` is the bot's message."""
@@ -283,7 +286,7 @@ UPLOAD_PURGING = "PURGING"  # the garbage collector has taken it; its bytes are 
 UPLOAD_USES = ("MESSAGE", "AVATAR")
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class UploadRecord(Record):
     """One file: its ticket, then what checking its bytes found, then where it is used.
 
@@ -312,7 +315,7 @@ class UploadRecord(Record):
     removed_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ReactionRecord(Record):
     room_id: str
     message_id: str
@@ -325,7 +328,7 @@ class ReactionRecord(Record):
         return reaction_id(self.room_id, self.message_id, self.user_id, self.emoji)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ReactionGroup:
     """All reactions with one emoji on one message, as seen by one viewer."""
 
@@ -335,7 +338,7 @@ class ReactionGroup:
     first_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class BanRecord(Record):
     """A room restriction: BAN keeps a user out, MUTE keeps them quiet. Both outlive the
     membership, so leaving and rejoining lifts neither."""
@@ -348,7 +351,7 @@ class BanRecord(Record):
     kind: str = "BAN"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ConnectionRecord(Record):
     """One authenticated WebSocket; presence is derived from these."""
 
@@ -359,7 +362,7 @@ class ConnectionRecord(Record):
     heartbeat_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class NotificationRecord(Record):
     id: str
     user_id: str
@@ -375,7 +378,7 @@ class NotificationRecord(Record):
 STREAM_STATUSES = ("SCHEDULED", "LIVE", "ENDED", "CANCELLED")
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class StreamRecord(Record):
     """A live stream: the control plane's record of it (the media plane holds the video).
 
@@ -411,7 +414,7 @@ class StreamRecord(Record):
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class FollowRecord(Record):
     follower_id: str
     followee_id: str
@@ -422,7 +425,7 @@ class FollowRecord(Record):
         return f"{self.follower_id}:{self.followee_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class RatingRecord(Record):
     """One viewer's rating of one ended stream; rating again replaces it."""
 
@@ -434,7 +437,7 @@ class RatingRecord(Record):
     comment: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class WatchRecord(Record):
     """One closed watch of a stream: who, when, and how many of its seconds were live."""
 
@@ -446,7 +449,7 @@ class WatchRecord(Record):
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class StreamStats:
     """What a stream's analytics add up from the store."""
 
@@ -483,7 +486,7 @@ def membership_id(room_id: str, user_id: str) -> str:
 ChangeOperation = Literal["insert", "update", "delete"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ChangeEvent:
     """One committed change, shaped like a MongoDB change event.
 
@@ -503,7 +506,7 @@ class StoreUnavailable(Exception):
     """The store cannot be reached; readiness checks report it."""
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class StoreCounts:
     """What `chatql stats` reports: how much the store holds, for capacity planning."""
 
