@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import pytest
 from chatql.config import Settings
 from chatql.store import create_store
 from chatql.store.sqlite import SQLiteStore
-from chatql.store.sqlite.worker import Emitted, GroupCommitWriter, LoopWriter, connect
+from chatql.store.sqlite.worker import (
+    Checkpointer,
+    Emitted,
+    GroupCommitWriter,
+    LoopWriter,
+    connect,
+)
 
 WriterType = type[GroupCommitWriter] | type[LoopWriter]
 
@@ -80,32 +87,94 @@ async def test_in_a_group_only_the_failing_write_is_lost(
     assert [events[0][3]["body"] for events in published] == ["dup", "a", "b", "c"]
 
 
-ONE_COMMIT = 3 * (4096 + 24)  # a table page, an index page, a little slack
+ONE_COMMIT = 6 * (4096 + 24)  # the row and its index entry, each with an overflow page
 
 
 @pytest.mark.parametrize("restart_over", [0, 30 * ONE_COMMIT, None])
 async def test_the_wal_is_reused_under_a_steady_stream_of_commits(
     tmp_path: Path, restart_over: int | None, writer_type: WriterType
 ) -> None:
-    """The writer looks at the WAL's size between groups (here: at every group) and finishes
-    the checkpoint once it is over `restart_over`: the WAL then starts again from the top, so
-    it stays about that long. Without (None: never) it holds every commit made."""
+    """Every ten commits a checkpointer's pass runs while commits it cannot copy remain (a
+    reader's snapshot stands for the commits made during a pass under load). A pass that finds
+    the WAL over `restart_over` asks the writer to finish the checkpoint: the WAL then starts
+    again from the top, so it stays about that long. Without (None: never) it holds every
+    commit made: no pass ever catches up."""
     path = tmp_path / "db"
     over = 2**40 if restart_over is None else restart_over
-    writer = writer_type(open_db(path), lambda _events: None, restart_every=0.0, restart_over=over)
+    writer = writer_type(open_db(path), lambda _events: None)
+    asked: list[int] = []
+    checkpointer = Checkpointer(
+        connect(str(path), readonly=False, synchronous="NORMAL", cache_mb=2),
+        lambda: asked.append(len(asked)),  # handed on below, once the snapshot is gone
+        interval=3600,  # its passes are this test's
+        restart_over=over,
+    )
+    reader = connect(str(path), readonly=True, synchronous="NORMAL", cache_mb=2)
     try:
         for i in range(200):
             await writer.write(insert(f"{i:04d}" + "x" * 2000))
+            if i % 10 == 4:
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM notes").fetchone()
+            if i % 10 == 9:
+                before = len(asked)
+                await asyncio.to_thread(checkpointer.copy_back)
+                reader.execute("COMMIT")
+                if len(asked) > before:
+                    writer.request_restart()
         wal = (tmp_path / "db-wal").stat().st_size
     finally:
+        reader.close()
         await writer.close()
+        await checkpointer.close()
     if restart_over is None:
         assert wal > 100 * ONE_COMMIT
     elif restart_over == 0:
-        assert wal < 10 * ONE_COMMIT
+        assert wal < 15 * ONE_COMMIT
     else:
-        assert restart_over < wal < restart_over + 10 * ONE_COMMIT  # grew to it, then reused
+        assert restart_over < wal < restart_over + 15 * ONE_COMMIT  # grew to it, then reused
     assert len(bodies(path)) == 200
+    assert checkpointer.passes == 20 and checkpointer.refused == 0
+
+
+async def test_the_checkpointers_passes_and_the_writers_checkpoint_take_turns(
+    tmp_path: Path, writer_type: WriterType
+) -> None:
+    """The writer finishes the checkpoint when a pass asks, right after it: under a steady
+    stream of commits, passes are not refused for finding the writer's checkpoint running
+    (with a timer each, they once found it every time and the writer copied everything), and
+    a pass that finds nothing new asks for nothing."""
+    path = tmp_path / "db"
+    writer = writer_type(open_db(path), lambda _events: None)
+    asked: list[float] = []
+
+    def restart_due() -> None:
+        asked.append(time.monotonic())
+        writer.request_restart()
+
+    checkpointer = Checkpointer(
+        connect(str(path), readonly=False, synchronous="NORMAL", cache_mb=2),
+        restart_due,
+        interval=0.02,
+        restart_over=0,
+    )
+    try:
+        deadline = time.monotonic() + 1.5
+        i = 0
+        while time.monotonic() < deadline:
+            await asyncio.gather(*(writer.write(insert(f"{i}-{k}")) for k in range(4)))
+            i += 1
+        passes = checkpointer.passes
+        assert passes >= 10 and len(asked) >= 5
+        assert checkpointer.refused <= passes // 10
+        await asyncio.sleep(0.2)  # idle: the last pass copied it all, nothing more to ask
+        quiet = len(asked)
+        await asyncio.sleep(0.2)
+        assert len(asked) == quiet
+    finally:
+        await writer.close()
+        await checkpointer.close()
+    assert len(bodies(path)) == 4 * i
 
 
 async def test_the_loop_writer_commits_one_turn_of_writes_as_one_group_on_the_loop(
@@ -196,7 +265,7 @@ async def test_the_store_keeps_fsyncing_commits_off_the_loop(
 async def test_the_loop_writers_checkpoint_runs_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """It syncs the database file (35-70 ms under a many-rooms load): on a thread."""
+    """It syncs the database file: on a thread."""
     from chatql.store.sqlite import worker
 
     threads: list[int] = []
@@ -207,11 +276,10 @@ async def test_the_loop_writers_checkpoint_runs_off_the_loop(
 
     worker_checkpoint = worker.finish_checkpoint
     monkeypatch.setattr(worker, "finish_checkpoint", noted)
-    writer = LoopWriter(
-        open_db(tmp_path / "db"), lambda _events: None, restart_every=0.0, restart_over=0
-    )
+    writer = LoopWriter(open_db(tmp_path / "db"), lambda _events: None)
     try:
         for i in range(5):
+            await asyncio.to_thread(writer.request_restart)  # as the checkpointer asks
             await writer.write(insert(str(i)))
     finally:
         await writer.close()

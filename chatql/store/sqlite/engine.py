@@ -230,7 +230,7 @@ class SQLiteEngine:
         self._targets.install(writer)
         self._writer = writer_type(writer, self.feed.emit, listener=self._targets)
         checkpoints = await asyncio.to_thread(self._connect, readonly=False)
-        self._checkpointer = Checkpointer(checkpoints)
+        self._checkpointer = Checkpointer(checkpoints, self._writer.request_restart)
         for i in range(self._read_count):
             reader = await asyncio.to_thread(self._connect, readonly=True)
             self._readers.append(Worker(reader, f"sqlite-reader-{i}"))
