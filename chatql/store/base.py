@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, Self
@@ -41,13 +42,14 @@ class _RandomIds:
         self._pool = b""
         self._at = 0
 
-    def next(self) -> str:
+    def next(self, size: int = 16) -> str:
+        """`size` random bytes (at most 16) as hex."""
         with self._lock:
             at = self._at
-            if at >= len(self._pool):
+            if at + size > len(self._pool):
                 self._pool, at = os.urandom(self.POOL), 0
-            self._at = at + 16
-            return self._pool[at : at + 16].hex()
+            self._at = at + size
+            return self._pool[at : at + size].hex()
 
     def reset(self) -> None:
         """In a forked child: a new pool, and a new lock (another thread may have held it)."""
@@ -62,6 +64,18 @@ os.register_at_fork(after_in_child=_ids.reset)
 def new_id() -> str:
     """32 random lower-case hex characters."""
     return _ids.next()
+
+
+def time_ordered_id() -> str:
+    """32 lower-case hex characters: the milliseconds since 1970 (12), then 80 random bits.
+
+    For messages, the rows written most: ids that grow with time enter their indexes (the id's,
+    and the author's) at the end, where the latest entries' pages are, instead of at a random
+    page each, so a group of messages dirties fewer pages for the WAL and the checkpoint. The
+    time they tell is the message's createdAt, which is public anyway; 80 random bits keep
+    them unguessable.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{_ids.next(10)}"
 
 
 class Record:
@@ -250,7 +264,7 @@ class MessageRecord(Record):
     ) -> MessageRecord:
         """A message about to be stored at `seq` (every store takes the seq its own way)."""
         return cls(
-            id=new_id(),
+            id=time_ordered_id(),
             room_id=room_id,
             author_id=author_id,
             content=content,
