@@ -314,3 +314,16 @@ async def test_every_connection_gets_the_configured_page_cache(tmp_path: Path) -
 def test_a_page_cache_size_out_of_range_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match="CHATQL_SQLITE_CACHE_MB"):
         Settings.from_env({"CHATQL_SQLITE_CACHE_MB": value})
+
+
+def test_asking_a_loop_writer_whose_loop_has_closed_raises_nothing(tmp_path: Path) -> None:
+    """The checkpointer's thread may ask after the loop is gone (a store never closed)."""
+
+    async def make() -> LoopWriter:
+        return LoopWriter(open_db(tmp_path / "db"), lambda _events: None)
+
+    writer = asyncio.run(make())
+    writer.request_restart()  # from a thread, as the checkpointer would
+    thread = threading.Thread(target=writer.request_restart)
+    thread.start()
+    thread.join()

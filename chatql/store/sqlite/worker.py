@@ -289,7 +289,9 @@ class LoopWriter(_Writer):
 
     def request_restart(self) -> None:
         if not self._closed:
-            self._loop.call_soon_threadsafe(self._restart_requested)
+            # a loop closed without closing the store: the checkpointer's thread goes on
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._restart_requested)
 
     def _restart_requested(self) -> None:
         self._restart = True
