@@ -176,6 +176,7 @@ def gps_exif(orientation: int | None = None) -> Image.Exif:
 
 
 def srgb_icc() -> bytes:
+    """A fresh sRGB profile; its header holds the second it was made, so make it once per test."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -482,6 +483,7 @@ def test_served_inline() -> None:
 def test_jpeg_metadata_is_gone_and_orientation_applied(tmp_path: Path) -> None:
     stored = gradient((640, 400))
     stored.paste((255, 0, 0), (0, 0, 40, 40))  # a red mark in the stored top-left corner
+    icc = srgb_icc()
     out = io.BytesIO()
     stored.save(
         out,
@@ -489,7 +491,7 @@ def test_jpeg_metadata_is_gone_and_orientation_applied(tmp_path: Path) -> None:
         exif=gps_exif(orientation=6),
         comment=b"secret comment",
         xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-xmp</x:xmpmeta>",
-        icc_profile=srgb_icc(),
+        icc_profile=icc,
         dpi=(300, 300),
     )
     info, dst, thumb = run(tmp_path, out.getvalue())
@@ -502,7 +504,7 @@ def test_jpeg_metadata_is_gone_and_orientation_applied(tmp_path: Path) -> None:
         assert clean.size == (400, 640)  # orientation 6: turned upright, sides swapped
         assert not clean.getexif()
         assert "comment" not in clean.info and "xmp" not in clean.info
-        assert clean.info.get("icc_profile") == srgb_icc()  # colour is kept
+        assert clean.info.get("icc_profile") == icc  # colour is kept
         # Orientation 6: the camera was turned, so the stored top-left is the upright top-right.
         assert rgba(clean, (390, 10))[0] > 200 and rgba(clean, (390, 10))[1] < 60
     with Image.open(thumb) as small:
