@@ -148,13 +148,13 @@ async def test_the_checkpointers_passes_and_the_writers_checkpoint_take_turns(
     writer = writer_type(open_db(path), lambda _events: None)
     asked: list[float] = []
 
-    def restart_due() -> None:
+    def ask_restart() -> None:
         asked.append(time.monotonic())
         writer.request_restart()
 
     checkpointer = Checkpointer(
         connect(str(path), readonly=False, synchronous="NORMAL", cache_mb=2),
-        restart_due,
+        ask_restart,
         interval=0.02,
         restart_over=0,
     )
