@@ -21,13 +21,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from chatql.store.base import (
+from chatql.store.ids import new_id
+from chatql.store.records import (
     MembershipRecord,
     MessageRecord,
     NotificationRecord,
     RoomRecord,
     UserRecord,
-    new_id,
     now_utc,
 )
 from chatql.store.sqlite import SQLiteStore

@@ -21,7 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from chatql.config import Settings
 from chatql.errors import Unauthenticated
-from chatql.store.base import new_id, now_utc
+from chatql.store.ids import new_id
+from chatql.store.records import now_utc
 
 ALGORITHM = "HS256"
 VERIFIED_CACHE_SIZE = 50_000

@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from chatql.errors import Forbidden, Unauthenticated
 from chatql.services.registry import Services
-from chatql.store.base import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
+from chatql.store.records import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
 
 if TYPE_CHECKING:
     from chatql.direct_sockets import DirectSocket

@@ -42,7 +42,8 @@ from chatql.security.limits import Limits, limits_rule
 from chatql.services.live import NO_LONGER_MEMBER, TOO_SLOW
 from chatql.services.registry import Services
 from chatql.shapes import PlanCache, argument_value, shareable, single_root_field
-from chatql.store.base import ChangeEvent, MessageRecord, membership_id
+from chatql.store.ids import membership_id
+from chatql.store.records import ChangeEvent, MessageRecord
 from chatql.transport import FRAMES_EXTENSION
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.security.validation_memo import ValidationMemo
 from chatql.services.registry import Services
 from chatql.shared_subscriptions import SharedSubscriptionsHandler
-from chatql.store.base import ChangeEvent
+from chatql.store.records import ChangeEvent
 
 
 class CheckedWebSocketAdapter(ASGIWebSocketAdapter):

@@ -32,7 +32,7 @@ from chatql.shapes import (
     sharing,
     single_root_field,
 )
-from chatql.store.base import ChangeEvent
+from chatql.store.records import ChangeEvent
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from broadcaster import Event
 from broadcaster._backends.base import BroadcastBackend
 
 from chatql.observability.live_stats import LatencyHistogram, LiveStats, delivering_commit
-from chatql.store.base import ChangeEvent, HistoryLost, Store
+from chatql.store.base import HistoryLost, Store
+from chatql.store.records import ChangeEvent
 
 log = logging.getLogger("chatql.pubsub")
 

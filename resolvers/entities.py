@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from chatql.errors import BadUserInput, ChatError, NotFound
 from chatql.services import validation
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 from chatql.types.message import Message
 from chatql.types.room import ChatRoom
 from chatql.types.user import User

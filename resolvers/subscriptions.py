@@ -13,7 +13,7 @@ import strawberry
 from strawberry import UNSET
 
 from chatql.errors import BadUserInput
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 from chatql.types.activity import TypingIndicator, UserPresence
 from chatql.types.args import given
 from chatql.types.enums import RoomChangeType, RoomRole

@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 
 from chatql.errors import StoreConflict
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     AccountTokenRecord,
     IdentityRecord,
     NotificationRecord,
     RefreshTokenRecord,
-    Store,
     UserRecord,
-    new_id,
     now_utc,
 )
 from tests.test_store_contract import make_room, make_users, user

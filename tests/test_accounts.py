@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chatql.config import Settings
-from chatql.store.base import now_utc
+from chatql.store.records import now_utc
 from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Account, Client, Server, Socket, running_server
 from tests.smtp_server import SmtpServer, link_token, text_body
 from tests.test_sessions import closed_with

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from chatql.store.base import AssistantTurnRecord, Store, UserRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import AssistantTurnRecord, UserRecord, now_utc
 from tests.test_store_contract import collect, make_room, make_users, send, user
 
 

@@ -78,8 +78,10 @@ async def test_change_stream_history_lost_makes_the_feed_resync(tmp_path: Path) 
     from mongoeco import AsyncMongoClient  # type: ignore[import-not-found]
 
     from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
-    from chatql.store.base import HistoryLost, UserRecord, new_id, now_utc
+    from chatql.store.base import HistoryLost
+    from chatql.store.ids import new_id
     from chatql.store.mongo import MongoStore
+    from chatql.store.records import UserRecord, now_utc
 
     store = MongoStore(
         "mongodb://localhost/chatql_test", client=AsyncMongoClient(change_stream_history_size=3)
@@ -136,7 +138,8 @@ async def test_a_restarted_process_resumes_its_change_stream_where_it_stopped(
     from broadcaster import Event
 
     from chatql.pubsub import ChangeFeedBackend, Hub
-    from chatql.store.base import UserRecord, new_id, now_utc
+    from chatql.store.ids import new_id
+    from chatql.store.records import UserRecord, now_utc
 
     shared = mongoeco_client()
     store = make_store("mongoeco", tmp_path, shared=shared)

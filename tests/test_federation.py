@@ -23,7 +23,7 @@ from chatql.config import Settings
 from chatql.federation import SubgraphSchema
 from chatql.schema import build_schema
 from chatql.security.cost import query_cost
-from chatql.store.base import MessageRecord, RoomRecord, UserRecord
+from chatql.store.records import MessageRecord, RoomRecord, UserRecord
 from chatql.store.sqlite import SQLiteStore
 from tests import test_attacks as graphql_cop
 from tests.helpers import TRANSPORT_WS, Account, Client, Server, Socket, running_server

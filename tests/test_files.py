@@ -21,7 +21,7 @@ from PIL import Image
 
 from chatql.config import Settings
 from chatql.services.files import Files, incoming_key
-from chatql.store.base import now_utc
+from chatql.store.records import now_utc
 from tests.conftest import fast_settings
 from tests.helpers import TRANSPORT_WS, Account, Client, Server, Socket, running_server
 

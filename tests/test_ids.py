@@ -10,7 +10,8 @@ import time
 from datetime import UTC, datetime
 
 from chatql.services.validation import entity_id
-from chatql.store.base import MessageRecord, new_id, now_utc, time_ordered_id
+from chatql.store.ids import new_id, time_ordered_id
+from chatql.store.records import MessageRecord, now_utc
 
 
 def test_ids_are_well_formed_and_distinct_across_many_pools() -> None:

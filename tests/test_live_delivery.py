@@ -14,8 +14,10 @@ from chatql.errors import Forbidden, SubscriptionOverflow
 from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
 from chatql.services.record_cache import RecordCache
 from chatql.services.registry import Services
-from chatql.store.base import ChangeEvent, HistoryLost, RoomRecord, UserRecord, new_id, now_utc
+from chatql.store.base import HistoryLost
+from chatql.store.ids import new_id
 from chatql.store.local_feed import LocalFeed
+from chatql.store.records import ChangeEvent, RoomRecord, UserRecord, now_utc
 from chatql.store.sqlite import SQLiteStore
 from tests.conftest import fast_settings
 

@@ -14,12 +14,12 @@ from typing import Any, cast
 
 import pytest
 
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.records import (
     ConnectionRecord,
     MembershipRecord,
     MessageRecord,
     NotificationRecord,
-    Store,
     now_utc,
 )
 from chatql.store.sqlite import SQLiteStore

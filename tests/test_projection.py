@@ -16,7 +16,7 @@ from chatql.config import Settings
 from chatql.context import ChatContext
 from chatql.projection import CompiledMessage, NotCompiled, compile_message
 from chatql.services.registry import Services
-from chatql.store.base import MessageRecord
+from chatql.store.records import MessageRecord
 from chatql.types.message import Message
 from chatql.types.user import User
 

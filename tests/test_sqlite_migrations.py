@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from chatql.store.base import (
+from chatql.store.ids import new_id
+from chatql.store.records import (
     MembershipRecord,
     MessageRecord,
     ReactionRecord,
     RoomRecord,
     UserRecord,
-    new_id,
     now_utc,
 )
 from chatql.store.sqlite import SQLiteStore, migrations

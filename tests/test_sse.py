@@ -20,7 +20,7 @@ import pytest
 from chatql.config import Settings
 from chatql.pubsub import room_channel
 from chatql.services.pagination import message_cursor
-from chatql.store.base import MessageRecord
+from chatql.store.records import MessageRecord
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import (
     ON_MESSAGE,

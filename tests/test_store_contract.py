@@ -9,27 +9,23 @@ from datetime import timedelta
 import pytest
 
 from chatql.errors import StoreConflict
-from chatql.store.base import (
+from chatql.store.base import HistoryLost, Store
+from chatql.store.ids import membership_id, new_id, parse_reaction_id, reaction_id
+from chatql.store.records import (
     UPLOAD_ATTACHED,
     UPLOAD_COMPLETE,
     UPLOAD_PENDING,
     BanRecord,
     ChangeEvent,
     ConnectionRecord,
-    HistoryLost,
     MembershipRecord,
     NotificationRecord,
     ReactionRecord,
     RefreshTokenRecord,
     RoomRecord,
-    Store,
     UploadRecord,
     UserRecord,
-    membership_id,
-    new_id,
     now_utc,
-    parse_reaction_id,
-    reaction_id,
 )
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     ChangeEvent,
     FollowRecord,
     RatingRecord,
-    Store,
     StreamRecord,
     WatchRecord,
-    new_id,
     now_utc,
 )
 from tests.test_store_contract import make_room, make_users, send

@@ -450,7 +450,7 @@ async def test_a_process_that_stops_reporting_drops_out_of_the_sums(
 
     from chatql.services import stream_viewers
     from chatql.services.stream_viewers import RAW_CHANNEL, ViewerTracker
-    from chatql.store.base import ChangeEvent
+    from chatql.store.records import ChangeEvent
 
     clock = [1000.0]
     monkeypatch.setattr(stream_viewers.time, "monotonic", lambda: clock[0])

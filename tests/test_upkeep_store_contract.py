@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatql.store.base import Store, StoreCounts, now_utc
+from chatql.store.base import Store
+from chatql.store.records import StoreCounts, now_utc
 from tests.conftest import make_store
 from tests.test_store_contract import make_room, make_users, send, upload
 from tests.test_stream_store_contract import stream

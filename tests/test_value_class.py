@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mypy import api as mypy_api
 
-from chatql.store.base import RoomRecord, now_utc
+from chatql.store.records import RoomRecord, now_utc
 from chatql.value_class import value_class
 
 

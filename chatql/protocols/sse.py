@@ -38,7 +38,7 @@ from chatql.json_response import send_json
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.security.connections import TooManyConnections
 from chatql.shapes import operation_type
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL

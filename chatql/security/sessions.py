@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from broadcaster import Event
 
-from chatql.store.base import ChangeEvent
+from chatql.store.records import ChangeEvent
 
 log = logging.getLogger("chatql.sessions")
 Closer = Callable[[], Awaitable[None]]

@@ -22,7 +22,8 @@ from chatql.services.messages import Messages
 from chatql.services.record_cache import RecordCache
 from chatql.services.rooms import Rooms
 from chatql.services.streams import Streams
-from chatql.store.base import Store, UserRecord, now_utc
+from chatql.store.base import Store
+from chatql.store.records import UserRecord, now_utc
 
 DELETED_NAME = "Deleted user"
 

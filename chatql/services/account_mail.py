@@ -16,7 +16,8 @@ from chatql.security.rate_limit import RateLimiter
 from chatql.services import validation
 from chatql.services.account_tokens import AccountTokens
 from chatql.services.record_cache import RecordCache
-from chatql.store.base import Store, UserRecord
+from chatql.store.base import Store
+from chatql.store.records import UserRecord
 
 VERIFY_EMAIL = "VERIFY_EMAIL"
 RESET_PASSWORD = "RESET_PASSWORD"

@@ -12,7 +12,9 @@ from datetime import timedelta
 
 from chatql.auth import digest_refresh_token
 from chatql.errors import BadUserInput
-from chatql.store.base import AccountTokenRecord, Store, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import AccountTokenRecord, now_utc
 
 MAX_TOKEN_LENGTH = 256
 

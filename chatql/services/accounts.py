@@ -23,7 +23,9 @@ from chatql.services.account_mail import AccountMail
 from chatql.services.files import Files
 from chatql.services.pagination import Page
 from chatql.services.record_cache import RecordCache
-from chatql.store.base import RefreshTokenRecord, Store, UserRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import RefreshTokenRecord, UserRecord, now_utc
 
 BAD_CREDENTIALS = "Invalid username or password"
 

@@ -12,7 +12,8 @@ import re
 
 from chatql.errors import Unauthenticated
 from chatql.services.validation import USERNAME_RE
-from chatql.store.base import Store, UserRecord, now_utc
+from chatql.store.base import Store
+from chatql.store.records import UserRecord, now_utc
 
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{24,256}")
 KEY_RULE = "at least 24 (at most 256) characters of A-Z, a-z, 0-9, '_' or '-'"

@@ -34,14 +34,14 @@ from chatql.services.notifications import mentioned_usernames
 from chatql.services.record_cache import RecordCache
 from chatql.services.reply_stream import ReplyStream
 from chatql.services.rooms import Rooms
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     AssistantTurnRecord,
     ChangeEvent,
     MessageRecord,
     RoomRecord,
-    Store,
     UserRecord,
-    new_id,
     now_utc,
 )
 

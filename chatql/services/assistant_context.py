@@ -18,7 +18,8 @@ from chatql.errors import NotFound
 from chatql.services.file_text import MAX_FILE_BYTES, extract_text, has_text
 from chatql.services.files import Files
 from chatql.services.rooms import Rooms
-from chatql.store.base import MessageRecord, RoomRecord, Store, UserRecord
+from chatql.store.base import Store
+from chatql.store.records import MessageRecord, RoomRecord, UserRecord
 
 CHARS_PER_TOKEN = 4
 MAX_THREAD = 40

@@ -12,7 +12,8 @@ from typing import Any
 from chatql.llm import ToolCall
 from chatql.services.assistant_context import MAX_THREAD, Question, label
 from chatql.services.rooms import Rooms
-from chatql.store.base import MessageRecord, Store, UserRecord
+from chatql.store.base import Store
+from chatql.store.records import MessageRecord, UserRecord
 
 MAX_RESULTS = 20
 MAX_TEXT = 500

@@ -29,16 +29,16 @@ from chatql.errors import BadUserInput, Conflict, NotFound
 from chatql.security.rate_limit import Rate, RateLimiter
 from chatql.services import media, validation
 from chatql.services.file_urls import FileUrls
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     UPLOAD_ATTACHED,
     UPLOAD_CHECKING,
     UPLOAD_COMPLETE,
     UPLOAD_PENDING,
     UPLOAD_PURGING,
-    Store,
     UploadRecord,
     UserRecord,
-    new_id,
     now_utc,
 )
 

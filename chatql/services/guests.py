@@ -19,7 +19,9 @@ from chatql.errors import Forbidden
 from chatql.security.rate_limit import RateLimiter
 from chatql.services.account_tokens import AccountTokens
 from chatql.services.accounts import Accounts, Session
-from chatql.store.base import Store, UserRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import UserRecord, now_utc
 
 log = logging.getLogger("chatql.guests")
 SWEEP_INTERVAL = 60.0

@@ -28,17 +28,16 @@ from chatql.services.membership_cache import MembershipCache
 from chatql.services.pagination import parse_message_cursor
 from chatql.services.rooms import Rooms
 from chatql.services.typing import TypingEvent, typing_channel
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import membership_id, parse_reaction_id
+from chatql.store.records import (
     ChangeEvent,
     MessageRecord,
     NotificationRecord,
     ReactionRecord,
     RoomRecord,
-    Store,
     UserRecord,
-    membership_id,
     now_utc,
-    parse_reaction_id,
 )
 
 REPLAY_BATCH = 200

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from chatql.store.base import ChangeEvent, MembershipRecord, Store, membership_id
+from chatql.store.base import Store
+from chatql.store.ids import membership_id
+from chatql.store.records import ChangeEvent, MembershipRecord
 
 
 class MembershipCache:

@@ -18,7 +18,8 @@ from chatql.services.media import RASTER_IMAGES
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
-from chatql.store.base import MessageRecord, SortDirection, Store, UserRecord, now_utc
+from chatql.store.base import SortDirection, Store
+from chatql.store.records import MessageRecord, UserRecord, now_utc
 
 
 class Messages:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from chatql.errors import BadUserInput, Forbidden, NotFound
 from chatql.services import permissions, validation
 from chatql.services.rooms import Rooms
-from chatql.store.base import BanRecord, RoomRecord, Store, UserRecord, now_utc
+from chatql.store.base import Store
+from chatql.store.records import BanRecord, RoomRecord, UserRecord, now_utc
 
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 

@@ -15,14 +15,14 @@ from datetime import datetime
 from chatql.errors import BadUserInput, NotFound
 from chatql.services import pagination, validation
 from chatql.services.pagination import Page
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     MessageRecord,
     NotificationRecord,
     NotificationRule,
     RoomRecord,
-    Store,
     UserRecord,
-    new_id,
     now_utc,
 )
 

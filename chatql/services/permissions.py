@@ -6,7 +6,7 @@ global moderators act in any room, below only the room's owner.
 
 from __future__ import annotations
 
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 
 ROOM_RANK = {"OWNER": 40, "ADMIN": 20, "MEMBER": 10}
 GLOBAL_RANK = {"ADMIN": 35, "MODERATOR": 30, "USER": 0}

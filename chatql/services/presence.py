@@ -16,7 +16,9 @@ from datetime import timedelta
 from chatql.config import Settings
 from chatql.errors import BadUserInput
 from chatql.services.rooms import Rooms
-from chatql.store.base import ConnectionRecord, Store, UserRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import ConnectionRecord, UserRecord, now_utc
 
 log = logging.getLogger("chatql.presence")
 SETTABLE = ("ONLINE", "AWAY", "BUSY")

@@ -6,7 +6,8 @@ from chatql.errors import BadUserInput, NotFound
 from chatql.services import validation
 from chatql.services.emoji import is_emoji
 from chatql.services.messages import Messages
-from chatql.store.base import MessageRecord, ReactionRecord, Store, UserRecord, now_utc
+from chatql.store.base import Store
+from chatql.store.records import MessageRecord, ReactionRecord, UserRecord, now_utc
 
 
 def clean_emoji(value: str) -> str:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
-from chatql.store.base import ChangeEvent, Record
+from chatql.store.records import ChangeEvent, Record
 
 
 class RecordCache[R: Record]:

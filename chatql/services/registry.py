@@ -40,7 +40,9 @@ from chatql.services.social_accounts import SocialAccounts
 from chatql.services.stream_viewers import ViewerTracker
 from chatql.services.streams import Streams
 from chatql.services.typing import Typing, TypingTracker
-from chatql.store.base import ChangeEvent, RoomRecord, Store, UserRecord, new_id
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import ChangeEvent, RoomRecord, UserRecord
 
 
 @dataclass

@@ -13,7 +13,7 @@ import contextlib
 import time
 
 from chatql.services.messages import Messages
-from chatql.store.base import MessageRecord
+from chatql.store.records import MessageRecord
 
 UPDATE_INTERVAL = 0.2
 

@@ -12,14 +12,9 @@ from chatql.services.membership_cache import MembershipCache
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.record_cache import RecordCache
-from chatql.store.base import (
-    MembershipRecord,
-    RoomRecord,
-    Store,
-    UserRecord,
-    new_id,
-    now_utc,
-)
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import MembershipRecord, RoomRecord, UserRecord, now_utc
 
 MAX_INITIAL_MEMBERS = 100
 ROOM_NOT_FOUND = "Chat room not found"

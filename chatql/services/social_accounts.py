@@ -20,7 +20,9 @@ from chatql.services import validation
 from chatql.services.account_tokens import AccountTokens
 from chatql.services.accounts import Accounts, Session
 from chatql.services.record_cache import RecordCache
-from chatql.store.base import IdentityRecord, Store, UserRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import IdentityRecord, UserRecord, now_utc
 
 LOGIN_CODE = "LOGIN_CODE"
 LOGIN_CODE_TTL = 120

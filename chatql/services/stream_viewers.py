@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from broadcaster import Event
 
 from chatql.pubsub import Hub, stream_channel
-from chatql.store.base import ChangeEvent, Store, WatchRecord, new_id, now_utc
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import ChangeEvent, WatchRecord, now_utc
 
 RAW_CHANNEL = "viewers-raw"
 HEARTBEATS = 5  # intervals between republishing unchanged counts

@@ -32,16 +32,16 @@ from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
 from chatql.services.stream_media import MediaPlane, NoMediaPlane
 from chatql.services.stream_viewers import LiveWindow, ViewerCount, ViewerTracker
-from chatql.store.base import (
+from chatql.store.base import Store
+from chatql.store.ids import new_id
+from chatql.store.records import (
     ChangeEvent,
     FollowRecord,
     NotificationRecord,
     RatingRecord,
-    Store,
     StreamRecord,
     StreamStats,
     UserRecord,
-    new_id,
     now_utc,
 )
 

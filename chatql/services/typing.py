@@ -18,7 +18,8 @@ from broadcaster import Event
 
 from chatql.pubsub import Hub
 from chatql.services.rooms import Rooms
-from chatql.store.base import ChangeEvent, Store, UserRecord, now_utc
+from chatql.store.base import Store
+from chatql.store.records import ChangeEvent, UserRecord, now_utc
 
 RAW_PREFIX = "typing-raw:"
 

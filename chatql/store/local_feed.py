@@ -15,7 +15,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
-from chatql.store.base import ChangeEvent, HistoryLost
+from chatql.store.base import HistoryLost
+from chatql.store.records import ChangeEvent
 
 log = logging.getLogger("chatql.feed")
 

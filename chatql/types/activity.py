@@ -8,7 +8,7 @@ import strawberry
 
 from chatql.context import ChatContext
 from chatql.services.typing import TypingEvent
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 from chatql.types.enums import PresenceStatus
 from chatql.types.user import User
 

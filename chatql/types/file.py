@@ -8,7 +8,7 @@ import strawberry
 
 from chatql.context import ChatContext
 from chatql.services.files import Ticket
-from chatql.store.base import UploadRecord
+from chatql.store.records import UploadRecord
 
 Info = strawberry.Info[ChatContext, None]
 

@@ -12,7 +12,7 @@ from chatql.context import ChatContext
 from chatql.errors import NotFound
 from chatql.services import validation
 from chatql.services.pagination import message_cursor
-from chatql.store.base import MessageRecord, ReactionRecord
+from chatql.store.records import MessageRecord, ReactionRecord
 from chatql.types.args import given
 from chatql.types.enums import MessageType
 from chatql.types.file import Attachment

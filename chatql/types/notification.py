@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from chatql.context import ChatContext
-from chatql.store.base import NotificationRecord
+from chatql.store.records import NotificationRecord
 from chatql.types.enums import NotificationType
 from chatql.types.message import Message
 from chatql.types.user import User

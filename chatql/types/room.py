@@ -10,7 +10,7 @@ from strawberry import UNSET
 from chatql.context import ChatContext
 from chatql.services import validation
 from chatql.services.pagination import message_cursor
-from chatql.store.base import RoomRecord
+from chatql.store.records import RoomRecord
 from chatql.types.args import given
 from chatql.types.enums import ModelSortDirection, RoomChangeType, RoomRole
 from chatql.types.message import Message, MessageConnection, load_user

@@ -13,7 +13,7 @@ from chatql.context import ChatContext
 from chatql.services.streams import StreamAnalytics as Analytics
 from chatql.services.streams import StreamKey as Key
 from chatql.services.streams import StreamView
-from chatql.store.base import StreamRecord
+from chatql.store.records import StreamRecord
 from chatql.types.user import User
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from strawberry import UNSET
 
 from chatql.context import ChatContext
 from chatql.errors import ChatError
-from chatql.store.base import UserRecord
+from chatql.store.records import UserRecord
 from chatql.types.enums import EmailMode, PresenceStatus, Role
 
 Info = strawberry.Info[ChatContext, None]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from chatql.errors import StoreConflict
-from chatql.store.base import AccountTokenRecord, IdentityRecord
 from chatql.store.mongo.documents import keyed_doc, record, to_doc, utc
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import AccountTokenRecord, IdentityRecord
 
 
 class AccountStore(MongoEngine):

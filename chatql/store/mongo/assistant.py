@@ -4,9 +4,9 @@ that lets exactly one of several processes answer (not in the change feed)."""
 from __future__ import annotations
 
 from chatql.errors import StoreConflict
-from chatql.store.base import AssistantTurnRecord
 from chatql.store.mongo.documents import record, to_doc
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import AssistantTurnRecord
 
 
 class AssistantStore(MongoEngine):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from chatql.store.base import Record
+from chatql.store.records import Record
 
 # A counter every update bumps, so that no update is a no-op the change stream would skip.
 REVISION = "_rev"

@@ -17,17 +17,12 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import (
-    ChangeEvent,
-    HistoryLost,
-    StoreCounts,
-    StoreUnavailable,
-    new_id,
-    now_utc,
-)
+from chatql.store.base import HistoryLost, StoreUnavailable
+from chatql.store.ids import new_id
 from chatql.store.mongo.documents import REVISION, constraint, encode, maybe_await
 from chatql.store.mongo.feed import ChangeFeed, feed_pipeline, history_lost
 from chatql.store.mongo.indexes import INDEXES
+from chatql.store.records import ChangeEvent, StoreCounts, now_utc
 
 DEFAULT_DATABASE = "chatql"
 

@@ -17,8 +17,9 @@ from typing import Any, Self
 
 from pymongo.errors import OperationFailure
 
-from chatql.store.base import ChangeEvent, ChangeOperation, HistoryLost
+from chatql.store.base import HistoryLost
 from chatql.store.mongo.documents import decode_doc, maybe_await
+from chatql.store.records import ChangeEvent, ChangeOperation
 
 WATCHED_COLLECTIONS = (
     "users",

@@ -11,13 +11,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import (
-    MessageRecord,
-    NotificationRecord,
-    NotificationRule,
-    SortDirection,
-    now_utc,
-)
+from chatql.store.base import SortDirection
 from chatql.store.mongo.documents import (
     aggregate,
     constraint,
@@ -29,6 +23,7 @@ from chatql.store.mongo.documents import (
     utc,
 )
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import MessageRecord, NotificationRecord, NotificationRule, now_utc
 
 _STRING = {"$type": "string"}
 

@@ -10,7 +10,6 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import NotificationRecord
 from chatql.store.mongo.documents import (
     REVISION,
     bulk_duplicate,
@@ -22,6 +21,7 @@ from chatql.store.mongo.documents import (
     utc,
 )
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import NotificationRecord
 
 
 class NotificationStore(MongoEngine):

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from chatql.store.base import ConnectionRecord
 from chatql.store.mongo.documents import record, to_doc, utc
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import ConnectionRecord
 
 
 def _watch_id(connection_id: str, room_id: str) -> str:

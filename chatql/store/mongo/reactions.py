@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from chatql.store.base import ReactionGroup, ReactionRecord
 from chatql.store.mongo.documents import aggregate, decode_doc, fetch, keyed_doc
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import ReactionGroup, ReactionRecord
 
 
 class ReactionStore(MongoEngine):

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from chatql.errors import StoreConflict
-from chatql.store.base import BanRecord, MembershipRecord, RoomRecord, membership_id
+from chatql.store.ids import membership_id
 from chatql.store.mongo.documents import (
     aggregate,
     bulk_duplicate,
@@ -24,6 +24,7 @@ from chatql.store.mongo.documents import (
     utc,
 )
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import BanRecord, MembershipRecord, RoomRecord
 
 
 def _membership_doc(member: MembershipRecord) -> dict[str, Any]:

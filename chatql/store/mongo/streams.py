@@ -12,13 +12,6 @@ from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
 
-from chatql.store.base import (
-    FollowRecord,
-    RatingRecord,
-    StreamRecord,
-    StreamStats,
-    WatchRecord,
-)
 from chatql.store.mongo.documents import (
     REVISION,
     aggregate,
@@ -32,6 +25,7 @@ from chatql.store.mongo.documents import (
     utc,
 )
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import FollowRecord, RatingRecord, StreamRecord, StreamStats, WatchRecord
 
 
 def _stream_doc(stream: StreamRecord) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatql.store.base import (
+from chatql.store.mongo.documents import fetch, record, records, to_doc, utc
+from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import (
     UPLOAD_ATTACHED,
     UPLOAD_CHECKING,
     UPLOAD_COMPLETE,
@@ -14,8 +16,6 @@ from chatql.store.base import (
     UPLOAD_PURGING,
     UploadRecord,
 )
-from chatql.store.mongo.documents import fetch, record, records, to_doc, utc
-from chatql.store.mongo.engine import MongoEngine
 
 
 class UploadStore(MongoEngine):

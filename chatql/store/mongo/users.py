@@ -9,9 +9,9 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 
 from chatql.errors import StoreConflict
-from chatql.store.base import RefreshTokenRecord, UsernameHoldRecord, UserRecord, now_utc
 from chatql.store.mongo.documents import contains, fetch, record, records, to_doc, utc
 from chatql.store.mongo.engine import MongoEngine
+from chatql.store.records import RefreshTokenRecord, UsernameHoldRecord, UserRecord, now_utc
 
 
 class UserStore(MongoEngine):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from chatql.store.base import AccountTokenRecord, IdentityRecord
+from chatql.store.records import AccountTokenRecord, IdentityRecord
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
 from chatql.store.sqlite.worker import Emitted
 

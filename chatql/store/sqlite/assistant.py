@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from chatql.store.base import AssistantTurnRecord
+from chatql.store.records import AssistantTurnRecord
 from chatql.store.sqlite.engine import SQLiteEngine
 from chatql.store.sqlite.worker import Emitted
 

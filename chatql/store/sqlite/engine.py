@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from chatql.errors import StoreConflict
-from chatql.store.base import ChangeEvent, StoreCounts, StoreUnavailable, new_id, now_utc
+from chatql.store.base import StoreUnavailable
+from chatql.store.ids import new_id
 from chatql.store.local_feed import LocalFeed
+from chatql.store.records import ChangeEvent, StoreCounts, now_utc
 from chatql.store.sqlite.lock import DatabaseBusy, DatabaseLock
 from chatql.store.sqlite.migrations import (
     SchemaTooNew,

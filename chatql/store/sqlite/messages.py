@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import MessageRecord, NotificationRule, SortDirection, now_utc
+from chatql.store.base import SortDirection
+from chatql.store.records import MessageRecord, NotificationRule, now_utc
 from chatql.store.sqlite.engine import SQLiteEngine, encode, like_pattern, row_doc, to_text
 from chatql.store.sqlite.notifications import insert_notification_rows
 from chatql.store.sqlite.uploads import claim_uploads

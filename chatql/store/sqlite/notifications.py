@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from chatql.store.base import NotificationRecord
+from chatql.store.records import NotificationRecord
 from chatql.store.sqlite.engine import SQLiteEngine, encode, to_text
 from chatql.store.sqlite.worker import Emitted
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from chatql.store.base import ConnectionRecord
+from chatql.store.records import ConnectionRecord
 from chatql.store.sqlite.engine import SQLiteEngine, to_text
 from chatql.store.sqlite.targets import Targets, read_notification_targets
 from chatql.store.sqlite.worker import Emitted

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from chatql.store.base import ReactionGroup, ReactionRecord, reaction_id
+from chatql.store.ids import reaction_id
+from chatql.store.records import ReactionGroup, ReactionRecord
 from chatql.store.sqlite.engine import SQLiteEngine, from_text
 from chatql.store.sqlite.worker import Emitted
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatql.store.base import BanRecord, MembershipRecord, RoomRecord, membership_id
+from chatql.store.ids import membership_id
+from chatql.store.records import BanRecord, MembershipRecord, RoomRecord
 from chatql.store.sqlite.engine import SQLiteEngine, like_pattern, to_text
 from chatql.store.sqlite.worker import Emitted
 

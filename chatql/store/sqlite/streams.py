@@ -11,13 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatql.store.base import (
-    FollowRecord,
-    RatingRecord,
-    StreamRecord,
-    StreamStats,
-    WatchRecord,
-)
+from chatql.store.records import FollowRecord, RatingRecord, StreamRecord, StreamStats, WatchRecord
 from chatql.store.sqlite.engine import SQLiteEngine, from_text, like_pattern, to_text
 from chatql.store.sqlite.worker import Emitted
 

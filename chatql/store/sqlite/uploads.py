@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import (
+from chatql.store.records import (
     UPLOAD_ATTACHED,
     UPLOAD_CHECKING,
     UPLOAD_COMPLETE,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from chatql.errors import StoreConflict
-from chatql.store.base import RefreshTokenRecord, UsernameHoldRecord, UserRecord, now_utc
+from chatql.store.records import RefreshTokenRecord, UsernameHoldRecord, UserRecord, now_utc
 from chatql.store.sqlite.engine import SQLiteEngine, like_pattern, to_text
 from chatql.store.sqlite.worker import Emitted
 
