@@ -131,7 +131,7 @@ def _files_url(name: str, raw: str) -> str:
 
 
 def _upload_types(name: str, raw: str) -> str:
-    from chatql.services.media import parse_allowed_types
+    from chatql.services.file_types import parse_allowed_types
 
     try:
         parse_allowed_types(raw)

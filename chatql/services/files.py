@@ -27,7 +27,7 @@ from chatql.blobs.base import CHUNK
 from chatql.config import Settings
 from chatql.errors import BadUserInput, Conflict, NotFound
 from chatql.security.rate_limit import Rate, RateLimiter
-from chatql.services import media, validation
+from chatql.services import file_types, images, validation
 from chatql.services.file_urls import FileUrls
 from chatql.store.base import Store
 from chatql.store.ids import new_id
@@ -46,10 +46,10 @@ log = logging.getLogger("chatql.files")
 
 MAX_ATTACHMENTS = 10
 MAX_FILENAME = 255
-SNIFF_BYTES = media.HEAD_BYTES
+SNIFF_BYTES = file_types.HEAD_BYTES
 # Types whose first bytes are not the whole story: what is inside a zip or an OLE file, or text
 # whose root element comes after a long prolog.
-NEEDS_WHOLE_FILE = frozenset({"application/zip", media.OLE_STORAGE, media.OCTET_STREAM})
+NEEDS_WHOLE_FILE = frozenset({"application/zip", file_types.OLE_STORAGE, file_types.OCTET_STREAM})
 AVATAR_PATH = re.compile(r"^/files/([0-9a-f]{32})/avatar$")
 _MIME = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
@@ -104,8 +104,8 @@ class Files:
         self._blobs = blobs
         self._settings = settings
         self.urls = urls
-        self._allowed = media.parse_allowed_types(
-            settings.upload_types or media.DEFAULT_UPLOAD_TYPES
+        self._allowed = file_types.parse_allowed_types(
+            settings.upload_types or file_types.DEFAULT_UPLOAD_TYPES
         )
         self._limit = RateLimiter(Rate.parse(settings.rate_limit_uploads))
         self._collector: asyncio.Task[None] | None = None
@@ -259,22 +259,22 @@ class Files:
         head = b"".join(
             [chunk async for chunk in self._blobs.read(upload.object_key, 0, SNIFF_BYTES)]
         )
-        mime = media.sniff(head)
+        mime = file_types.sniff(head)
         with tempfile.TemporaryDirectory(prefix="chatql-upload-") as work:
             source = Path(work) / "source"
-            if mime in media.RASTER_IMAGES or mime in NEEDS_WHOLE_FILE:
+            if mime in images.RASTER_IMAGES or mime in NEEDS_WHOLE_FILE:
                 await self._fetch(upload.object_key, source)
-                mime = await asyncio.to_thread(media.sniff, head, source)
-            if not media.is_allowed(mime, self._allowed):
+                mime = await asyncio.to_thread(file_types.sniff, head, source)
+            if not file_types.is_allowed(mime, self._allowed):
                 raise BadUserInput(
                     f"Files of type {mime} are not allowed here", field="uploadId", mimeType=mime
                 )
             changes: dict[str, object] = {"mime_type": mime, "size": upload.declared_size}
-            if mime in media.RASTER_IMAGES:
+            if mime in images.RASTER_IMAGES:
                 clean, thumb = Path(work) / "clean", Path(work) / "thumb"
                 async with self._decoding:
                     image = await asyncio.to_thread(
-                        media.process_image,
+                        images.process_image,
                         source,
                         clean,
                         thumb,
@@ -380,7 +380,7 @@ class Files:
             raise BadUserInput(
                 "The avatar upload is not complete, or is used already", field="avatarUploadId"
             )
-        if upload.mime_type not in media.RASTER_IMAGES or upload.thumb_key is None:
+        if upload.mime_type not in images.RASTER_IMAGES or upload.thumb_key is None:
             raise BadUserInput("An avatar must be an image", field="avatarUploadId")
         taken = await self._store.update_upload(
             upload.id, {"status": UPLOAD_ATTACHED, "used_for": "AVATAR"}, status=UPLOAD_COMPLETE
@@ -419,7 +419,7 @@ class Files:
             if upload is None or upload.used_for != "AVATAR" or upload.removed_at is not None:
                 raise NotFound("File not found")
             key = upload.thumb_key or upload.object_key
-            mime = upload.mime_type if upload.thumb_key is None else media.THUMBNAIL_MIME
+            mime = upload.mime_type if upload.thumb_key is None else images.THUMBNAIL_MIME
             cache = 86400
         else:
             if variant not in ("file", "thumb") or not self.urls.valid(
@@ -436,7 +436,7 @@ class Files:
             if variant == "thumb":
                 if upload.thumb_key is None:
                     raise NotFound("File not found")
-                key, mime = upload.thumb_key, media.THUMBNAIL_MIME
+                key, mime = upload.thumb_key, images.THUMBNAIL_MIME
             else:
                 key, mime = upload.object_key, upload.mime_type or "application/octet-stream"
             cache = max(0, int(expires or 0) - int(now_utc().timestamp()))
@@ -448,7 +448,7 @@ class Files:
             size=info.size,
             mime_type=mime or "application/octet-stream",
             filename=upload.filename,
-            inline=media.served_inline(mime or ""),
+            inline=file_types.served_inline(mime or ""),
             cache_seconds=cache,
         )
 

@@ -14,7 +14,7 @@ from chatql.errors import BadUserInput, Forbidden, NotFound, StoreConflict
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, permissions, validation
 from chatql.services.files import Files
-from chatql.services.media import RASTER_IMAGES
+from chatql.services.images import RASTER_IMAGES
 from chatql.services.notifications import Notifications
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms

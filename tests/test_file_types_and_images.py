@@ -1,4 +1,5 @@
-"""chatql.services.media: types from bytes, the upload allow-list, images made safe to serve."""
+"""chatql.services.file_types and .images: types from bytes, the upload allow-list, images made
+safe to serve."""
 
 from __future__ import annotations
 
@@ -17,19 +18,16 @@ import pytest
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin, features
 
 from chatql.errors import BadUserInput
-from chatql.services import media
-from chatql.services.media import (
+from chatql.services import file_types
+from chatql.services.file_types import (
     DEFAULT_UPLOAD_TYPES,
     INLINE_SAFE,
-    RASTER_IMAGES,
-    THUMBNAIL_MIME,
-    ImageInfo,
     is_allowed,
     parse_allowed_types,
-    process_image,
     served_inline,
     sniff,
 )
+from chatql.services.images import RASTER_IMAGES, THUMBNAIL_MIME, ImageInfo, process_image
 
 HAVE_AVIF = "image/avif" in RASTER_IMAGES
 GPS_SECRET = b"51N-secret-place"
@@ -279,7 +277,7 @@ SAMPLES: list[tuple[str, Callable[[], bytes], str]] = [
 )
 def test_sniff_from_bytes(make: Callable[[], bytes], expected: str) -> None:
     data = make()
-    assert sniff(data[: media.HEAD_BYTES]) == expected
+    assert sniff(data[: file_types.HEAD_BYTES]) == expected
 
 
 @pytest.mark.parametrize(
@@ -287,12 +285,12 @@ def test_sniff_from_bytes(make: Callable[[], bytes], expected: str) -> None:
 )
 def test_sniff_with_a_path_agrees(tmp_path: Path, make: Callable[[], bytes], expected: str) -> None:
     data = make()
-    assert sniff(data[: media.HEAD_BYTES], write(tmp_path, "f", data)) == expected
+    assert sniff(data[: file_types.HEAD_BYTES], write(tmp_path, "f", data)) == expected
 
 
 @pytest.mark.skipif(not HAVE_AVIF, reason="this Pillow has no AVIF encoder")
 def test_sniff_real_avif() -> None:
-    assert sniff(image_bytes("AVIF")[: media.HEAD_BYTES]) == "image/avif"
+    assert sniff(image_bytes("AVIF")[: file_types.HEAD_BYTES]) == "image/avif"
 
 
 def test_sniff_looks_at_nothing_but_bytes(tmp_path: Path) -> None:
@@ -308,7 +306,7 @@ def test_sniff_looks_at_nothing_but_bytes(tmp_path: Path) -> None:
 def test_svg_after_a_long_prolog(tmp_path: Path) -> None:
     """The root is past `head`: read on when we can, else refuse to call it anything."""
     data = b'<?xml version="1.0"?>\n<!--' + b" padding" * 1000 + b" -->\n" + SVG
-    head = data[: media.HEAD_BYTES]
+    head = data[: file_types.HEAD_BYTES]
     assert sniff(head, write(tmp_path, "drawing", data)) == "image/svg+xml"
     assert sniff(head) == "application/octet-stream"
     assert not served_inline(sniff(head))
@@ -316,8 +314,8 @@ def test_svg_after_a_long_prolog(tmp_path: Path) -> None:
 
 def test_utf8_cut_at_the_end_of_head(tmp_path: Path) -> None:
     emoji = "😀".encode()
-    data = b"a" * (media.HEAD_BYTES - 2) + emoji  # the emoji straddles the 4096-byte head
-    head = data[: media.HEAD_BYTES]
+    data = b"a" * (file_types.HEAD_BYTES - 2) + emoji  # the emoji straddles the 4096-byte head
+    head = data[: file_types.HEAD_BYTES]
     assert sniff(head) == "text/plain"
     assert sniff(head, write(tmp_path, "long", data)) == "text/plain"
     # ...but a file that really ends in half a character is not UTF-8.
@@ -349,11 +347,11 @@ ODS = "application/vnd.oasis.opendocument.spreadsheet"
 
 ZIPS: list[tuple[str, Callable[[], bytes], str]] = [
     ("zip", lambda: zip_bytes([("a.txt", b"hi"), ("b/c", b"\x00" * 99)]), "application/zip"),
-    ("docx", docx, media.DOCX),
-    ("xlsx", lambda: ooxml("xl/workbook.xml"), media.XLSX),
-    ("pptx", lambda: ooxml("ppt/presentation.xml"), media.PPTX),
-    ("docm", lambda: ooxml("word/document.xml", types=DOCM_TYPES), media.DOCM),
-    ("xlsm-by-vba-part", lambda: ooxml("xl/workbook.xml", "xl/vbaProject.bin"), media.XLSM),
+    ("docx", docx, file_types.DOCX),
+    ("xlsx", lambda: ooxml("xl/workbook.xml"), file_types.XLSX),
+    ("pptx", lambda: ooxml("ppt/presentation.xml"), file_types.PPTX),
+    ("docm", lambda: ooxml("word/document.xml", types=DOCM_TYPES), file_types.DOCM),
+    ("xlsm-by-vba-part", lambda: ooxml("xl/workbook.xml", "xl/vbaProject.bin"), file_types.XLSM),
     ("word-without-types", lambda: zip_bytes([("word/document.xml", b"<w/>")]), "application/zip"),
     ("odt", lambda: odf(ODT), ODT),
     ("ods", lambda: odf(ODS), ODS),
@@ -368,13 +366,13 @@ ZIPS: list[tuple[str, Callable[[], bytes], str]] = [
 )
 def test_sniff_zip_containers(tmp_path: Path, make: Callable[[], bytes], expected: str) -> None:
     data = make()
-    assert sniff(data[: media.HEAD_BYTES], write(tmp_path, "upload", data)) == expected
+    assert sniff(data[: file_types.HEAD_BYTES], write(tmp_path, "upload", data)) == expected
 
 
 def test_zip_without_a_path() -> None:
     """Only ODF says what it is in its first entry; OOXML needs the directory at the end."""
-    assert sniff(odf(ODT)[: media.HEAD_BYTES]) == ODT
-    assert sniff(docx()[: media.HEAD_BYTES]) == "application/zip"
+    assert sniff(odf(ODT)[: file_types.HEAD_BYTES]) == ODT
+    assert sniff(docx()[: file_types.HEAD_BYTES]) == "application/zip"
 
 
 def test_broken_zip_is_still_a_zip(tmp_path: Path) -> None:
@@ -389,7 +387,7 @@ def test_broken_zip_is_still_a_zip(tmp_path: Path) -> None:
         (["Workbook", "\x05SummaryInformation"], "application/vnd.ms-excel"),
         (["Book"], "application/vnd.ms-excel"),
         (["PowerPoint Document", "Current User"], "application/vnd.ms-powerpoint"),
-        (["\x05SummaryInformation", "\x05DigitalSignature"], media.OLE_STORAGE),  # e.g. MSI
+        (["\x05SummaryInformation", "\x05DigitalSignature"], file_types.OLE_STORAGE),  # e.g. MSI
         # The directory spans three chained sectors; the stream is in the last.
         ([f"Stream{i}" for i in range(8)] + ["WordDocument"], "application/msword"),
     ],
@@ -397,10 +395,10 @@ def test_broken_zip_is_still_a_zip(tmp_path: Path) -> None:
 )
 def test_sniff_legacy_office(tmp_path: Path, names: list[str], expected: str) -> None:
     data = ole_bytes(names)
-    assert sniff(data[: media.HEAD_BYTES]) == expected  # small: the directory is in head
+    assert sniff(data[: file_types.HEAD_BYTES]) == expected  # small: the directory is in head
     padded = data + b"\x00" * 8192
     assert sniff(padded[:512], write(tmp_path, "doc", padded)) == expected  # read via path
-    assert sniff(padded[:512]) == media.OLE_STORAGE  # header only, no path: cannot tell
+    assert sniff(padded[:512]) == file_types.OLE_STORAGE  # header only, no path: cannot tell
 
 
 # ----------------------------------------------------------------------------- allow-list
@@ -414,7 +412,7 @@ def test_parse_allowed_types() -> None:
     }
     assert parse_allowed_types("*/*") == {"*/*"}
     assert parse_allowed_types("") == frozenset()
-    assert parse_allowed_types(f"{media.DOCX}, application/vnd.ms-excel.sheet.macroEnabled.12")
+    assert parse_allowed_types(f"{file_types.DOCX}, application/vnd.ms-excel.sheet.macroEnabled.12")
 
 
 @pytest.mark.parametrize(
@@ -441,17 +439,18 @@ def test_default_upload_types() -> None:
     allowed = parse_allowed_types(DEFAULT_UPLOAD_TYPES)
     for mime in (
         "image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
-        "image/bmp", "image/tiff", "application/pdf", "text/plain", media.DOCX, media.XLSX,
-        media.PPTX, "application/vnd.oasis.opendocument.text", "application/msword",
+        "image/bmp", "image/tiff", "application/pdf", "text/plain",
+        file_types.DOCX, file_types.XLSX, file_types.PPTX,
+        "application/vnd.oasis.opendocument.text", "application/msword",
         "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "audio/mpeg", "audio/ogg",
         "audio/wav", "audio/flac", "audio/mp4", "video/mp4", "video/webm", "video/quicktime",
         "video/x-matroska", "application/zip", "application/gzip",
     ):  # fmt: skip
         assert is_allowed(mime, allowed), mime
     for mime in (
-        "image/svg+xml", "text/html", "application/octet-stream", media.OLE_STORAGE,
+        "image/svg+xml", "text/html", "application/octet-stream", file_types.OLE_STORAGE,
         "image/heic", "image/heif",  # not processed here: they would keep their EXIF
-        media.DOCM, media.XLSM, "application/x-msdownload",
+        file_types.DOCM, file_types.XLSM, "application/x-msdownload",
     ):  # fmt: skip
         assert not is_allowed(mime, allowed), mime
 
