@@ -210,6 +210,8 @@ class Group:
         self._subscription: Subscription = fanout.services.hub.subscribe(
             room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
         )
+        self._handling = False  # the task is at an event (and may be awaiting)
+        self._subscription.take_now = self._take_now
         self._task = asyncio.create_task(self._run(), name=f"fanout:{plan.room_id}")
 
     def add(self, member: Member) -> None:
@@ -243,7 +245,11 @@ class Group:
                         self._end(member, None)
                     return
                 if isinstance(change, ChangeEvent):
-                    await self._handle(change)
+                    self._handling = True
+                    try:
+                        await self._handle(change)
+                    finally:
+                        self._handling = False
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug here must not strand the members silently
@@ -251,23 +257,68 @@ class Group:
             for member in list(self.members):
                 self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
 
-    async def _handle(self, change: ChangeEvent) -> None:
-        room_id = self.plan.room_id
+    def _take_now(self, change: Any) -> bool:
+        """The event handled as the feed hands it over, when everything it needs is cached
+        (members, author) and the task has nothing before it: no task switch, no queue. False:
+        the task handles it (a load to await, a payload the executor makes)."""
+        if self._handling or not isinstance(change, ChangeEvent):
+            return False
+        try:
+            return self._handle_now(change)
+        except Exception:  # as in `_run`: a bug here must not strand the members silently
+            log.exception("fan-out group failed; ending its subscriptions")
+            for member in list(self.members):
+                self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
+            return True
+
+    def _handle_now(self, change: ChangeEvent) -> bool:
+        if self._skips(change):
+            return True
+        if self._compiled is None:
+            return False
+        from chatql.types.message import Message  # types import Strawberry: lazy
+        from chatql.types.user import User
+
+        services = self._fanout.services
+        allowed = services.members.cached_members(self.plan.room_id)
+        if allowed is None:
+            return False
+        assert change.document is not None  # _skips made sure
+        message = Message.from_record(MessageRecord.from_doc(change.document))
+        author = None
+        if self._compiled.needs_author:
+            record = services.users.peek(message.author_id)
+            if record is None:
+                return False
+            author = User.from_record(record)
+        try:
+            data = self._compiled.data(message, author)
+        except NotCompiled:
+            return False
+        self._send({"data": data}, allowed, change.committed_at)
+        return True
+
+    def _skips(self, change: ChangeEvent) -> bool:
+        """Whether the event is not a new message (members who left end here)."""
         if change.collection == "memberships" and change.operation == "delete":
             for member in list(self.members):
-                if change.key == membership_id(room_id, member.viewer_id):
+                if change.key == membership_id(self.plan.room_id, member.viewer_id):
                     self._end(member, Forbidden(NO_LONGER_MEMBER))
-            return
-        if not (
+            return True
+        return not (
             change.collection == "messages"
             and change.operation == "insert"
             and change.document is not None
-        ):
+        )
+
+    async def _handle(self, change: ChangeEvent) -> None:
+        if self._skips(change):
             return
         from chatql.types.message import Message  # types import Strawberry; keep it lazy
 
+        assert change.document is not None  # _skips made sure
         record = MessageRecord.from_doc(change.document)
-        allowed = await self._fanout.services.members.members(room_id)
+        allowed = await self._fanout.services.members.members(self.plan.room_id)
         message = Message.from_record(record)
         payload = await self._answer_compiled(message) if self._compiled else None
         if payload is None:
@@ -276,8 +327,13 @@ class Group:
             payload = {"data": result.data}
             if result.errors:
                 payload["errors"] = [classify(e).formatted for e in result.errors]
+        self._send(payload, allowed, change.committed_at)
+
+    def _send(
+        self, payload: dict[str, Any], allowed: frozenset[str], committed_at: float | None
+    ) -> None:
+        """One payload to every member still allowed to see it (the others end here)."""
         body = orjson.dumps(payload)
-        committed_at = change.committed_at
         written = 0
         for member in list(self.members):
             if member.viewer_id not in allowed:

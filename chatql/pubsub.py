@@ -200,7 +200,13 @@ class SubscriberOverflow(Exception):
 
 
 class Subscription:
-    """One subscriber's bounded buffer on one channel."""
+    """One subscriber's bounded buffer on one channel.
+
+    `take_now`, when set, is offered each item while nothing is buffered: if it handles the
+    item then and there (True), the item is not buffered and its reader never wakes for it,
+    which spares a task switch per event; False buffers it as usual. It must say False when
+    its reader is still busy with an earlier item, so items are handled in order.
+    """
 
     def __init__(self, hub: Hub, channels: tuple[str, ...], maxsize: int) -> None:
         self.channels = channels
@@ -210,9 +216,12 @@ class Subscription:
         self._wakeup = asyncio.Event()
         self.overflowed = False
         self.closed = False
+        self.take_now: Callable[[Any], bool] | None = None
 
     def offer(self, item: Any) -> None:
         if self.overflowed or self.closed:
+            return
+        if not self._items and self.take_now is not None and self.take_now(item):
             return
         if len(self._items) >= self._maxsize:
             self.overflowed = True

@@ -4,10 +4,11 @@ never skip authorisation."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket
+from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, room_subscribed
 
 HISTORY = (
     "query($r: ID!) { messagesByRoom(chatRoomId: $r, limit: 5) "
@@ -165,6 +166,46 @@ async def test_shared_subscribers_get_identical_frames(server: Server, client: C
         await sock.close()
     assert raw[0] == raw[1]  # same operation id ("1") on both sockets, same payload
     assert '"content":"same bytes"' in raw[0]
+
+
+async def test_a_group_takes_events_as_they_come_or_through_its_task_in_commit_order(
+    server: Server, client: Client
+) -> None:
+    """With the room's members and the author cached, a shared group answers an event as the
+    feed hands it over; otherwise (cold caches) its task does, and what comes meanwhile waits
+    behind it. Either way every subscriber gets every message once, in commit order."""
+    alice, bob = await client.register("alice"), await client.register("bob")
+    room = await client.create_room(alice, "r", members=[bob.id])
+    sock = await Socket.subscriber(server, bob.token, room)
+    await room_subscribed(server, room)
+    (group,) = [g for g in server.app.view.fanout._groups.values() if g.plan.room_id == room]
+    by_task: list[int] = []
+    handle = group._handle
+
+    async def counted(change: Any) -> None:
+        by_task.append(1)
+        await handle(change)
+
+    group._handle = counted  # type: ignore[method-assign]
+    await client.send(alice, room, "warm")  # loads what the caches lack
+    assert [m["content"] for m in await sock.messages(1)] == ["warm"]
+    by_task.clear()
+
+    await client.send(alice, room, "cached")
+    assert [m["content"] for m in await sock.messages(1)] == ["cached"]
+    assert by_task == []  # taken as the feed handed it over
+
+    services = server.app.state.services
+    for burst in range(3):
+        services.members.reset()  # the first event of the burst has to load them
+        services.users.reset()
+        sent = await asyncio.gather(*(client.send(alice, room, f"b{burst}-{i}") for i in range(20)))
+        got = await sock.messages(len(sent))
+        assert [m["seq"] for m in got] == sorted(m["seq"] for m in sent)
+        assert sorted(m["content"] for m in got) == sorted(m["content"] for m in sent)
+    assert by_task  # the cold starts went through the task
+    await sock.nothing_within(0.2)  # and nothing twice
+    await sock.close()
 
 
 def test_the_planners_share_what_they_should_and_nothing_else() -> None:

@@ -50,6 +50,11 @@ class MembershipCache:
             lambda: self._store.get_membership(room_id, user_id),
         )
 
+    def cached_members(self, room_id: str) -> frozenset[str] | None:
+        """A room's members if they are cached (None: they would have to be loaded)."""
+        cached = self._entries.get(f"room:{room_id}")
+        return cached if isinstance(cached, frozenset) else None
+
     async def is_member(self, room_id: str, user_id: str) -> bool:
         return user_id in await self.members(room_id)
 

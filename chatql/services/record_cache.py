@@ -42,6 +42,14 @@ class RecordCache[R: Record]:
         record = self._entries[key] = self._kind.from_doc(cast(Mapping[str, Any], entry))
         return record
 
+    def peek(self, key: str) -> R | None:
+        """The record if it is cached (None: not cached, or gone): no load, no await."""
+        entry = self._entries.get(key)
+        if entry is None or isinstance(entry, self._kind):
+            return entry
+        record = self._entries[key] = self._kind.from_doc(cast(Mapping[str, Any], entry))
+        return record
+
     async def get_many(self, keys: Sequence[str]) -> dict[str, R]:
         found: dict[str, R] = {}
         missing: list[str] = []
