@@ -211,13 +211,18 @@ class Group:
             room_channel(plan.room_id), maxsize=max(fanout.queue_size, GROUP_QUEUE)
         )
         self._handling = False  # the task is at an event (and may be awaiting)
+        self._unframed = 0  # members written through an ASGI `send`, which wants a task
         self._subscription.take_now = self._take_now
         self._task = asyncio.create_task(self._run(), name=f"fanout:{plan.room_id}")
 
     def add(self, member: Member) -> None:
+        if member not in self.members and member.frames is None:
+            self._unframed += 1
         self.members.add(member)
 
     def remove(self, member: Member) -> None:
+        if member in self.members and member.frames is None:
+            self._unframed -= 1
         self.members.discard(member)
         if not self.members:
             self._fanout.drop(self)
@@ -268,13 +273,16 @@ class Group:
         except Exception:  # as in `_run`: a bug here must not strand the members silently
             log.exception("fan-out group failed; ending its subscriptions")
             for member in list(self.members):
-                self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
+                try:  # the hub's other subscribers of the room still get the event
+                    self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
+                except Exception:
+                    log.exception("could not end a fan-out member")
             return True
 
     def _handle_now(self, change: ChangeEvent) -> bool:
         if self._skips(change):
             return True
-        if self._compiled is None:
+        if self._compiled is None or self._unframed:
             return False
         from chatql.types.message import Message  # types import Strawberry: lazy
         from chatql.types.user import User

@@ -259,6 +259,7 @@ class Subscription:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.take_now = None  # it is its reader's method: no reference cycle left behind
             self._hub._remove(self)
             self._wakeup.set()
 

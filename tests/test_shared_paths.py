@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ON_MESSAGE, TRANSPORT_WS, Client, Server, Socket, room_subscribed
+from tests.helpers import (
+    ON_MESSAGE,
+    TRANSPORT_WS,
+    Client,
+    Server,
+    Socket,
+    room_subscribed,
+    until,
+)
 
 HISTORY = (
     "query($r: ID!) { messagesByRoom(chatRoomId: $r, limit: 5) "
@@ -172,18 +180,27 @@ async def test_a_group_takes_events_as_they_come_or_through_its_task_in_commit_o
     server: Server, client: Client
 ) -> None:
     """With the room's members and the author cached, a shared group answers an event as the
-    feed hands it over; otherwise (cold caches) its task does, and what comes meanwhile waits
-    behind it. Either way every subscriber gets every message once, in commit order."""
+    feed hands it over; otherwise its task does, and what comes meanwhile waits behind it
+    (even when the caches are warm again by then). Every subscriber gets every message once,
+    in commit order."""
     alice, bob = await client.register("alice"), await client.register("bob")
     room = await client.create_room(alice, "r", members=[bob.id])
     sock = await Socket.subscriber(server, bob.token, room)
     await room_subscribed(server, room)
     (group,) = [g for g in server.app.view.fanout._groups.values() if g.plan.room_id == room]
-    by_task: list[int] = []
+    services = server.app.state.services
+    by_task: list[str] = []
+    held: list[str] = []
+    gate = asyncio.Event()
+    gate.set()
     handle = group._handle
 
     async def counted(change: Any) -> None:
-        by_task.append(1)
+        by_task.append(change.key)
+        if not gate.is_set():
+            await services.members.members(room)  # warm again while this event is held
+            held.append(change.key)
+            await gate.wait()
         await handle(change)
 
     group._handle = counted  # type: ignore[method-assign]
@@ -195,15 +212,23 @@ async def test_a_group_takes_events_as_they_come_or_through_its_task_in_commit_o
     assert [m["content"] for m in await sock.messages(1)] == ["cached"]
     assert by_task == []  # taken as the feed handed it over
 
-    services = server.app.state.services
+    gate.clear()
+    services.members.reset()  # the next event goes to the task, which is then held
+    await client.send(alice, room, "held")
+    await until(lambda: held)
+    for i in range(3):  # the caches are warm: only the held event stands in their way
+        await client.send(alice, room, f"after-{i}")
+    await sock.nothing_within(0.2)
+    gate.set()
+    got = await sock.messages(4)
+    assert [m["content"] for m in got] == ["held", "after-0", "after-1", "after-2"]
+
     for burst in range(3):
         services.members.reset()  # the first event of the burst has to load them
-        services.users.reset()
         sent = await asyncio.gather(*(client.send(alice, room, f"b{burst}-{i}") for i in range(20)))
         got = await sock.messages(len(sent))
         assert [m["seq"] for m in got] == sorted(m["seq"] for m in sent)
         assert sorted(m["content"] for m in got) == sorted(m["content"] for m in sent)
-    assert by_task  # the cold starts went through the task
     await sock.nothing_within(0.2)  # and nothing twice
     await sock.close()
 

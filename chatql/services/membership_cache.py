@@ -52,8 +52,12 @@ class MembershipCache:
 
     def cached_members(self, room_id: str) -> frozenset[str] | None:
         """A room's members if they are cached (None: they would have to be loaded)."""
-        cached = self._entries.get(f"room:{room_id}")
-        return cached if isinstance(cached, frozenset) else None
+        key = f"room:{room_id}"
+        cached = self._entries.get(key)
+        if not isinstance(cached, frozenset):
+            return None
+        self._entries.move_to_end(key)  # in use: not the next to be evicted
+        return cached
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
         return user_id in await self.members(room_id)
