@@ -28,9 +28,8 @@ class MembershipCache:
     async def _cached[V: (frozenset[str], MembershipRecord | None)](
         self, key: str, load: Callable[[], Awaitable[V]]
     ) -> V:
-        cached = self._entries.get(key)
+        cached = self._hit(key)
         if cached is not None:
-            self._entries.move_to_end(key)
             return cached  # type: ignore[return-value]
         version = (self._epoch, self._versions.get(key, 0))
         loaded = await load()
@@ -52,11 +51,14 @@ class MembershipCache:
 
     def cached_members(self, room_id: str) -> frozenset[str] | None:
         """A room's members if they are cached (None: they would have to be loaded)."""
-        key = f"room:{room_id}"
+        cached = self._hit(f"room:{room_id}")
+        return cached if isinstance(cached, frozenset) else None
+
+    def _hit(self, key: str) -> frozenset[str] | MembershipRecord | None:
+        """The cached entry, now the most recently used (not the next evicted); None: absent."""
         cached = self._entries.get(key)
-        if not isinstance(cached, frozenset):
-            return None
-        self._entries.move_to_end(key)  # in use: not the next to be evicted
+        if cached is not None:
+            self._entries.move_to_end(key)
         return cached
 
     async def is_member(self, room_id: str, user_id: str) -> bool:

@@ -33,20 +33,17 @@ class RecordCache[R: Record]:
         self._epoch = 0
 
     async def get(self, key: str) -> R | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return (await self.get_many([key])).get(key)
-        if isinstance(entry, self._kind):
-            return entry
-        # as the feed brought it
-        record = self._entries[key] = self._kind.from_doc(cast(Mapping[str, Any], entry))
-        return record
+        record = self.peek(key)
+        if record is not None:
+            return record
+        return (await self.get_many([key])).get(key)
 
     def peek(self, key: str) -> R | None:
         """The record if it is cached (None: not cached, or gone): no load, no await."""
         entry = self._entries.get(key)
         if entry is None or isinstance(entry, self._kind):
             return entry
+        # as the feed brought it
         record = self._entries[key] = self._kind.from_doc(cast(Mapping[str, Any], entry))
         return record
 
@@ -54,13 +51,11 @@ class RecordCache[R: Record]:
         found: dict[str, R] = {}
         missing: list[str] = []
         for key in keys:
-            entry = self._entries.get(key)
-            if entry is None:
+            record = self.peek(key)
+            if record is None:
                 missing.append(key)
-            elif isinstance(entry, Mapping):  # as the feed brought it
-                found[key] = self._entries[key] = self._kind.from_doc(entry)
             else:
-                found[key] = entry
+                found[key] = record
         if missing:
             before = {k: (self._epoch, self._versions.get(k, 0)) for k in missing}
             loaded = await self._load_many(missing)

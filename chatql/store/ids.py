@@ -39,8 +39,6 @@ class _RandomIds:
 
 
 _ids = _RandomIds()
-
-
 os.register_at_fork(after_in_child=_ids.reset)
 
 

@@ -234,20 +234,10 @@ class AssistantTurnRecord(Record):
 
 
 UPLOAD_PENDING = "PENDING"  # a ticket was issued; the bytes may be on their way
-
-
 UPLOAD_CHECKING = "CHECKING"  # completeUpload is checking it (one call at a time)
-
-
 UPLOAD_COMPLETE = "COMPLETE"  # checked and processed; may be attached once
-
-
 UPLOAD_ATTACHED = "ATTACHED"  # part of a message or a user's avatar
-
-
 UPLOAD_PURGING = "PURGING"  # the garbage collector has taken it; its bytes are going
-
-
 UPLOAD_USES = ("MESSAGE", "AVATAR")
 
 
@@ -431,8 +421,6 @@ class StreamStats:
 NotificationRule = Callable[
     ["MessageRecord", Sequence[tuple[str, bool, bool]]], list[NotificationRecord]
 ]
-
-
 """(new message, (user_id, notifications_muted, watching) per member) -> notifications to store."""
 
 
