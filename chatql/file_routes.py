@@ -13,13 +13,13 @@ import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from chatql.blobs import BlobNotFound, BlobTooLarge
 from chatql.errors import Conflict, NotFound
+from chatql.security.body_limit import drain_body
 from chatql.services.files import Download, Files
 
 log = logging.getLogger("chatql.files")
@@ -30,11 +30,6 @@ FILE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 UPLOAD_PREFIX = "/files/uploads/"
-# After refusing an upload that ran over, read (and drop) this much more of what the client is
-# still sending, for at most DRAIN_SECONDS, so that a client that sent a little too much reads
-# our 413 instead of a connection reset in the middle of its write.
-DRAIN_BYTES = 256 * 1024
-DRAIN_SECONDS = 1.0
 _RANGE = re.compile(r"bytes=([0-9]{0,15})-([0-9]{0,15})")
 
 
@@ -73,18 +68,6 @@ def _disposition(download: Download) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download.filename)}"
 
 
-async def _drain(source: AsyncIterator[bytes]) -> None:
-    seen = 0
-    with anyio.move_on_after(DRAIN_SECONDS):
-        try:
-            async for chunk in source:
-                seen += len(chunk)
-                if seen > DRAIN_BYTES:
-                    return
-        except ClientDisconnect:
-            return
-
-
 def file_routes(files: Files) -> list[Route]:
     async def upload(request: Request) -> Response:
         upload_id = request.path_params["upload_id"]
@@ -113,7 +96,7 @@ def file_routes(files: Files) -> list[Route]:
         except Conflict as exc:
             return _error(409, exc.message)
         except BlobTooLarge:
-            await _drain(source)
+            await drain_body(source)  # a client a little over reads the 413
             return _error(413, "More bytes than the upload declared", Connection="close")
         except ClientDisconnect:  # nothing was kept; the same ticket may be used again
             log.info("upload %s: the client went away before the end", upload_id)

@@ -668,3 +668,35 @@ async def test_the_21st_socket_of_a_user_is_refused_by_default(
     for sock in opened:
         assert isinstance(sock, Socket)
         await sock.close()
+
+
+async def test_a_body_a_little_over_the_limit_gets_413_even_while_it_is_still_arriving(
+    server: Server,
+) -> None:
+    """The answer comes after the rest of the body is read: a server that answered at once
+    and closed would reset the connection under a client still writing (nginx in front
+    then says 502 instead of passing on the 413)."""
+    host, port = httpx.URL(server.url).host, httpx.URL(server.url).port
+    body = body_of_size(70 * 1024)
+    for chunked in (False, True):
+        reader, writer = await asyncio.open_connection(host, port)
+        framing = b"transfer-encoding: chunked" if chunked else b"content-length: %d" % len(body)
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nhost: chatql\r\ncontent-type: application/json\r\n"
+            + framing
+            + b"\r\n\r\n"
+        )
+        for start in range(0, len(body), 10_000):  # at the pace of a slow link
+            part = body[start : start + 10_000]
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 "), answer[:200]
+        error = json.loads(payload)["errors"][0]
+        assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"

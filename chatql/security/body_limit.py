@@ -1,27 +1,35 @@
 """Size limits at the ASGI layer, so no handler ever buffers an oversized body or message.
 
-HTTP: a declared `Content-Length` over the limit is answered 413 without reading the body; a
-chunked body is counted as it arrives and refused with 413 as soon as it passes the limit.
+HTTP: a declared `Content-Length` over the limit, or a chunked body that passes it as it
+arrives, is answered 413. Its rest is read and dropped first when that is little
+(`drain_body`); a much larger body is cut off unread.
 WebSocket: a message over the limit closes the socket with 1009 (Message Too Big), the code
 uvicorn itself uses for its `ws_max_size`, so clients see one code whichever layer refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 
+import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatql.json_response import send_json
 
 WS_MESSAGE_TOO_BIG = 1009
+# What of a refused body is still read, and for how long: as much as nginx passes on to
+# /graphql (deploy/nginx: client_max_body_size 1m).
+DRAIN_BYTES = 1024 * 1024
+DRAIN_SECONDS = 1.0
 
 
 class _BodyTooLarge(Exception):
     """Raised out of `receive` to stop the app reading a body that passed the limit."""
 
-    def __init__(self, measured: int) -> None:
+    def __init__(self, measured: int, ended: bool) -> None:
         self.measured = measured
+        self.ended = ended  # the body's last part came
 
 
 class SizeLimitMiddleware:
@@ -56,6 +64,8 @@ class SizeLimitMiddleware:
         limit = self.max_body_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
+            if declared - limit <= DRAIN_BYTES:
+                await drain_body(_rest_of_body(receive))
             await _payload_too_large(send, limit, declared)
             return
         received = 0
@@ -67,7 +77,7 @@ class SizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge(received)
+                    raise _BodyTooLarge(received, not message.get("more_body", False))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -80,7 +90,37 @@ class SizeLimitMiddleware:
         except _BodyTooLarge as exc:
             if started:  # pragma: no cover - GraphQL reads the whole body before answering
                 raise
+            if not exc.ended:
+                await drain_body(_rest_of_body(receive))
             await _payload_too_large(send, limit, exc.measured)
+
+
+async def drain_body(rest: AsyncIterator[bytes]) -> None:
+    """Reads and drops the rest of a refused request body, up to `DRAIN_BYTES` and for at most
+    `DRAIN_SECONDS`.
+
+    A server that answers and closes with bytes of the request still unread makes its kernel
+    reset the connection, and a client (or proxy) still writing then sees the reset instead of
+    the answer: nginx turns it into a 502. Reading a little more first lets it read ours."""
+    seen = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        try:
+            async for chunk in rest:
+                seen += len(chunk)
+                if seen > DRAIN_BYTES:
+                    return
+        except ClientDisconnect:
+            return
+
+
+async def _rest_of_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client is gone
+            return
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 class _CheckedSocket:
