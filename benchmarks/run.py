@@ -742,6 +742,11 @@ def _drive_loadgen(
         except ValueError:
             run.stderr_tail.append(f"(stdout) {line.rstrip()}")
             continue
+        if metrics_url and point.get("scenario") == "fanout":
+            # the server's own share of the latency the generator measured (the peer has none)
+            server_metrics = read_server_metrics(metrics_url)
+            if server_metrics:
+                point["server_delivery_ms"] = server_metrics.get("deliveryLatencyMs")
         run.lines.append(point)
         if phase and profiler and point.get("scenario") == phase[2]:
             profiler.stop()
@@ -866,6 +871,17 @@ def target_metrics(scenario_runs: dict[str, ScenarioRun]) -> list[Metric]:
                     f"{p.get('lost')} / {p.get('duplicates')} / {p.get('send_errors')}",
                 ),
                 (f"{head}: server CPU %", "cost", p.get("server_cpu_pct")),
+            ]
+            # commit -> last frame of each event's pass, inside the server: the rest of the
+            # latency above is the HTTP send, the write, and the generator's own reading
+            inside = p.get("server_delivery_ms") or {}
+            out += [
+                (
+                    f"{head}: server commit to last frame written {q} ms",
+                    "info",
+                    "n/a" if not inside else inside.get(q),
+                )
+                for q in ("p50", "p99")
             ]
     for r in _points(scenario_runs.get("rooms"), "rooms")[:1]:
         rt = f"many rooms ({r['rooms']}x{r['subs_per_room']})"

@@ -75,7 +75,7 @@ def create_app(
         MetricsListener(
             settings.metrics_host or settings.host,
             settings.metrics_port,
-            metrics_endpoint(settings, metrics, loop_lag, listener=True),
+            metrics_endpoint(settings, metrics, loop_lag, services.hub.stats, listener=True),
         )
         if metrics is not None and settings.metrics_port
         else None
@@ -125,7 +125,10 @@ def create_app(
         Route("/graphql/realtime", upgrade_required),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint(settings, metrics, loop_lag, listener=False)),
+        Route(
+            "/metrics",
+            metrics_endpoint(settings, metrics, loop_lag, services.hub.stats, listener=False),
+        ),
         Mount("/graphiql/static", StaticFiles(directory=graphiql.STATIC_DIR, check_dir=False)),
         *file_routes(services.files),
         *oidc_routes(settings, services.providers, services.social),

@@ -10,12 +10,11 @@ as a histogram of every sample, and (`?format=json`) as percentiles of the last 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import deque
 from collections.abc import Callable
 
-from chatql.observability.live_stats import LatencyHistogram
+from chatql.observability.live_stats import LatencyHistogram, summary_ms
 
 
 class LoopLagMonitor:
@@ -77,16 +76,6 @@ class LoopLagMonitor:
     def snapshot(self) -> dict[str, float | int | None]:
         """p50 / p99 / max lag in milliseconds (None before the first sample), the sample
         count, and the seconds the samples cover (at most `window`)."""
-        lags = sorted(self._lags)
-        n = len(lags)
-
-        def ms(q: float) -> float | None:
-            return round(lags[max(0, math.ceil(q * n) - 1)] * 1000, 3) if n else None
-
-        return {
-            "p50": ms(0.50),
-            "p99": ms(0.99),
-            "max": ms(1.0),
-            "samples": n,
-            "windowSeconds": round(self._covered, 1) if n else 0.0,
-        }
+        summary = summary_ms(self._lags)
+        summary["windowSeconds"] = round(self._covered, 1) if self._lags else 0.0
+        return summary

@@ -13,7 +13,14 @@ import pytest
 
 from chatql.config import ConfigError, Settings
 from chatql.loop_lag import LoopLagMonitor
-from tests.helpers import running_server
+from tests.helpers import (
+    ON_MESSAGE,
+    TRANSPORT_WS,
+    Client,
+    Socket,
+    room_subscribed,
+    running_server,
+)
 
 SECRET = "p" * 40
 
@@ -51,7 +58,7 @@ async def test_metrics_reports_loop_lag_memory_and_uptime(settings: Settings) ->
         response = await http.get(metrics_url(server.url))
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"loopLagMs", "rssBytes", "uptimeSeconds"}
+        assert set(body) == {"loopLagMs", "deliveryLatencyMs", "rssBytes", "uptimeSeconds"}
         lag = body["loopLagMs"]
         assert set(lag) == {"p50", "p99", "max", "samples", "windowSeconds"}
         assert lag["samples"] >= 1 and 0 < lag["windowSeconds"] <= 60
@@ -64,6 +71,40 @@ async def test_metrics_reports_loop_lag_memory_and_uptime(settings: Settings) ->
         after = (await http.get(metrics_url(server.url))).json()
         assert before["loopLagMs"]["samples"] >= lag["samples"]
         assert after["loopLagMs"]["samples"] < before["loopLagMs"]["samples"]
+
+
+async def test_metrics_reports_the_latency_of_recent_deliveries(settings: Settings) -> None:
+    """One sample per write pass (commit -> its last frame), for the passes since the last
+    reset: what the server adds to the latency its clients measure."""
+    async with running_server(settings) as server, httpx.AsyncClient() as http:
+        url = metrics_url(server.url)
+        client = Client(server)
+        alice = await client.register("alice")
+        room = await client.create_room(alice, "measured")
+        listeners = []
+        for _ in range(3):  # one shared group, one pass per message
+            sock = await Socket.connect(server, TRANSPORT_WS, alice.token)
+            await sock.ack()
+            await sock.subscribe(ON_MESSAGE, {"r": room, "a": None})
+            listeners.append(sock)
+        await room_subscribed(server, room, 3)
+        empty = (await http.get(url + "&reset=1")).json()["deliveryLatencyMs"]
+        assert set(empty) == {"p50", "p99", "max", "samples"}
+        for n in range(4):
+            await client.send(alice, room, f"message {n}")
+        for sock in listeners:
+            assert len(await sock.messages(4)) == 4
+        latency = (await http.get(url + "&reset=1")).json()["deliveryLatencyMs"]
+        assert latency["samples"] == 4
+        assert 0 <= latency["p50"] <= latency["p99"] <= latency["max"] < 5000
+        assert (await http.get(url)).json()["deliveryLatencyMs"] == {
+            "p50": None,
+            "p99": None,
+            "max": None,
+            "samples": 0,
+        }
+        for sock in listeners:
+            await sock.close()
 
 
 async def test_a_blocked_event_loop_shows_up_as_lag(settings: Settings) -> None:

@@ -3,8 +3,9 @@
 Protected three ways (`CHATQL_METRICS*`): off by default in production (404), a bearer token
 when `CHATQL_METRICS_TOKEN` is set (401 without it), and a listener of its own when
 `CHATQL_METRICS_PORT` is set (then the main port answers 404). `?format=json` answers this
-process's event-loop lag percentiles over the last minute, its memory and uptime; with
-`reset=1` it then starts a new lag window, so that a benchmark can measure one phase.
+process's event-loop lag percentiles over the last minute, the recent deliveries' latency
+(commit -> last frame of each write pass), its memory and uptime; with `reset=1` it then
+starts new windows for both, so that a benchmark can measure one phase.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from chatql.config import Settings
 from chatql.loop_lag import LoopLagMonitor
+from chatql.observability.live_stats import LiveStats
 from chatql.observability.metrics import Metrics
 
 NOT_FOUND = {"errors": [{"message": "Not Found"}]}
@@ -37,7 +39,12 @@ def rss_bytes() -> int | None:
 
 
 def metrics_endpoint(
-    settings: Settings, metrics: Metrics | None, monitor: LoopLagMonitor, *, listener: bool
+    settings: Settings,
+    metrics: Metrics | None,
+    monitor: LoopLagMonitor,
+    live: LiveStats,
+    *,
+    listener: bool,
 ) -> Callable[[Request], Awaitable[Response]]:
     """The route's handler on the main port (`listener=False`) or on CHATQL_METRICS_PORT's."""
     started = time.monotonic()
@@ -56,12 +63,14 @@ def metrics_endpoint(
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
         if request.query_params.get("format") == "json":
+            reset = request.query_params.get("reset") == "1"
             lag = monitor.snapshot()
-            if request.query_params.get("reset") == "1":
+            if reset:
                 monitor.reset()
             return JSONResponse(
                 {
                     "loopLagMs": lag,
+                    "deliveryLatencyMs": live.recent_delivery(reset=reset),
                     "rssBytes": rss_bytes(),
                     "uptimeSeconds": round(time.monotonic() - started, 1),
                 }

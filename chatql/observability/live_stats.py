@@ -8,9 +8,11 @@ when `/metrics` is read, so the hot path never imports prometheus-client.
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterable
 from contextvars import ContextVar
 
 # Seconds: delivery latency and feed lag are milliseconds when healthy, seconds when backed up.
@@ -29,6 +31,10 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+
+# Write passes whose latency `GET /metrics?format=json` summarises: a benchmark's measured
+# phase (it resets the window when a phase starts), not the process's life.
+RECENT_PASSES = 20_000
 
 # The commit time of the change event the current per-subscriber task is delivering: set when
 # the event leaves its subscriber queue (`pubsub.Subscription.get`), read when the frame is
@@ -66,6 +72,17 @@ class LatencyHistogram:
         return sum(self.counts)
 
 
+def summary_ms(seconds: Iterable[float]) -> dict[str, float | int | None]:
+    """p50 / p99 / max of `seconds` in milliseconds (None without samples), and their count."""
+    ordered = sorted(seconds)
+    n = len(ordered)
+
+    def ms(q: float) -> float | None:
+        return round(ordered[max(0, math.ceil(q * n) - 1)] * 1000, 3) if n else None
+
+    return {"p50": ms(0.50), "p99": ms(0.99), "max": ms(1.0), "samples": n}
+
+
 class LiveStats:
     """What the live path did since the process started: deliveries, drops, latencies, and the
     open subscriptions per root field. One per application (tests run many in one process)."""
@@ -77,14 +94,28 @@ class LiveStats:
         self.subscriptions: Counter[str] = Counter()  # open subscriptions by root field
         self.delivery_latency = LatencyHistogram()  # commit -> frame written
         self.feed_lag = LatencyHistogram()  # commit -> event read from the store's feed
+        # commit -> last frame of a write pass (a group's pass over its members, or one
+        # subscriber's frame), for the last RECENT_PASSES passes: what the server itself adds
+        # to the latency a client measures, without the client's own share
+        self.recent_passes: deque[float] = deque(maxlen=RECENT_PASSES)
 
     def delivered(self, committed_at: float | None, frames: int = 1, *, shared: bool) -> None:
+        """`frames` written in one pass; called after the pass's last write."""
         if shared:
             self.deliveries_shared += frames
         else:
             self.deliveries_single += frames
         if committed_at is not None:
-            self.delivery_latency.observe(time.time() - committed_at, frames)
+            latency = time.time() - committed_at
+            self.delivery_latency.observe(latency, frames)
+            self.recent_passes.append(latency)
+
+    def recent_delivery(self, *, reset: bool = False) -> dict[str, float | int | None]:
+        """`summary_ms` of the recent passes' latency; `reset` starts a new window."""
+        summary = summary_ms(self.recent_passes)
+        if reset:
+            self.recent_passes.clear()
+        return summary
 
     def subscription_started(self, field: str) -> None:
         self.subscriptions[field] += 1
