@@ -24,14 +24,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatql import graphiql
 from chatql.appsync.realtime import AppSyncRealtime, upgrade_required
 from chatql.config import Settings
-from chatql.direct_http import DirectPost
-from chatql.direct_sockets import DirectSockets
+from chatql.fast_path.direct_http import DirectPost
 from chatql.file_routes import UPLOAD_PREFIX, file_routes
 from chatql.graphql_view import ChatGraphQL
-from chatql.loop_lag import LoopLagMonitor
 from chatql.media_plane.hooks import media_hook_routes
 from chatql.observability.endpoint import metrics_endpoint
 from chatql.observability.listener import MetricsListener
+from chatql.observability.loop_lag import LoopLagMonitor
 from chatql.observability.metrics import Metrics
 from chatql.observability.middleware import ObservedApp
 from chatql.observability.operations import OperationObserver
@@ -39,6 +38,7 @@ from chatql.observability.store_calls import InstrumentedStore
 from chatql.observability.tracing import TRACER_NAME
 from chatql.oidc.routes import oidc_routes
 from chatql.protocols.sse import STREAM_PATH, EventStreamEndpoint, wants_event_stream
+from chatql.realtime.direct_sockets import DirectSockets
 from chatql.security.body_limit import SizeLimitMiddleware
 from chatql.security.headers import HTML_HEADERS
 from chatql.services.registry import Services
@@ -193,12 +193,13 @@ class ChatApp(Starlette):
         super().__init__(**kwargs)
         self.metrics = metrics  # the app's own registry, for tests and tools
         self.view = view  # the GraphQL view, for tests and tools
-        # /graphql's graphql-transport-ws sockets, when the server's protocol takes them
-        # without ASGI (`chatql.transport.LeanWebSocketProtocol`); GraphQLSockets otherwise.
+        # /graphql's graphql-transport-ws sockets, when the server's protocol takes them without
+        # ASGI (`chatql.realtime.transport.LeanWebSocketProtocol`); GraphQLSockets otherwise.
         self.direct_sockets = DirectSockets(view, metrics, tracer)
         rest = DirectPost(super().__call__, view)
-        # Plain POSTs the server's HTTP protocol answers without ASGI (`chatql.http_protocol`);
-        # with a tracer they go through ASGI, whose middleware opens their spans.
+        # Plain POSTs the server's HTTP protocol answers without ASGI
+        # (`chatql.fast_path.http_protocol`); with a tracer they go through ASGI, whose
+        # middleware opens their spans.
         self.direct_posts = rest if tracer is None else None
         self._entry = ObservedApp(GraphQLSockets(sockets, rest), metrics, tracer)
 

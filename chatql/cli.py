@@ -218,10 +218,10 @@ def tune_garbage_collector(full_every: float) -> None:
 
 def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     from chatql.app import create_app
-    from chatql.http_protocol import CoalescingHttpProtocol
+    from chatql.fast_path.http_protocol import CoalescingHttpProtocol
     from chatql.observability.logs import configure_logging
     from chatql.observability.tracing import tracer_provider_from_env
-    from chatql.transport import LeanWebSocketProtocol
+    from chatql.realtime.transport import LeanWebSocketProtocol
 
     configure_logging(settings.log_level, settings.log_format)
     tracer_provider = tracer_provider_from_env(os.environ if environ is None else environ)

@@ -15,7 +15,7 @@ from chatql.services.registry import Services
 from chatql.store.records import MessageRecord, ReactionGroup, RoomRecord, UploadRecord, UserRecord
 
 if TYPE_CHECKING:
-    from chatql.direct_sockets import DirectSocket
+    from chatql.realtime.direct_sockets import DirectSocket
     from chatql.security.validation_memo import Lookup
 
 

@@ -29,20 +29,20 @@ from strawberry.types.unset import UNSET
 
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
-from chatql.direct_http import GRAPHQL_RESPONSE, graphql_response_status
 from chatql.errors import ChatError
-from chatql.fanout import Fanout
-from chatql.history_cache import HistoryCache
+from chatql.fast_path.direct_http import GRAPHQL_RESPONSE, graphql_response_status
+from chatql.fast_path.history_cache import HistoryCache
 from chatql.observability.operations import OperationObserver, observing_extension
 from chatql.persisted_documents import DocumentRefused, DocumentResolver, PersistedQueryCache
-from chatql.pubsub import RESYNC_CHANNEL
+from chatql.realtime.fanout import Fanout
+from chatql.realtime.pubsub import RESYNC_CHANNEL
+from chatql.realtime.shared_subscriptions import SharedSubscriptionsHandler
 from chatql.schema import build_schema
 from chatql.security.connections import ConnectionLimiter, LegacyWSLimits, is_protocol_message
 from chatql.security.limits import Limits, limits_extension
 from chatql.security.sessions import REVOKED_CLOSE_CODE, SessionRegistry
 from chatql.security.validation_memo import ValidationMemo
 from chatql.services.registry import Services
-from chatql.shared_subscriptions import SharedSubscriptionsHandler
 from chatql.store.records import ChangeEvent
 
 

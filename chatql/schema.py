@@ -21,8 +21,8 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from chatql.context import ChatContext
-from chatql.execution import AcyclicExecutionContext, RememberingNameConverter
-from chatql.projection import CompiledRoot, compile_root
+from chatql.fast_path.execution import AcyclicExecutionContext, RememberingNameConverter
+from chatql.fast_path.projection import CompiledRoot, compile_root
 from chatql.security.errors import ErrorCodes, ProductionErrorCodes, is_unexpected
 from chatql.security.validation_memo import Prepared, prepared_documents
 from chatql.types.message import cached_author

@@ -20,10 +20,10 @@ import websockets
 
 from chatql.app import create_app
 from chatql.config import Settings
-from chatql.http_protocol import CoalescingHttpProtocol
-from chatql.pubsub import room_channel
+from chatql.fast_path.http_protocol import CoalescingHttpProtocol
+from chatql.realtime.pubsub import room_channel
+from chatql.realtime.transport import LeanWebSocketProtocol
 from chatql.store.base import Store
-from chatql.transport import LeanWebSocketProtocol
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"

@@ -9,7 +9,7 @@ import pytest
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from chatql.argument_plans import plan_arguments
+from chatql.fast_path.argument_plans import plan_arguments
 from chatql.schema import build_schema
 
 ROOM = "r" * 32
@@ -125,7 +125,7 @@ def test_unknown_arguments_and_fields_are_not_planned() -> None:
 
 
 def test_a_compiled_root_carries_its_plan() -> None:
-    from chatql.projection import compile_root
+    from chatql.fast_path.projection import compile_root
 
     document = parse(
         "mutation($r: ID!, $t: String!) { createMessage(input: {chatRoomId: $r, content: $t}) "

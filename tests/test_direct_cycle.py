@@ -1,6 +1,6 @@
 """Plain GraphQL POSTs answered by the server's HTTP protocol without ASGI (`DirectCycle` in
-`chatql.http_protocol`), over real sockets: the same answers, headers, metrics and log lines
-as through ASGI, keep-alive and pipelining kept, and whatever does not qualify handed on."""
+`chatql.fast_path.http_protocol`), over real sockets: the same answers, headers, metrics and log
+lines as through ASGI, keep-alive and pipelining kept, and whatever does not qualify handed on."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chatql.config import Settings
-from chatql.direct_http import DirectPost
-from chatql.http_protocol import CoalescingHttpProtocol
-from chatql.transport import trusted_forwarding
+from chatql.fast_path.direct_http import DirectPost
+from chatql.fast_path.http_protocol import CoalescingHttpProtocol
+from chatql.realtime.transport import trusted_forwarding
 from tests.helpers import Account, Client, Server, running_server, until
 from tests.test_http_protocol import _open, _post, _response
 
@@ -198,7 +198,7 @@ async def test_a_failure_answers_500_and_closes(
 
     monkeypatch.setattr(DirectPost, "answer", broken)
     reader, writer = await _open(server)
-    with caplog.at_level(logging.ERROR, "chatql.http_protocol"):
+    with caplog.at_level(logging.ERROR, "chatql.fast_path.http_protocol"):
         writer.write(me(account))
         status, headers, body = await _response(reader)
     assert (status, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error")
@@ -359,7 +359,7 @@ async def test_answered_requests_leave_nothing_for_the_garbage_collector(
     body) between collections, and make each collection longer."""
     import gc
 
-    from chatql.http_protocol import DirectCycle
+    from chatql.fast_path.http_protocol import DirectCycle
 
     account = await signed_in(server)
     taken = Taken(monkeypatch)

@@ -1,4 +1,4 @@
-"""Plain GraphQL POSTs answered straight from the ASGI scope (`chatql.direct_http`) answer
+"""Plain GraphQL POSTs answered straight from the ASGI scope (`chatql.fast_path.direct_http`) answer
 byte for byte like Starlette + Strawberry do, and everything unusual still goes that way."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatql.app import create_app
 from chatql.config import Settings
-from chatql.direct_http import DirectPost
+from chatql.fast_path.direct_http import DirectPost
 
 SEND = (
     "mutation Send($r: ID!, $c: String!) { createMessage(input: {chatRoomId: $r, content: $c})"

@@ -1,4 +1,4 @@
-"""graphql-transport-ws sockets served without ASGI (`chatql.direct_sockets`): frames in
+"""graphql-transport-ws sockets served without ASGI (`chatql.realtime.direct_sockets`): frames in
 order, bad frames refused as the ASGI path refuses them, everything let go at the end, the
 client's address from trusted proxies only, and a clean close when the server stops."""
 
@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from websockets.datastructures import Headers
 
 from chatql.config import Settings
-from chatql.transport import app_attribute, forwarded_client
+from chatql.realtime.transport import app_attribute, forwarded_client
 from tests.helpers import (
     ON_MESSAGE,
     TRANSPORT_WS,

@@ -77,7 +77,7 @@ async def test_change_stream_history_lost_makes_the_feed_resync(tmp_path: Path) 
     and the feed then tells every subscriber to resume from its own cursor."""
     from mongoeco import AsyncMongoClient  # type: ignore[import-not-found]
 
-    from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
+    from chatql.realtime.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
     from chatql.store.base import HistoryLost
     from chatql.store.ids import new_id
     from chatql.store.mongo import MongoStore
@@ -137,7 +137,7 @@ async def test_a_restarted_process_resumes_its_change_stream_where_it_stopped(
     changes committed while it was down instead of starting from "now"."""
     from broadcaster import Event
 
-    from chatql.pubsub import ChangeFeedBackend, Hub
+    from chatql.realtime.pubsub import ChangeFeedBackend, Hub
     from chatql.store.ids import new_id
     from chatql.store.records import UserRecord, now_utc
 

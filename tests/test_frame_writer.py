@@ -11,7 +11,7 @@ import websockets
 from websockets.frames import Frame, Opcode
 
 from chatql.config import Settings
-from chatql.transport import text_frame_header
+from chatql.realtime.transport import text_frame_header
 from tests.helpers import (
     ON_MESSAGE,
     TRANSPORT_WS,

@@ -884,7 +884,7 @@ BUG_WS_VARIABLES_NOT_OBJECT = (
     "exception was never retrieved'), graphql-transport-ws sends a bare `complete`"
 )
 BUG_FANOUT_UNCOERCED = (
-    "BUG: chatql/fanout.py Planner._make validates but never coerces variables, so "
+    "BUG: chatql/realtime/fanout.py Planner._make validates but never coerces variables, so "
     "`$a: String!` left null/absent yields a Plan; Group.__init__ then raises RuntimeError "
     "(Executor.build) after starting its task: no frame ever reaches the client and the "
     "group's hub subscription leaks ('Group' object has no attribute '_executor')"

@@ -2,7 +2,7 @@
 
 An idle shared subscriber is transport state plus a group member: no task of its own. Per-socket
 timers (uvicorn's pings and pong deadlines, the connection_init timeout, legacy keep-alives)
-share one loop timer per tick (`chatql.transport.TimerWheel`). uvicorn's receive queue and
+share one loop timer per tick (`chatql.realtime.transport.TimerWheel`). uvicorn's receive queue and
 writable flag are small objects instead of an `asyncio.Queue` and an `asyncio.Event`.
 """
 
@@ -22,11 +22,11 @@ from urllib.parse import urlparse
 import pytest
 import websockets
 
-from chatql import transport
 from chatql.config import Settings
+from chatql.realtime import transport
+from chatql.realtime.transport import Gate, Inbox, TimerWheel
 from chatql.security.connections import ConnectionLimiter, TooManyConnections
 from chatql.store.sqlite import SQLiteStore
-from chatql.transport import Gate, Inbox, TimerWheel
 from tests.helpers import (
     LEGACY_WS,
     ON_MESSAGE,
@@ -401,7 +401,7 @@ async def test_an_idle_direct_socket_has_no_task_and_keeps_the_size_limit(
     settings: Settings,
 ) -> None:
     """With `chatql serve`'s protocol, /graphql's graphql-transport-ws sockets go direct
-    (`chatql.direct_sockets`): no ASGI task, scope or Starlette WebSocket per socket."""
+    (`chatql.realtime.direct_sockets`): no ASGI task, scope or Starlette WebSocket per socket."""
     async with idle_subscriber(settings) as idle:
 
         def only_the_group() -> bool:
@@ -442,7 +442,7 @@ async def test_an_upgraded_connections_http_protocol_goes_at_once(
     other, and every socket that ever connected would keep one until the next."""
     import gc
 
-    from chatql.http_protocol import CoalescingHttpProtocol
+    from chatql.fast_path.http_protocol import CoalescingHttpProtocol
 
     upgraded: list[weakref.ref[CoalescingHttpProtocol]] = []
     original = CoalescingHttpProtocol.handle_websocket_upgrade

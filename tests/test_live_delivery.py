@@ -11,7 +11,7 @@ import pytest
 from broadcaster import Event
 
 from chatql.errors import Forbidden, SubscriptionOverflow
-from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
+from chatql.realtime.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub, SubscriberOverflow
 from chatql.services.record_cache import RecordCache
 from chatql.services.registry import Services
 from chatql.store.base import HistoryLost

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from chatql.config import ConfigError, Settings
-from chatql.loop_lag import LoopLagMonitor
+from chatql.observability.loop_lag import LoopLagMonitor
 from tests.helpers import (
     ON_MESSAGE,
     TRANSPORT_WS,

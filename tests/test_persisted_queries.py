@@ -16,9 +16,9 @@ import pytest
 import websockets
 
 from chatql.config import ConfigError, Settings
-from chatql.direct_http import DirectPost
-from chatql.fanout import Fanout
+from chatql.fast_path.direct_http import DirectPost
 from chatql.persisted_documents import PersistedQueryCache, TrustedDocuments
+from chatql.realtime.fanout import Fanout
 from tests.helpers import LEGACY_WS, PROTOCOLS, TRANSPORT_WS, Account, Client, Server, Socket
 from tests.helpers import running_server as serve
 from tests.node_clients import run_client

@@ -14,7 +14,7 @@ from graphql.execution import Executor, execute_subscription_event
 from chatql.app import create_app
 from chatql.config import Settings
 from chatql.context import ChatContext
-from chatql.projection import CompiledMessage, NotCompiled, compile_message
+from chatql.fast_path.projection import CompiledMessage, NotCompiled, compile_message
 from chatql.services.registry import Services
 from chatql.store.records import MessageRecord
 from chatql.types.message import Message
@@ -155,7 +155,7 @@ async def test_a_missing_author_is_not_answered(harness: Harness) -> None:
 async def test_compiled_roots_answer_like_the_executor(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatql.projection import CompiledRoot
+    from chatql.fast_path.projection import CompiledRoot
     from chatql.schema import ChatSchema
 
     runs: list[str] = []
@@ -186,7 +186,7 @@ async def test_compiled_roots_answer_like_the_executor(
     )
     get = f"query($id: ID!) {{ getMessage(id: $id) {{ {EVERY_FIELD} }} }}"
     edit = "mutation($i: UpdateMessageInput!) { updateMessage(input: $i) { id content } }"
-    literal = (  # the arguments read by a plan (chatql/argument_plans.py)
+    literal = (  # the arguments read by a plan (chatql/fast_path/argument_plans.py)
         "mutation($r: ID!, $t: String) { createMessage(input: {chatRoomId: $r, content: $t}) "
         "{ id content } }"
     )
@@ -246,8 +246,8 @@ def test_compiled_roots_coerce_variables_as_graphql_core_does(
     invalid or too deep, graphql-core's own path answers: the same values or errors."""
     from graphql.execution.values import get_variable_values
 
-    from chatql import projection
-    from chatql.projection import compile_root
+    from chatql.fast_path import projection
+    from chatql.fast_path.projection import compile_root
 
     fallbacks: list[Any] = []
 

@@ -13,7 +13,7 @@ from strawberry.relay import GlobalID
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.unset import UNSET
 
-from chatql.resolver_calls import plan_call
+from chatql.fast_path.resolver_calls import plan_call
 from chatql.schema import build_schema
 
 
@@ -168,7 +168,7 @@ def test_unset_stays_unset() -> None:
 def test_the_send_path_calls_the_resolver_directly() -> None:
     from graphql import parse
 
-    from chatql.projection import compile_root
+    from chatql.fast_path.projection import compile_root
 
     document = parse(
         "mutation($i: CreateMessageInput!) { createMessage(input: $i) { id content } }"
@@ -181,8 +181,8 @@ def test_the_info_without_an_executor_is_the_executors() -> None:
     from graphql import parse
     from graphql.pyutils import Path
 
-    from chatql.execution import field_info
-    from chatql.projection import compile_root
+    from chatql.fast_path.execution import field_info
+    from chatql.fast_path.projection import compile_root
 
     schema = build_schema()
     document = parse(
@@ -233,7 +233,7 @@ def test_the_info_without_an_executor_is_the_executors() -> None:
 async def test_tracked_work_settles_and_gathered_work_is_gathered() -> None:
     import asyncio
 
-    from chatql.execution import OPERATION_HELPERS
+    from chatql.fast_path.execution import OPERATION_HELPERS
 
     done: list[int] = []
 

@@ -110,8 +110,8 @@ async def test_viewer_dependent_history_is_kept_per_viewer_and_follows_reactions
 def test_answers_with_file_urls_are_kept_for_a_quarter_of_their_lifetime(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import chatql.history_cache as history_cache
-    from chatql.history_cache import HistoryCache
+    import chatql.fast_path.history_cache as history_cache
+    from chatql.fast_path.history_cache import HistoryCache
 
     clock = [1000.0]
     monkeypatch.setattr(history_cache.time, "monotonic", lambda: clock[0])
@@ -234,8 +234,8 @@ async def test_a_group_takes_events_as_they_come_or_through_its_task_in_commit_o
 
 
 def test_the_planners_share_what_they_should_and_nothing_else() -> None:
-    from chatql.fanout import Planner
-    from chatql.history_cache import HistoryCache
+    from chatql.fast_path.history_cache import HistoryCache
+    from chatql.realtime.group_plans import Planner
     from chatql.schema import schema
     from chatql.security.limits import Limits
 

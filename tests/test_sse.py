@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from chatql.config import Settings
-from chatql.pubsub import room_channel
+from chatql.realtime.pubsub import room_channel
 from chatql.services.pagination import message_cursor
 from chatql.store.records import MessageRecord
 from chatql.store.sqlite import SQLiteStore

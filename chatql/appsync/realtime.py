@@ -46,12 +46,12 @@ from chatql.appsync.handshake import (
 )
 from chatql.context import ChatContext, authenticate
 from chatql.errors import ChatError
+from chatql.fast_path.shapes import operation_type
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
-from chatql.pubsub import on_listening
+from chatql.realtime.pubsub import on_listening
+from chatql.realtime.transport import WheelTimer, timer_wheel
 from chatql.security.connections import INIT_TIMEOUT, TOO_MANY_CONNECTIONS, TooManyConnections
 from chatql.security.sessions import REVOKED_CLOSE_CODE
-from chatql.shapes import operation_type
-from chatql.transport import WheelTimer, timer_wheel
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL

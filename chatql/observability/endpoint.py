@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chatql.config import Settings
-from chatql.loop_lag import LoopLagMonitor
 from chatql.observability.live_stats import LiveStats
+from chatql.observability.loop_lag import LoopLagMonitor
 from chatql.observability.metrics import Metrics
 
 NOT_FOUND = {"errors": [{"message": "Not Found"}]}

@@ -34,10 +34,10 @@ from strawberry.types.graphql import OperationType
 from chatql.auth import bearer_token
 from chatql.context import ChatContext
 from chatql.errors import ChatError
+from chatql.fast_path.shapes import operation_type
 from chatql.json_response import send_json
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.security.connections import TooManyConnections
-from chatql.shapes import operation_type
 from chatql.store.records import UserRecord
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from chatql.observability.live_stats import delivering_commit
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
-from chatql.transport import WheelTimer, timer_wheel
+from chatql.realtime.transport import WheelTimer, timer_wheel
 
 TOO_MANY_CONNECTIONS = (4429, "Too many connections")
 NOT_TEXT = "WebSocket message type must be text"  # close 4400 reasons, as Strawberry's
@@ -134,7 +134,7 @@ def forget_message(message: Any) -> None:
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
     """graphql-transport-ws with ChatQL's refusals: 4429 over the per-user limit, coded errors.
 
-    The connection_init timeout is a timer on the process's wheel (`chatql.transport`), not
+    The connection_init timeout is a timer on the process's wheel (`chatql.realtime.transport`), not
     Strawberry's task per socket (which, once cancelled, lingered with its traceback).
     """
 
@@ -243,7 +243,7 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
     """graphql-ws (legacy) with the limits graphql-transport-ws has: init timeout 4408, 4429.
 
     The init timeout and the keep-alive (`ka` every interval) are timers on the process's
-    wheel (`chatql.transport`), not a task per socket each.
+    wheel (`chatql.realtime.transport`), not a task per socket each.
     """
 
     _init_seen = False

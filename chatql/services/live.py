@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatql.errors import Forbidden, SubscriptionOverflow
-from chatql.pubsub import (
+from chatql.realtime.pubsub import (
     PRESENCE_CHANNEL,
     Hub,
     SubscriberOverflow,

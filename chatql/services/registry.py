@@ -14,7 +14,7 @@ from chatql.llm import OpenAIChat
 from chatql.mail import Outbox, open_mailer
 from chatql.media_plane import MediaPlane
 from chatql.oidc.providers import Provider, parse_providers
-from chatql.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
+from chatql.realtime.pubsub import RESYNC_CHANNEL, ChangeFeedBackend, Hub
 from chatql.security.rate_limit import Rate, RateLimiter
 from chatql.services.account_deletion import AccountDeletion
 from chatql.services.account_mail import AccountMail

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from broadcaster import Event
 
-from chatql.pubsub import Hub, stream_channel
+from chatql.realtime.pubsub import Hub, stream_channel
 from chatql.store.base import Store
 from chatql.store.ids import new_id
 from chatql.store.records import ChangeEvent, WatchRecord, now_utc

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chatql.errors import BadUserInput, Forbidden, NotFound, SubscriptionOverflow
-from chatql.pubsub import Hub, SubscriberOverflow, stream_channel
+from chatql.realtime.pubsub import Hub, SubscriberOverflow, stream_channel
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, validation
 from chatql.services.pagination import Page

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from broadcaster import Event
 
-from chatql.pubsub import Hub
+from chatql.realtime.pubsub import Hub
 from chatql.services.rooms import Rooms
 from chatql.store.base import Store
 from chatql.store.records import ChangeEvent, UserRecord, now_utc

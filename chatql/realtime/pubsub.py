@@ -28,7 +28,7 @@ from chatql.observability.live_stats import LatencyHistogram, LiveStats, deliver
 from chatql.store.base import HistoryLost, Store
 from chatql.store.records import ChangeEvent
 
-log = logging.getLogger("chatql.pubsub")
+log = logging.getLogger("chatql.realtime.pubsub")
 
 RESYNC_CHANNEL = "__resync__"
 PRESENCE_CHANNEL = "presence"

@@ -11,8 +11,9 @@ requests, empty bodies and `100 Continue` are written at once, as before; closin
 connection writes anything held first.
 
 Nearly every request a chat client sends is a plain GraphQL POST with a document the server
-already knows (`chatql.direct_http`). For those, the ASGI request cycle (its scope, receive and
-send messages, an `asyncio.Event`, the wrappers' frames) costs more than the routing it serves.
+already knows (`chatql.fast_path.direct_http`). For those, the ASGI request cycle (its scope,
+receive and send messages, an `asyncio.Event`, the wrappers' frames) costs more than the
+routing it serves.
 `DirectCycle` takes such a request from the parser's callbacks: once the body is in, the same
 `DirectPost` checks and answers it, and the status line, headers and body go out in one write.
 What the ASGI path adds is done here too: the request id header, the HTTP metrics and access
@@ -39,10 +40,10 @@ from uvicorn.protocols.http.httptools_impl import (
 
 from chatql.observability.logs import current_request
 from chatql.observability.middleware import request_done, request_info
-from chatql.transport import app_attribute, trusted_forwarding
+from chatql.realtime.transport import app_attribute, trusted_forwarding
 
 if TYPE_CHECKING:
-    from chatql.direct_http import DirectPost, DirectRequest, PostHead
+    from chatql.fast_path.direct_http import DirectPost, DirectRequest, PostHead
     from chatql.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)

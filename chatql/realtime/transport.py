@@ -11,9 +11,9 @@ whole life of a connection are trimmed here, with the same behaviour:
   holding a timer handle per socket.
 
 /graphql's graphql-transport-ws sockets skip ASGI altogether when the application offers
-`direct_sockets` (`chatql.direct_sockets`): the protocol answers the handshake itself and hands
-each message to the socket's `DirectSocket`, which also takes the queue's place for uvicorn's
-notices of the socket's end. Everything else goes through ASGI as before.
+`direct_sockets` (`chatql.realtime.direct_sockets`): the protocol answers the handshake itself
+and hands each message to the socket's `DirectSocket`, which also takes the queue's place for
+uvicorn's notices of the socket's end. Everything else goes through ASGI as before.
 
 `TimerWheel` also serves the GraphQL protocol handlers' per-socket timers (connection_init
 timeout, legacy graphql-ws keep-alive).
@@ -294,7 +294,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _open_direct(self, event: Request, response: Response, sockets: Any) -> None:
         """Answer the handshake here and hand the socket to a `DirectSocket`
-        (`chatql.direct_sockets`): no ASGI scope and no task for it."""
+        (`chatql.realtime.direct_sockets`): no ASGI scope and no task for it."""
         self.handshake_initiated = True
         self.request = None  # type: ignore[assignment]
         headers = sockets.first_values(event.headers.raw_items())

@@ -23,7 +23,7 @@ from graphql import (
     OperationType,
 )
 
-from chatql.shapes import (
+from chatql.fast_path.shapes import (
     PER_VIEWER_ANSWER,
     PlanCache,
     argument_value,

@@ -17,101 +17,33 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    GraphQLSchema,
-    OperationDefinitionNode,
-    OperationType,
-    specified_rules,
-    validate,
-)
+from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode
 from graphql.execution import Executor, execute_subscription_event
-from graphql.validation import MaxIntrospectionDepthRule
 
 from chatql.errors import ChatError, Forbidden, SubscriptionOverflow
-from chatql.projection import NotCompiled, compile_message
-from chatql.pubsub import SubscriberOverflow, Subscription, room_channel
+from chatql.fast_path.projection import NotCompiled, compile_message
+from chatql.realtime.group_plans import Plan, Planner
+from chatql.realtime.pubsub import SubscriberOverflow, Subscription, room_channel
+from chatql.realtime.transport import FRAMES_EXTENSION
 from chatql.security.errors import classify
-from chatql.security.limits import Limits, limits_rule
+from chatql.security.limits import Limits
 from chatql.services.live import NO_LONGER_MEMBER, TOO_SLOW
 from chatql.services.registry import Services
-from chatql.shapes import PlanCache, argument_value, shareable, single_root_field
 from chatql.store.ids import membership_id
 from chatql.store.records import ChangeEvent, MessageRecord
-from chatql.transport import FRAMES_EXTENSION
 
 if TYPE_CHECKING:
-    from chatql.shared_subscriptions import SharedSubscriptionsHandler
+    from chatql.realtime.shared_subscriptions import SharedSubscriptionsHandler
 
-log = logging.getLogger("chatql.fanout")
+log = logging.getLogger("chatql.realtime.fanout")
 
 SLOW_CONSUMER_CLOSE = (4008, "Too slow: reconnect and resume with `after`")
 SHARED_FIELD = "onMessageCreated"  # the one field groups serve
 GROUP_QUEUE = 10_000  # one buffer per group, not per member: room for bursts
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated, shareable onMessageCreated operation."""
-
-    document: DocumentNode
-    operation_name: str | None
-    variables: dict[str, Any]
-    room_id: str
-    key: str
-
-
-class Planner:
-    """Decides, once per distinct (query, operation, variables), whether sharing applies."""
-
-    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int = 1000) -> None:
-        self._schema = schema
-        self._limits = limits
-        self._plans: PlanCache[Plan] = PlanCache(size)
-
-    def plan(self, query: Any, operation_name: Any, variables: Any) -> Plan | None:
-        return self._plans.get(query, operation_name, variables, self._make)
-
-    def _make(
-        self, query: str, operation_name: str | None, variables: dict[str, Any], key: str
-    ) -> Plan | None:
-        found = single_root_field(
-            query, operation_name, OperationType.SUBSCRIPTION, self._limits.max_tokens or None
-        )
-        if found is None:
-            return None
-        document, node = found
-        if node.name.value != "onMessageCreated" or node.selection_set is None:
-            return None
-        if not shareable(node.selection_set, "Message"):
-            return None
-        rules = (
-            *specified_rules,
-            MaxIntrospectionDepthRule,
-            limits_rule(self._limits, variables, operation_name),
-        )
-        if validate(self._schema, document, rules):
-            return None
-        trial = Executor.build(
-            self._schema, document, raw_variable_values=variables, operation_name=operation_name
-        )
-        if isinstance(trial, list):  # variables do not fit their types: the ordinary path says so
-            return None
-        arguments = {a.name.value: a.value for a in node.arguments or ()}
-        if set(arguments) - {"chatRoomId", "after"}:
-            return None
-        if argument_value(arguments.get("after"), variables) is not None:
-            return None  # resuming replays per subscriber: the ordinary path
-        room_id = argument_value(arguments.get("chatRoomId"), variables)
-        if not isinstance(room_id, str):
-            return None
-        return Plan(document, operation_name, variables, room_id, key)
 
 
 def socket_frames(ws: Any) -> Any:
@@ -156,7 +88,7 @@ class Member:
     ) -> None:
         self.handler = handler
         self.ws = ws  # the Starlette WebSocket, or a `DirectSocket` (`send_text`, `close`)
-        # The socket's own frame writer (`chatql.transport`), when the server offers one.
+        # The socket's own frame writer (`chatql.realtime.transport`), when the server offers one.
         self.frames = socket_frames(ws)
         self.viewer_id = viewer_id
         self.operation_id = operation_id
@@ -469,6 +401,4 @@ __all__ = [
     "SLOW_CONSUMER_CLOSE",
     "Fanout",
     "Member",
-    "Plan",
-    "Planner",
 ]

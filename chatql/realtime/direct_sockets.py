@@ -3,7 +3,7 @@
 Through ASGI, an idle subscriber waits in a task of its own, seven coroutines deep, and keeps
 uvicorn's scope, Starlette's WebSocket, Strawberry's adapter and the middleware's wrappers
 alive for as long as it stays connected. Here the server's WebSocket protocol
-(`chatql.transport.LeanWebSocketProtocol`) hands the frames of such a socket to a
+(`chatql.realtime.transport.LeanWebSocketProtocol`) hands the frames of such a socket to a
 `DirectSocket`. The `DirectSocket` checks them as the adapter and the size limit do, then
 passes them one at a time, in order, to the same protocol handler
 (`SharedSubscriptionsHandler`). It does this in a short task that ends once no frame is
@@ -41,15 +41,15 @@ from uvicorn.protocols.utils import ClientDisconnected
 from chatql.context import ChatContext
 from chatql.observability.logs import RequestInfo, current_request, request_id_from
 from chatql.observability.middleware import TRACE_HEADERS, socket_closed, socket_opened
+from chatql.realtime.shared_subscriptions import SharedSubscriptionsHandler
+from chatql.realtime.transport import TRANSPORT_WS
 from chatql.security.body_limit import WS_MESSAGE_TOO_BIG, message_too_big
 from chatql.security.connections import NOT_JSON, NOT_TEXT, is_protocol_message
-from chatql.shared_subscriptions import SharedSubscriptionsHandler
-from chatql.transport import TRANSPORT_WS
 
 if TYPE_CHECKING:
     from chatql.graphql_view import ChatGraphQL
     from chatql.observability.metrics import Metrics
-    from chatql.transport import LeanWebSocketProtocol
+    from chatql.realtime.transport import LeanWebSocketProtocol
 
 log = logging.getLogger("chatql.sockets")
 WS_INVALID_DATA = 1007

@@ -77,7 +77,7 @@ class PostHead:
 class DirectPost:
     """Wraps the application; takes the plain, known POSTs to `path` and passes on the rest.
 
-    The server's HTTP protocol (`chatql.http_protocol`) uses the same checks and answers
+    The server's HTTP protocol (`chatql.fast_path.http_protocol`) uses the same checks and answers
     (`head`, `parse`, `answer`) for such POSTs without the ASGI request cycle."""
 
     def __init__(self, app: ASGIApp, view: ChatGraphQL, path: str = "/graphql") -> None:

@@ -48,10 +48,10 @@ from graphql.execution.values import (
 from graphql.pyutils import Path, Undefined
 from graphql.utilities import coerce_input_value
 
-from chatql.argument_plans import ArgumentPlan, plan_arguments
 from chatql.errors import NotFound
-from chatql.execution import field_info
-from chatql.resolver_calls import ResolverCall, plan_call
+from chatql.fast_path.argument_plans import ArgumentPlan, plan_arguments
+from chatql.fast_path.execution import field_info
+from chatql.fast_path.resolver_calls import ResolverCall, plan_call
 
 # Fields computed by a method that reads only the object itself (no info, no arguments).
 PURE_METHODS: dict[str, frozenset[str]] = {

@@ -12,7 +12,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from chatql.errors import ChatError
-from chatql.fanout import Fanout, Member
+from chatql.realtime.fanout import Fanout, Member
 from chatql.security.connections import TransportWSHandler
 from chatql.store.records import UserRecord
 
