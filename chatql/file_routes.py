@@ -75,8 +75,11 @@ def file_routes(files: Files) -> list[Route]:
         length = int(length_header) if length_header and length_header.isdigit() else None
 
         source = request.stream()
+        reading = False
 
         async def body() -> AsyncIterator[bytes]:
+            nonlocal reading
+            reading = True
             async for chunk in source:  # closing body() leaves `source` open for the drain
                 if chunk:
                     yield chunk
@@ -96,7 +99,10 @@ def file_routes(files: Files) -> list[Route]:
         except Conflict as exc:
             return _error(409, exc.message)
         except BlobTooLarge:
-            await drain_body(source)  # a client a little over reads the 413
+            # A client a little over reads the 413; one that waits for `100 Continue` (refused
+            # on its declared length, before any reading) is not asked for the body.
+            if reading or request.headers.get("expect", "").lower() != "100-continue":
+                await drain_body(source)
             return _error(413, "More bytes than the upload declared", Connection="close")
         except ClientDisconnect:  # nothing was kept; the same ticket may be used again
             log.info("upload %s: the client went away before the end", upload_id)

@@ -257,6 +257,19 @@ async def test_more_bytes_than_declared_are_cut_off_with_413(settings: Settings)
 
         streamed = await client.http.put(url, content=chunks())
         assert streamed.status_code == 413
+
+        # A client that waits for `100 Continue` is refused on its declared length at once,
+        # without being asked for the body.
+        target = httpx.URL(url)
+        reader, writer = await asyncio.open_connection(target.host, target.port)
+        writer.write(
+            b"PUT " + target.raw_path + b" HTTP/1.1\r\nhost: chatql\r\n"
+            b"expect: 100-continue\r\ncontent-length: 11\r\n\r\n"
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status.startswith(b"HTTP/1.1 413 "), status
         assert (
             await client.http.put(url.replace("sig=", "sig=A"), content=b"x" * 10)
         ).status_code == 403

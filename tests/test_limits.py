@@ -700,3 +700,20 @@ async def test_a_body_a_little_over_the_limit_gets_413_even_while_it_is_still_ar
         assert head.startswith(b"HTTP/1.1 413 "), answer[:200]
         error = json.loads(payload)["errors"][0]
         assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_client_that_waits_for_100_continue_gets_413_without_sending_the_body(
+    server: Server,
+) -> None:
+    """Nothing is read of a body declared over the limit when the client waits for `100
+    Continue`: asking for it would only make the client send what is refused anyway."""
+    host, port = httpx.URL(server.url).host, httpx.URL(server.url).port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        b"POST /graphql HTTP/1.1\r\nhost: chatql\r\ncontent-type: application/json\r\n"
+        b"expect: 100-continue\r\ncontent-length: 70000\r\n\r\n"
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 413 "), status

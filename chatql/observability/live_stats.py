@@ -96,7 +96,8 @@ class LiveStats:
         self.feed_lag = LatencyHistogram()  # commit -> event read from the store's feed
         # commit -> last frame of a write pass (a group's pass over its members, or one
         # subscriber's frame), for the last RECENT_PASSES passes: what the server itself adds
-        # to the latency a client measures, without the client's own share
+        # to the latency a client measures, without the client's own share. A frame that
+        # waited in a slow member's backlog is a pass of its own when it is written.
         self.recent_passes: deque[float] = deque(maxlen=RECENT_PASSES)
 
     def delivered(self, committed_at: float | None, frames: int = 1, *, shared: bool) -> None:

@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatql.json_response import send_json
 
 WS_MESSAGE_TOO_BIG = 1009
-# What of a refused body is still read, and for how long: as much as nginx passes on to
-# /graphql (deploy/nginx: client_max_body_size 1m).
+# How much of a refused body is still read, and for how long: a body up to what nginx passes
+# on to /graphql (deploy/nginx: client_max_body_size 1m) is read to its end.
 DRAIN_BYTES = 1024 * 1024
 DRAIN_SECONDS = 1.0
 
@@ -62,9 +62,11 @@ class SizeLimitMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
-        declared = _content_length(scope)
+        declared, waits_for_continue = _declared(scope)
         if declared is not None and declared > limit:
-            if declared - limit <= DRAIN_BYTES:
+            # A client that waits for `100 Continue` has sent nothing yet: reading would ask
+            # it for the body, and the 413 alone tells it not to send.
+            if declared <= DRAIN_BYTES and not waits_for_continue:
                 await drain_body(_rest_of_body(receive))
             await _payload_too_large(send, limit, declared)
             return
@@ -158,14 +160,21 @@ def message_too_big(limit: int) -> str:
     return f"Message larger than {limit} bytes"
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared(scope: Scope) -> tuple[int | None, bool]:
+    """(the declared Content-Length, whether the client waits for `100 Continue`)."""
+    length = None
+    seen_length = False
+    waits = False
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
+        if name == b"content-length" and not seen_length:  # the first, as before
+            seen_length = True
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif name == b"expect":
+            waits = value.strip().lower() == b"100-continue"
+    return length, waits
 
 
 def _ws_size(message: Message, limit: int) -> int:
