@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,25 @@ async def test_the_loop_writer_commits_one_turn_of_writes_as_one_group_on_the_lo
     assert (writer.groups, writer.writes) == (1, 4)
     assert set(threads) == {threading.get_ident()}
     assert [events[0][3]["body"] for events in published] == ["a", "b", "c", "d"]
+
+
+async def test_the_loop_writer_publishes_outside_its_writers_contexts(tmp_path: Path) -> None:
+    """A group's commit and publication serve every writer in it: none of their context
+    (a request's id, say) leaks into what the publication sets off."""
+    request: ContextVar[str | None] = ContextVar("request", default=None)
+    seen: list[str | None] = []
+    writer = LoopWriter(open_db(tmp_path / "db"), lambda _events: seen.append(request.get()))
+
+    async def write_as(name: str, body: str) -> None:
+        request.set(name)
+        await writer.write(insert(body))
+        assert request.get() == name  # the writer's own context is untouched
+
+    try:
+        await asyncio.gather(write_as("first", "a"), write_as("second", "b"))
+    finally:
+        await writer.close()
+    assert seen == [None, None]
 
 
 async def test_a_heavy_write_runs_off_the_loop_and_later_writes_wait_their_turn(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import sqlite3
 import threading
@@ -308,10 +309,13 @@ class LoopWriter(_Writer):
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        """Flush at the end of this turn of the loop (once, however many writes ask)."""
+        """Flush at the end of this turn of the loop (once, however many writes ask). The
+        flush runs in a context of its own: it commits and publishes for every writer of its
+        group, so what it sets off (deliveries, their tasks and log lines) must not carry the
+        request id of whichever request happened to write first."""
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self._flush, context=contextvars.Context())
 
     def _flush(self) -> None:
         self._scheduled = False
