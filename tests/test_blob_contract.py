@@ -470,7 +470,10 @@ async def test_presigned_put_binds_size_type_and_expiry(s3_store: S3BlobStore) -
     assert not sigv4_query_valid(url.replace("files/up", "files/other"), "PUT", good, before)
     flipped = "0" if url[-1] != "0" else "1"
     assert not sigv4_query_valid(url[:-1] + flipped, "PUT", good, before)  # tampered
-    assert not sigv4_query_valid(url, "PUT", good, before + timedelta(seconds=2))  # expired
+    # expired: a second past its last valid moment, counted from its own signing time (the
+    # clock may have turned a second since `before`)
+    issued = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert not sigv4_query_valid(url, "PUT", good, issued + timedelta(seconds=2))
 
 
 async def test_presigned_put_limits(s3_store: S3BlobStore) -> None:
