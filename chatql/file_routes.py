@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from chatql.blobs import BlobNotFound, BlobTooLarge
 from chatql.errors import Conflict, NotFound
-from chatql.security.body_limit import drain_body
+from chatql.security.body_limit import drain_body, waits_for_continue
 from chatql.services.files import Download, Files
 
 log = logging.getLogger("chatql.files")
@@ -101,7 +101,7 @@ def file_routes(files: Files) -> list[Route]:
         except BlobTooLarge:
             # A client a little over reads the 413; one that waits for `100 Continue` (refused
             # on its declared length, before any reading) is not asked for the body.
-            if reading or request.headers.get("expect", "").lower() != "100-continue":
+            if reading or not waits_for_continue(request.scope):
                 await drain_body(source)
             return _error(413, "More bytes than the upload declared", Connection="close")
         except ClientDisconnect:  # nothing was kept; the same ticket may be used again

@@ -190,9 +190,17 @@ class Group:
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug here must not strand the members silently
-            log.exception("fan-out group failed; ending its subscriptions")
-            for member in list(self.members):
+            self._fail()
+
+    def _fail(self) -> None:
+        """After a bug in the group: log it and end every member (each client resumes from its
+        cursor); a failure while ending one does not keep the others from ending."""
+        log.exception("fan-out group failed; ending its subscriptions")
+        for member in list(self.members):
+            try:
                 self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
+            except Exception:
+                log.exception("could not end a fan-out member")
 
     def _take_now(self, change: Any) -> bool:
         """The event handled as the feed hands it over, when everything it needs is cached
@@ -202,13 +210,8 @@ class Group:
             return False
         try:
             return self._handle_now(change)
-        except Exception:  # as in `_run`: a bug here must not strand the members silently
-            log.exception("fan-out group failed; ending its subscriptions")
-            for member in list(self.members):
-                try:  # the hub's other subscribers of the room still get the event
-                    self._end(member, SubscriptionOverflow(TOO_SLOW, retryable=True))
-                except Exception:
-                    log.exception("could not end a fan-out member")
+        except Exception:  # as in `_run`; the hub's other subscribers still get the event
+            self._fail()
             return True
 
     def _handle_now(self, change: ChangeEvent) -> bool:

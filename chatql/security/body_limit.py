@@ -62,11 +62,9 @@ class SizeLimitMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
-        declared, waits_for_continue = _declared(scope)
+        declared = _content_length(scope)
         if declared is not None and declared > limit:
-            # A client that waits for `100 Continue` has sent nothing yet: reading would ask
-            # it for the body, and the 413 alone tells it not to send.
-            if declared <= DRAIN_BYTES and not waits_for_continue:
+            if declared <= DRAIN_BYTES and not waits_for_continue(scope):
                 await drain_body(_rest_of_body(receive))
             await _payload_too_large(send, limit, declared)
             return
@@ -160,21 +158,23 @@ def message_too_big(limit: int) -> str:
     return f"Message larger than {limit} bytes"
 
 
-def _declared(scope: Scope) -> tuple[int | None, bool]:
-    """(the declared Content-Length, whether the client waits for `100 Continue`)."""
-    length = None
-    seen_length = False
-    waits = False
+def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length" and not seen_length:  # the first, as before
-            seen_length = True
+        if name == b"content-length":
             try:
-                length = int(value)
+                return int(value)
             except ValueError:
-                length = None
-        elif name == b"expect":
-            waits = value.strip().lower() == b"100-continue"
-    return length, waits
+                return None
+    return None
+
+
+def waits_for_continue(scope: Scope) -> bool:
+    """Whether the client sent `Expect: 100-continue`: it has sent none of its body yet, and
+    reading would ask it for the body, where a refusal alone tells it not to send."""
+    return any(
+        name == b"expect" and value.strip().lower() == b"100-continue"
+        for name, value in scope.get("headers", ())
+    )
 
 
 def _ws_size(message: Message, limit: int) -> int:
