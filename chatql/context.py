@@ -64,11 +64,11 @@ class Loaders:
             return [found.get(i, (0, 0)) for i in ids]
 
         async def follower_counts(ids: Sequence[str]) -> list[int]:
-            found = await services.streams.follower_counts(list(ids))
+            found = await services.follows.follower_counts(list(ids))
             return [found.get(i, 0) for i in ids]
 
         async def followed_by_viewer(ids: Sequence[str]) -> list[bool]:
-            found = await services.streams.followed_by(await viewer(), list(ids))
+            found = await services.follows.followed_by(await viewer(), list(ids))
             return [i in found for i in ids]
 
         async def my_ratings(ids: Sequence[str]) -> list[int | None]:

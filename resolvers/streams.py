@@ -138,12 +138,12 @@ async def delete_stream_recording(info: Info, stream_id: strawberry.ID) -> Strea
 
 async def follow_user(info: Info, user_id: strawberry.ID) -> bool:
     viewer = await info.context.writer()
-    return await info.context.services.streams.follow(viewer, str(user_id))
+    return await info.context.services.follows.follow(viewer, str(user_id))
 
 
 async def unfollow_user(info: Info, user_id: strawberry.ID) -> bool:
     viewer = await info.context.writer()
-    return await info.context.services.streams.unfollow(viewer, str(user_id))
+    return await info.context.services.follows.unfollow(viewer, str(user_id))
 
 
 async def rate_stream(

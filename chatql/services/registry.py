@@ -26,6 +26,7 @@ from chatql.services.assistant_context import AssistantContext
 from chatql.services.assistant_tools import AssistantTools
 from chatql.services.file_urls import FileUrls
 from chatql.services.files import Files
+from chatql.services.follows import Follows
 from chatql.services.guests import Guests
 from chatql.services.live import LiveStreams
 from chatql.services.membership_cache import MembershipCache
@@ -74,6 +75,7 @@ class Services:
     account_deletion: AccountDeletion
     providers: dict[str, Provider]
     viewers: ViewerTracker
+    follows: Follows
     streams: Streams
     media: MediaPlane
     assistant: Assistant | None
@@ -166,10 +168,12 @@ class Services:
             files,
             account_mail,
         )
+        follows = Follows(store)
         streams = Streams(
             store,
             hub,
             rooms,
+            follows,
             viewers,
             settings.jwt_secret,
             RateLimiter(Rate.parse(settings.rate_limit_streams)),
@@ -214,6 +218,7 @@ class Services:
             ),
             providers=parse_providers(settings.oidc_providers),
             viewers=viewers,
+            follows=follows,
             streams=streams,
             media=media,
             assistant=assistant,
@@ -235,7 +240,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.media.stop()
-        await self.streams.stop()
+        await self.follows.stop()
         if self.assistant is not None:  # replies under way say they were interrupted
             await self.assistant.stop()
         await self.guests.stop()

@@ -1,5 +1,6 @@
 """Live streams: the control plane. Creators schedule, edit, cancel and end streams, hold a
-key to publish with, and read analytics; watchers browse, watch, follow and rate.
+key to publish with, and read analytics (`stream_analytics`); watchers browse, watch and
+rate. Following a creator, and the STREAM_LIVE notices it brings, is `follows`.
 
 A stream is a record plus an ordinary public room for its chat (owned by the creator, so all
 moderation applies and guests read it). Status changes are writes like any other, so LIVE
@@ -13,12 +14,9 @@ recomputes it; rotating bumps the version, which invalidates every earlier key a
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
-import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -28,24 +26,21 @@ from chatql.errors import BadUserInput, Forbidden, NotFound, SubscriptionOverflo
 from chatql.realtime.pubsub import Hub, SubscriberOverflow, stream_channel
 from chatql.security.rate_limit import RateLimiter
 from chatql.services import pagination, validation
+from chatql.services.follows import Follows
 from chatql.services.pagination import Page
 from chatql.services.rooms import Rooms
+from chatql.services.stream_analytics import StreamAnalytics, measure
 from chatql.services.stream_media import MediaPlane, NoMediaPlane
 from chatql.services.stream_viewers import LiveWindow, ViewerCount, ViewerTracker
 from chatql.store.base import Store
 from chatql.store.ids import new_id
 from chatql.store.records import (
     ChangeEvent,
-    FollowRecord,
-    NotificationRecord,
     RatingRecord,
     StreamRecord,
-    StreamStats,
     UserRecord,
     now_utc,
 )
-
-log = logging.getLogger("chatql.streams")
 
 MAX_TITLE = 100
 MAX_CATEGORY = 40
@@ -54,7 +49,6 @@ MAX_COMMENT = 500
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 KEY_RE = re.compile(r"^sk_([0-9a-f]{32})_([A-Za-z0-9_-]{32})$")
-NOTIFY_BATCH = 500
 EDITABLE = ("SCHEDULED", "LIVE", "ENDED")
 TOO_SLOW = "Too many undelivered stream updates; resubscribe"
 
@@ -71,20 +65,6 @@ class StreamView:
 class StreamKey:
     key: str
     ingest_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamAnalytics:
-    peak_viewers: int
-    average_viewers: float
-    unique_viewers: int
-    total_watch_seconds: float
-    chat_messages: int
-    chatters: int
-    rating_average: float | None
-    rating_count: int
-    new_followers: int
-    viewer_series: tuple[tuple[datetime, int], ...]
 
 
 def clean_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
@@ -122,6 +102,7 @@ class Streams:
         store: Store,
         hub: Hub,
         rooms: Rooms,
+        follows: Follows,
         viewers: ViewerTracker,
         secret: str,
         limiter: RateLimiter,
@@ -131,13 +112,13 @@ class Streams:
         self._store = store
         self._hub = hub
         self._rooms = rooms
+        self._follows = follows
         self._viewers = viewers
         self._secret = secret.encode()
         self._limiter = limiter
         self._queue_size = queue_size
         self._window = LiveWindow(store)
         self._node = node
-        self._notifying: set[asyncio.Task[None]] = set()
         self.media: MediaPlane = NoMediaPlane()
 
     def attach_media(self, media: MediaPlane) -> None:
@@ -399,33 +380,7 @@ class Streams:
 
     async def analytics(self, viewer: UserRecord, stream_id: str) -> StreamAnalytics:
         stream = await self._own(viewer, stream_id, "streamId")
-        now = now_utc()
-        since = stream.started_at or stream.created_at
-        until = stream.ended_at or now
-        stats: StreamStats = await self._store.stream_stats(stream, since, until)
-        # watches still open in this process count up to now (closed ones are in the store)
-        watch_seconds = stats.watch_seconds
-        viewers = set(stats.unique_viewers)
-        for viewer_id, started in self._viewers.open_watches(stream.id):
-            seconds = await self._window.overlap(stream.id, started, now)
-            if seconds > 0:
-                watch_seconds += seconds
-                viewers.add(viewer_id)
-        live_seconds = (
-            (until - stream.started_at).total_seconds() if stream.started_at is not None else 0.0
-        )
-        return StreamAnalytics(
-            peak_viewers=stream.peak_viewers,
-            average_viewers=watch_seconds / live_seconds if live_seconds > 0 else 0.0,
-            unique_viewers=len(viewers),
-            total_watch_seconds=watch_seconds,
-            chat_messages=stats.chat_messages,
-            chatters=stats.chatters,
-            rating_average=stats.rating_sum / stats.rating_count if stats.rating_count else None,
-            rating_count=stats.rating_count,
-            new_followers=stats.new_followers,
-            viewer_series=stats.samples,
-        )
+        return await measure(self._store, self._viewers, self._window, stream)
 
     async def creator_deleted(self, creator_id: str) -> None:
         """An account is going: its scheduled streams are cancelled, a live one is cut off and
@@ -462,49 +417,8 @@ class Streams:
         )
         if live is None:
             raise Forbidden("This stream is no longer scheduled", reason="STREAM_STATUS")
-        # nginx-rtmp waits for this answer only a few seconds: followers hear in the background
-        task = asyncio.create_task(self._notify_followers(live), name=f"chatql-golive-{live.id}")
-        self._notifying.add(task)
-        task.add_done_callback(self._notifying.discard)
+        self._follows.stream_went_live(live)  # in the background: nginx-rtmp waits seconds
         return live
-
-    async def stop(self) -> None:
-        """Let go-live notifications being written finish (shutdown)."""
-        if self._notifying:
-            await asyncio.wait(set(self._notifying), timeout=10)
-        for task in set(self._notifying):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _notify_followers(self, stream: StreamRecord) -> None:
-        try:
-            await self._notify_in_batches(stream)
-        except Exception:  # the stream is live either way; the log says who was not told
-            log.exception("could not notify every follower of stream %s", stream.id)
-
-    async def _notify_in_batches(self, stream: StreamRecord) -> None:
-        after: str | None = None
-        now = now_utc()
-        while True:
-            followers = await self._store.follower_ids(stream.creator_id, NOTIFY_BATCH, after)
-            if not followers:
-                return
-            await self._store.insert_notifications(
-                [
-                    NotificationRecord(
-                        id=new_id(),
-                        user_id=follower,
-                        type="STREAM_LIVE",
-                        created_at=now,
-                        room_id=stream.room_id,
-                        actor_id=stream.creator_id,
-                        stream_id=stream.id,
-                    )
-                    for follower in followers
-                ]
-            )
-            after = followers[-1]
 
     async def end_broadcast(self, stream_id: str) -> StreamRecord | None:
         """The publisher is gone: LIVE -> ENDED (again is harmless)."""
@@ -532,26 +446,6 @@ class Streams:
             await self._store.update_stream(stream_id, {"has_thumbnail": True})
 
     # ------------------------------------------------------------ watchers
-    async def follow(self, viewer: UserRecord, user_id: str) -> bool:
-        target = validation.entity_id(user_id, "userId")
-        if target == viewer.id:
-            raise BadUserInput("You cannot follow yourself", field="userId")
-        user = await self._store.get_user(target)
-        if user is None or user.deleted_at is not None or user.is_guest:
-            raise NotFound("No such user", field="userId")
-        await self._store.follow(FollowRecord(viewer.id, target, now_utc()))
-        return True
-
-    async def unfollow(self, viewer: UserRecord, user_id: str) -> bool:
-        await self._store.unfollow(viewer.id, validation.entity_id(user_id, "userId"))
-        return True
-
-    async def follower_counts(self, user_ids: Sequence[str]) -> dict[str, int]:
-        return await self._store.count_followers(user_ids)
-
-    async def followed_by(self, viewer: UserRecord, user_ids: Sequence[str]) -> frozenset[str]:
-        return await self._store.following(viewer.id, user_ids)
-
     async def rate(
         self, viewer: UserRecord, stream_id: str, rating: int, comment: str | None
     ) -> bool:

@@ -10,7 +10,7 @@ import strawberry
 from strawberry import UNSET
 
 from chatql.context import ChatContext
-from chatql.services.streams import StreamAnalytics as Analytics
+from chatql.services.stream_analytics import StreamAnalytics as Analytics
 from chatql.services.streams import StreamKey as Key
 from chatql.services.streams import StreamView
 from chatql.store.records import StreamRecord
