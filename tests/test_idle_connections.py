@@ -2,7 +2,7 @@
 
 An idle shared subscriber is transport state plus a group member: no task of its own. Per-socket
 timers (uvicorn's pings and pong deadlines, the connection_init timeout, legacy keep-alives)
-share one loop timer per tick (`chatql.realtime.transport.TimerWheel`). uvicorn's receive queue and
+share one loop timer per tick (`chatql.realtime.timer_wheel`). uvicorn's receive queue and
 writable flag are small objects instead of an `asyncio.Queue` and an `asyncio.Event`.
 """
 
@@ -23,8 +23,9 @@ import pytest
 import websockets
 
 from chatql.config import Settings
-from chatql.realtime import transport
-from chatql.realtime.transport import Gate, Inbox, TimerWheel
+from chatql.realtime import timer_wheel
+from chatql.realtime.timer_wheel import TimerWheel
+from chatql.realtime.transport import Gate, Inbox
 from chatql.security.connections import ConnectionLimiter, TooManyConnections
 from chatql.store.sqlite import SQLiteStore
 from tests.helpers import (
@@ -50,8 +51,8 @@ PING, PONG, CLOSE = 0x9, 0xA, 0x8
 @pytest.fixture
 def fine_wheel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Ticks of 50 ms, so that timers of a few tenths of a second go through the wheel."""
-    monkeypatch.setattr(transport, "WHEEL_RESOLUTION", 0.05)
-    monkeypatch.setattr(transport, "_wheels", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(timer_wheel, "WHEEL_RESOLUTION", 0.05)
+    monkeypatch.setattr(timer_wheel, "_wheels", weakref.WeakKeyDictionary())
     yield
 
 

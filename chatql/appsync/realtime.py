@@ -49,7 +49,7 @@ from chatql.errors import ChatError
 from chatql.fast_path.shapes import operation_type
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.realtime.pubsub import on_listening
-from chatql.realtime.transport import WheelTimer, timer_wheel
+from chatql.realtime.timer_wheel import WheelTimer, timer_wheel
 from chatql.security.connections import INIT_TIMEOUT, TOO_MANY_CONNECTIONS, TooManyConnections
 from chatql.security.sessions import REVOKED_CLOSE_CODE
 

@@ -30,7 +30,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from chatql.observability.live_stats import delivering_commit
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
-from chatql.realtime.transport import WheelTimer, timer_wheel
+from chatql.realtime.timer_wheel import WheelTimer, timer_wheel
 
 TOO_MANY_CONNECTIONS = (4429, "Too many connections")
 NOT_TEXT = "WebSocket message type must be text"  # close 4400 reasons, as Strawberry's
