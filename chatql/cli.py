@@ -25,7 +25,8 @@ from typing import NoReturn
 
 import uvicorn
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 
 UVICORN_WS_MAX_SIZE = 16 * 1024 * 1024  # uvicorn's default, kept when the limit is off
 

@@ -1,7 +1,9 @@
 """Settings: one frozen object built from `CHATQL_*` environment variables.
 
 Every value is validated when the process starts, with one clear message per bad value, so a
-misconfigured server refuses to start instead of failing on the first request.
+misconfigured server refuses to start instead of failing on the first request. Each variable's
+own format is checked by its parser (`config_values`); rules that tie several together are in
+`Settings.validated`.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+
+from chatql import config_values as values
+from chatql.config_values import ConfigError
 
 if TYPE_CHECKING:
     from chatql.persisted_documents import TrustedDocuments
@@ -23,200 +27,7 @@ ENVIRONMENTS = ("development", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed."""
-
-
-def _parse_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _parse_float(name: str, raw: str, minimum: float, maximum: float) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _parse_list(_name: str, raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _trusted_proxies(name: str, raw: str) -> tuple[str, ...]:
-    import ipaddress
-
-    values = _parse_list(name, raw)
-    for value in values:
-        if value == "*":
-            continue
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"{name} must list IP addresses or networks (or *), got {value!r}"
-            ) from None
-    return values
-
-
-def _int(minimum: int, maximum: int) -> Callable[[str, str], Any]:
-    return lambda name, raw: _parse_int(name, raw, minimum, maximum)
-
-
-def _float(minimum: float, maximum: float) -> Callable[[str, str], Any]:
-    return lambda name, raw: _parse_float(name, raw, minimum, maximum)
-
-
-def _choice(*choices: str) -> Callable[[str, str], Any]:
-    def parse(name: str, raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _str(_name: str, raw: str) -> str:
-    return raw.strip()
-
-
-MIN_METRICS_TOKEN_CHARS = 16
-
-
-def _metrics_token(name: str, raw: str) -> str:
-    value = raw.strip()
-    if len(value) < MIN_METRICS_TOKEN_CHARS or any(c.isspace() for c in value):
-        raise ConfigError(
-            f"{name} must be at least {MIN_METRICS_TOKEN_CHARS} characters without spaces"
-        )
-    return value
-
-
-def _rate(name: str, raw: str) -> str:
-    from chatql.security.rate_limit import Rate
-
-    try:
-        Rate.parse(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def _files_url(name: str, raw: str) -> str:
-    from chatql.blobs import open_blob_store
-
-    try:
-        open_blob_store(raw.strip())
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return raw.strip()
-
-
-def _upload_types(name: str, raw: str) -> str:
-    from chatql.services.file_types import parse_allowed_types
-
-    try:
-        parse_allowed_types(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def _public_url(name: str, raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise ConfigError(f"{name} must be an http(s) URL like https://chat.example.com")
-    return value
-
-
-def _smtp_url(name: str, raw: str) -> str:
-    from chatql.mail import parse_smtp_url
-
-    try:
-        parse_smtp_url(raw.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def _oidc_providers(name: str, raw: str) -> str:
-    from chatql.oidc.providers import parse_providers
-
-    try:
-        parse_providers(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def _media_ladder(name: str, raw: str) -> str:
-    from chatql.media_plane.ladder import parse_ladder
-
-    try:
-        parse_ladder(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def _rtmp_url(name: str, raw: str) -> str:
-    from chatql.media_plane.settings import check_rtmp_url
-
-    try:
-        return check_rtmp_url(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} {exc}") from None
-
-
-def _api_url(name: str, raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an http(s) URL like https://api.openai.com/v1")
-    return value
-
-
-def _username(name: str, raw: str) -> str:
-    from chatql.services.validation import USERNAME_RE
-
-    value = raw.strip().lower()
-    if not USERNAME_RE.match(value):
-        raise ConfigError(f"{name} must be 3-32 characters of a-z, 0-9, '_', '.' or '-'")
-    return value
-
-
-def _api_keys(name: str, raw: str) -> str:
-    from chatql.services.api_keys import parse_api_keys
-
-    try:
-        parse_api_keys(raw)
-    except ValueError as exc:  # names the entry, never its key
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw.strip()
-
-
-def setting(
-    default: Any, parse: Callable[[str, str], Any], doc: str, *, secret: bool = False
-) -> Any:
+def setting(default: Any, parse: values.Parser, doc: str, *, secret: bool = False) -> Any:
     """A field read from `CHATQL_<FIELD NAME IN CAPITALS>`; a `secret` one stays out of repr."""
     return field(default=default, repr=not secret, metadata={"parse": parse, "doc": doc})
 
@@ -225,271 +36,353 @@ def setting(
 class Settings:
     """All of ChatQL's configuration. See README "Configuration" for the same list."""
 
-    env: str = setting("development", _choice(*ENVIRONMENTS), "development or production")
-    host: str = setting("127.0.0.1", _str, "interface to listen on")
-    port: int = setting(8000, _int(0, 65535), "TCP port to listen on")
+    env: str = setting("development", values.one_of(*ENVIRONMENTS), "development or production")
+    host: str = setting("127.0.0.1", values.text, "interface to listen on")
+    port: int = setting(8000, values.int_between(0, 65535), "TCP port to listen on")
     database_url: str = setting(
-        "sqlite:///./chatql.db", _str, "sqlite:///path.db or mongodb://host/db?replicaSet=rs0"
+        "sqlite:///./chatql.db",
+        values.text,
+        "sqlite:///path.db or mongodb://host/db?replicaSet=rs0",
     )
-    jwt_secret: str = setting("", _str, "HS256 signing secret (>= 32 bytes in production)")
-    jwt_issuer: str = setting("chatql", _str, "iss claim of access tokens")
-    jwt_audience: str = setting("chatql", _str, "aud claim of access tokens")
+    jwt_secret: str = setting("", values.text, "HS256 signing secret (>= 32 bytes in production)")
+    jwt_issuer: str = setting("chatql", values.text, "iss claim of access tokens")
+    jwt_audience: str = setting("chatql", values.text, "aud claim of access tokens")
     api_keys: str = setting(
         "",
-        _api_keys,
+        values.api_keys,
         "comma-separated <username>=<key> entries: `x-api-key: <key>` acts as that account",
         secret=True,
     )
-    access_token_ttl: int = setting(900, _int(30, 86400), "access token lifetime, seconds")
+    access_token_ttl: int = setting(
+        900, values.int_between(30, 86400), "access token lifetime, seconds"
+    )
     refresh_token_ttl: int = setting(
-        30 * 86400, _int(60, 365 * 86400), "refresh token lifetime, seconds"
+        30 * 86400, values.int_between(60, 365 * 86400), "refresh token lifetime, seconds"
     )
     allowed_origins: tuple[str, ...] = setting(
-        (), _parse_list, "comma-separated origins allowed for CORS and WebSockets"
+        (), values.text_list, "comma-separated origins allowed for CORS and WebSockets"
     )
-    graphiql: bool | None = setting(None, _parse_bool, "serve GraphiQL (default: dev only)")
-    introspection: bool | None = setting(None, _parse_bool, "allow introspection (dev only)")
+    graphiql: bool | None = setting(None, values.boolean, "serve GraphiQL (default: dev only)")
+    introspection: bool | None = setting(None, values.boolean, "allow introspection (dev only)")
     get_queries: bool | None = setting(
-        None, _parse_bool, "allow queries over GET (dev only: GET invites CSRF)"
+        None, values.boolean, "allow queries over GET (dev only: GET invites CSRF)"
     )
     metrics: bool | None = setting(
         None,
-        _parse_bool,
+        values.boolean,
         "serve GET /metrics, Prometheus text (default: on in development, or when "
         "CHATQL_METRICS_TOKEN or CHATQL_METRICS_PORT is set)",
     )
     metrics_token: str = setting(
-        "", _metrics_token, "bearer token GET /metrics requires (>= 16 characters; empty: none)"
+        "",
+        values.metrics_token,
+        "bearer token GET /metrics requires (>= 16 characters; empty: none)",
     )
     metrics_port: int = setting(
-        0, _int(0, 65535), "serve /metrics on this port only, not on CHATQL_PORT (0: same port)"
+        0,
+        values.int_between(0, 65535),
+        "serve /metrics on this port only, not on CHATQL_PORT (0: same port)",
     )
     metrics_host: str = setting(
-        "", _str, "interface of CHATQL_METRICS_PORT's listener (default: CHATQL_HOST)"
+        "", values.text, "interface of CHATQL_METRICS_PORT's listener (default: CHATQL_HOST)"
     )
     log_format: str = setting(
-        "text", _choice("text", "json"), "log lines as text or JSON (one object a line)"
+        "text", values.one_of("text", "json"), "log lines as text or JSON (one object a line)"
     )
     federation: bool = setting(
-        False, _parse_bool, "serve as an Apollo Federation 2 subgraph (_service, _entities)"
+        False, values.boolean, "serve as an Apollo Federation 2 subgraph (_service, _entities)"
     )
     trusted_proxies: tuple[str, ...] = setting(
         (),
-        _trusted_proxies,
+        values.trusted_proxies,
         "proxy addresses (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed",
     )
-    web_app: bool = setting(True, _parse_bool, "serve the web app at /")
-    web_dir: str = setting("", _str, "directory of the built web app (default: chatql/static/app)")
-    log_level: str = setting(
-        "info", _choice("debug", "info", "warning", "error"), "server log level"
+    web_app: bool = setting(True, values.boolean, "serve the web app at /")
+    web_dir: str = setting(
+        "", values.text, "directory of the built web app (default: chatql/static/app)"
     )
-    argon2_time_cost: int = setting(3, _int(1, 20), "argon2id passes")
-    argon2_memory_cost: int = setting(65536, _int(1024, 4 * 1024 * 1024), "argon2id KiB")
-    argon2_parallelism: int = setting(1, _int(1, 16), "argon2id lanes")
-    password_workers: int = setting(2, _int(1, 64), "threads hashing passwords")
+    log_level: str = setting(
+        "info", values.one_of("debug", "info", "warning", "error"), "server log level"
+    )
+    argon2_time_cost: int = setting(3, values.int_between(1, 20), "argon2id passes")
+    argon2_memory_cost: int = setting(
+        65536, values.int_between(1024, 4 * 1024 * 1024), "argon2id KiB"
+    )
+    argon2_parallelism: int = setting(1, values.int_between(1, 16), "argon2id lanes")
+    password_workers: int = setting(2, values.int_between(1, 64), "threads hashing passwords")
     subscription_queue_size: int = setting(
-        1000, _int(1, 1_000_000), "events buffered per subscriber before it is dropped"
+        1000,
+        values.int_between(1, 1_000_000),
+        "events buffered per subscriber before it is dropped",
     )
     ws_connection_init_timeout: float = setting(
-        10.0, _float(0.1, 3600), "seconds a WebSocket may wait before connection_init"
+        10.0, values.float_between(0.1, 3600), "seconds a WebSocket may wait before connection_init"
     )
     ws_max_subscriptions: int = setting(
-        100, _int(1, 100_000), "subscriptions per WebSocket connection"
+        100, values.int_between(1, 100_000), "subscriptions per WebSocket connection"
     )
     ws_keepalive_interval: float = setting(
-        15.0, _float(0, 3600), "seconds between legacy graphql-ws keep-alives (0 = off)"
+        15.0,
+        values.float_between(0, 3600),
+        "seconds between legacy graphql-ws keep-alives (0 = off)",
     )
     sse_keepalive_interval: float = setting(
-        12.0, _float(0, 3600), "seconds between keep-alive comments on SSE streams (0 = off)"
+        12.0,
+        values.float_between(0, 3600),
+        "seconds between keep-alive comments on SSE streams (0 = off)",
     )
     appsync_keepalive_interval: float = setting(
         60.0,
-        _float(0.1, 3600),
+        values.float_between(0.1, 3600),
         "seconds between AppSync realtime `ka` frames; connectionTimeoutMs is 5 times it",
     )
     rate_limit_messages: str = setting(
-        "10/10", _rate, "createMessage per user: COUNT/SECONDS burst, or off"
+        "10/10", values.rate, "createMessage per user: COUNT/SECONDS burst, or off"
     )
     rate_limit_auth: str = setting(
-        "10/60", _rate, "register/login/refreshToken per client IP + username, or off"
+        "10/60", values.rate, "register/login/refreshToken per client IP + username, or off"
     )
-    typing_timeout: float = setting(8.0, _float(1, 600), "seconds a typing indicator lasts")
+    typing_timeout: float = setting(
+        8.0, values.float_between(1, 600), "seconds a typing indicator lasts"
+    )
     presence_grace: float = setting(
-        10.0, _float(0, 3600), "seconds after the last socket closes before OFFLINE"
+        10.0, values.float_between(0, 3600), "seconds after the last socket closes before OFFLINE"
     )
     presence_heartbeat: float = setting(
-        30.0, _float(1, 3600), "seconds between a process's connection heartbeats"
+        30.0, values.float_between(1, 3600), "seconds between a process's connection heartbeats"
     )
     presence_stale_after: float = setting(
-        90.0, _float(3, 86400), "connections not heart-beaten for this long are dropped"
+        90.0,
+        values.float_between(3, 86400),
+        "connections not heart-beaten for this long are dropped",
     )
-    bootstrap_admin: str = setting("", _str, "username promoted to global ADMIN at start-up")
+    bootstrap_admin: str = setting("", values.text, "username promoted to global ADMIN at start-up")
     instance_name: str = setting(
-        "", _str, "names this process's saved change-feed position (default host:port)"
+        "", values.text, "names this process's saved change-feed position (default host:port)"
     )
     gc_full_interval: float = setting(
-        300.0, _float(0, 86400), "seconds between full garbage collections (0: Python's own)"
+        300.0,
+        values.float_between(0, 86400),
+        "seconds between full garbage collections (0: Python's own)",
     )
     history_cache: bool = setting(
-        True, _parse_bool, "reuse messagesByRoom answers until the room changes"
+        True, values.boolean, "reuse messagesByRoom answers until the room changes"
     )
-    sqlite_read_connections: int = setting(2, _int(1, 32), "SQLite reader connections")
+    sqlite_read_connections: int = setting(
+        2, values.int_between(1, 32), "SQLite reader connections"
+    )
     sqlite_cache_mb: int = setting(
-        64, _int(1, 65536), "MiB of page cache each SQLite connection may fill"
+        64, values.int_between(1, 65536), "MiB of page cache each SQLite connection may fill"
     )
     sqlite_synchronous: str = setting(
-        "normal", _choice("normal", "full"), "normal: survives crashes; full: power loss too"
+        "normal", values.one_of("normal", "full"), "normal: survives crashes; full: power loss too"
     )
     # Files: attachments and avatars (chatql/services/files.py, chatql/blobs).
     files_url: str = setting(
-        "file:./files", _files_url, "file:./dir, or s3://bucket/prefix?endpoint_url=…&region=…"
+        "file:./files",
+        values.files_url,
+        "file:./dir, or s3://bucket/prefix?endpoint_url=…&region=…",
     )
-    max_upload_bytes: int = setting(25 * 1024 * 1024, _int(1, 2**40), "bytes per uploaded file")
+    max_upload_bytes: int = setting(
+        25 * 1024 * 1024, values.int_between(1, 2**40), "bytes per uploaded file"
+    )
     upload_types: str = setting(
-        "", _upload_types, "allowed MIME types, comma-separated, type/* allowed (default: list)"
+        "",
+        values.upload_types,
+        "allowed MIME types, comma-separated, type/* allowed (default: list)",
     )
-    file_url_ttl: int = setting(3600, _int(10, 7 * 86400), "seconds a signed file URL is valid")
+    file_url_ttl: int = setting(
+        3600, values.int_between(10, 7 * 86400), "seconds a signed file URL is valid"
+    )
     upload_ttl: int = setting(
-        86400, _int(10, 30 * 86400), "seconds an upload may stay incomplete or unattached"
+        86400,
+        values.int_between(10, 30 * 86400),
+        "seconds an upload may stay incomplete or unattached",
     )
     file_delete_grace: int = setting(
-        600, _int(0, 30 * 86400), "seconds before a deleted message's files are removed"
+        600,
+        values.int_between(0, 30 * 86400),
+        "seconds before a deleted message's files are removed",
     )
     max_image_pixels: int = setting(
-        50_000_000, _int(1, 2**31), "pixels an image may have (bigger: refused as a bomb)"
+        50_000_000,
+        values.int_between(1, 2**31),
+        "pixels an image may have (bigger: refused as a bomb)",
     )
-    rate_limit_uploads: str = setting("30/60", _rate, "createUpload per user, or off")
+    rate_limit_uploads: str = setting("30/60", values.rate, "createUpload per user, or off")
     # Accounts for a public service (chatql/services/account_*.py, chatql/mail, chatql/oidc).
     public_url: str = setting(
-        "", _public_url, "the app's address, for links in mails (default http://host:port)"
+        "", values.public_url, "the app's address, for links in mails (default http://host:port)"
     )
     email_mode: str | None = setting(
         None,
-        _choice("off", "optional", "required"),
+        values.one_of("off", "optional", "required"),
         "emails on accounts: off, optional or required (default: optional with SMTP or in "
         "development, else off)",
     )
     smtp_url: str = setting(
-        "", _smtp_url, "smtp://user:pass@host:587 (STARTTLS when offered), smtps://… (TLS)"
+        "", values.smtp_url, "smtp://user:pass@host:587 (STARTTLS when offered), smtps://… (TLS)"
     )
-    mail_from: str = setting("ChatQL <no-reply@localhost>", _str, "From: of every mail")
+    mail_from: str = setting("ChatQL <no-reply@localhost>", values.text, "From: of every mail")
     email_token_ttl: int = setting(
-        2 * 86400, _int(60, 30 * 86400), "seconds an email verification link is valid"
+        2 * 86400, values.int_between(60, 30 * 86400), "seconds an email verification link is valid"
     )
-    reset_token_ttl: int = setting(3600, _int(60, 7 * 86400), "seconds a reset link is valid")
+    reset_token_ttl: int = setting(
+        3600, values.int_between(60, 7 * 86400), "seconds a reset link is valid"
+    )
     rate_limit_mail: str = setting(
-        "3/900", _rate, "verification and reset mails per address (and per IP x 5), or off"
+        "3/900", values.rate, "verification and reset mails per address (and per IP x 5), or off"
     )
     terms_version: str = setting(
-        "", _str, "when set, register needs acceptTerms: true and records this version"
+        "", values.text, "when set, register needs acceptTerms: true and records this version"
     )
-    terms_url: str = setting("", _str, "where the terms of service are (shown by the web app)")
+    terms_url: str = setting(
+        "", values.text, "where the terms of service are (shown by the web app)"
+    )
     username_cooldown: int = setting(
-        30 * 86400, _int(0, 365 * 86400), "seconds a changed username stays reserved for its owner"
+        30 * 86400,
+        values.int_between(0, 365 * 86400),
+        "seconds a changed username stays reserved for its owner",
     )
-    guest_access: bool = setting(False, _parse_bool, "allow startGuestSession (read-only)")
-    guest_ttl: int = setting(86400, _int(60, 30 * 86400), "seconds a guest account lasts")
-    rate_limit_guests: str = setting("5/3600", _rate, "startGuestSession per client IP, or off")
+    guest_access: bool = setting(False, values.boolean, "allow startGuestSession (read-only)")
+    guest_ttl: int = setting(
+        86400, values.int_between(60, 30 * 86400), "seconds a guest account lasts"
+    )
+    rate_limit_guests: str = setting(
+        "5/3600", values.rate, "startGuestSession per client IP, or off"
+    )
     deleted_user_messages: str = setting(
         "keep",
-        _choice("keep", "remove"),
+        values.one_of("keep", "remove"),
         "deleteAccount: keep messages (by 'Deleted user') or remove them",
     )
     oidc_providers: str = setting(
         "",
-        _oidc_providers,
+        values.oidc_providers,
         'JSON {"google": {"client_id": …, "client_secret": …}, "corp": {"issuer": …, …}}',
     )
     oidc_redirect_uris: tuple[str, ...] = setting(
         (),
-        _parse_list,
+        values.text_list,
         "app URLs a social sign-in may return to (default <public url>/login/callback)",
     )
     # Live streams (services/streams.py): the control plane.
     stream_viewer_interval: float = setting(
-        1.0, _float(0.05, 60), "seconds between viewer-count updates sent to watchers"
+        1.0, values.float_between(0.05, 60), "seconds between viewer-count updates sent to watchers"
     )
     stream_sample_interval: float = setting(
-        10.0, _float(0.1, 3600), "seconds per viewer-count sample in stream analytics"
+        10.0, values.float_between(0.1, 3600), "seconds per viewer-count sample in stream analytics"
     )
-    rate_limit_streams: str = setting("30/3600", _rate, "createStream per user, or off")
+    rate_limit_streams: str = setting("30/3600", values.rate, "createStream per user, or off")
     # Media plane (chatql/media_plane): nginx-rtmp ingest, ffmpeg HLS ladder, nginx playback.
-    media: bool = setting(False, _parse_bool, "run nginx-rtmp and ffmpeg for live video")
-    rtmp_port: int = setting(1935, _int(1, 65535), "RTMP ingest port (nginx-rtmp)")
-    media_http_port: int = setting(8088, _int(1, 65535), "HLS playback port (nginx)")
-    media_dir: str = setting("./media", _str, "folder for nginx's files, HLS and replays")
+    media: bool = setting(False, values.boolean, "run nginx-rtmp and ffmpeg for live video")
+    rtmp_port: int = setting(1935, values.int_between(1, 65535), "RTMP ingest port (nginx-rtmp)")
+    media_http_port: int = setting(8088, values.int_between(1, 65535), "HLS playback port (nginx)")
+    media_dir: str = setting("./media", values.text, "folder for nginx's files, HLS and replays")
     media_ladder: str = setting(
-        "720p:2800k,480p:1200k,240p:400k", _media_ladder, "HLS renditions: HEIGHTp:VIDEOk[:AUDIOk]"
+        "720p:2800k,480p:1200k,240p:400k",
+        values.media_ladder,
+        "HLS renditions: HEIGHTp:VIDEOk[:AUDIOk]",
     )
-    hls_segment_seconds: int = setting(1, _int(1, 6), "HLS segment length = keyframe interval")
+    hls_segment_seconds: int = setting(
+        1, values.int_between(1, 6), "HLS segment length = keyframe interval"
+    )
     media_public_url: str = setting(
-        "", _public_url, "HLS server's public base URL (default http://<public host>:<port>)"
+        "", values.public_url, "HLS server's public base URL (default http://<public host>:<port>)"
     )
     rtmp_public_url: str = setting(
-        "", _rtmp_url, "ingest URL given to broadcasters (default rtmp://<public host>:<port>/live)"
+        "",
+        values.rtmp_url,
+        "ingest URL given to broadcasters (default rtmp://<public host>:<port>/live)",
     )
     media_hook_secret: str = setting(
-        "", _str, "secret nginx sends on its hooks (default: random per process)"
+        "", values.text, "secret nginx sends on its hooks (default: random per process)"
     )
-    nginx_path: str = setting("", _str, "nginx binary (default: on PATH, else /usr/sbin/nginx)")
-    ffmpeg_path: str = setting("", _str, "ffmpeg binary (default: on PATH)")
+    nginx_path: str = setting(
+        "", values.text, "nginx binary (default: on PATH, else /usr/sbin/nginx)"
+    )
+    ffmpeg_path: str = setting("", values.text, "ffmpeg binary (default: on PATH)")
     # The AI assistant (chatql/services/assistant.py): on when a base URL and a model are set.
     assistant_base_url: str = setting(
-        "", _api_url, "OpenAI-compatible API, e.g. https://api.openai.com/v1 (empty: no assistant)"
+        "",
+        values.api_url,
+        "OpenAI-compatible API, e.g. https://api.openai.com/v1 (empty: no assistant)",
     )
-    assistant_model: str = setting("", _str, "the model the API serves, e.g. gpt-4o-mini")
-    assistant_api_key: str = setting("", _str, "the API's key (servers that need none: empty)")
-    assistant_username: str = setting("assistant", _username, "the bot user's username")
-    assistant_display_name: str = setting("Assistant", _str, "the bot user's display name")
+    assistant_model: str = setting("", values.text, "the model the API serves, e.g. gpt-4o-mini")
+    assistant_api_key: str = setting(
+        "", values.text, "the API's key (servers that need none: empty)"
+    )
+    assistant_username: str = setting("assistant", values.username, "the bot user's username")
+    assistant_display_name: str = setting("Assistant", values.text, "the bot user's display name")
     assistant_system_prompt: str = setting(
-        "", _str, "instructions for the model (default: a short built-in one)"
+        "", values.text, "instructions for the model (default: a short built-in one)"
     )
     assistant_context_messages: int = setting(
-        30, _int(1, 200), "recent messages of the room sent with a question"
+        30, values.int_between(1, 200), "recent messages of the room sent with a question"
     )
     assistant_context_tokens: int = setting(
-        6000, _int(200, 1_000_000), "token budget of a question's context (4 characters a token)"
+        6000,
+        values.int_between(200, 1_000_000),
+        "token budget of a question's context (4 characters a token)",
     )
     assistant_max_tokens: int = setting(
-        1000, _int(0, 1_000_000), "tokens an answer may have (0: the API's default)"
+        1000, values.int_between(0, 1_000_000), "tokens an answer may have (0: the API's default)"
     )
     assistant_timeout: float = setting(
-        60.0, _float(0.1, 3600), "seconds the API may stay silent before a reply gives up"
+        60.0,
+        values.float_between(0.1, 3600),
+        "seconds the API may stay silent before a reply gives up",
     )
     rate_limit_assistant: str = setting(
-        "5/60", _rate, "questions to the assistant per user (a room: 3 times that), or off"
+        "5/60", values.rate, "questions to the assistant per user (a room: 3 times that), or off"
     )
     # Persisted documents (chatql/persisted_documents.py): documents sent by hash.
     apq: bool = setting(
-        True, _parse_bool, "accept automatic persisted queries (Apollo's protocol, hash first)"
+        True, values.boolean, "accept automatic persisted queries (Apollo's protocol, hash first)"
     )
     apq_cache_entries: int = setting(
-        1000, _int(1, 1_000_000), "persisted queries remembered per process (least used go)"
+        1000,
+        values.int_between(1, 1_000_000),
+        "persisted queries remembered per process (least used go)",
     )
     apq_cache_bytes: int = setting(
-        4 << 20, _int(1024, 2**31), "bytes of persisted query text remembered per process"
+        4 << 20,
+        values.int_between(1024, 2**31),
+        "bytes of persisted query text remembered per process",
     )
     trusted_documents: str = setting(
         "",
-        _str,
+        values.text,
         "a manifest of the only documents that may run (or web-app: the web app's own)",
     )
     # Request limits (chatql/security): 0 turns each one off.
-    max_query_depth: int = setting(10, _int(0, 1000), "field levels per operation (0 = off)")
-    max_aliases: int = setting(15, _int(0, 100_000), "aliases per operation (0 = off)")
-    max_tokens: int = setting(2000, _int(0, 1_000_000), "tokens per document (0 = off)")
-    max_directives: int = setting(50, _int(0, 100_000), "directives per operation (0 = off)")
-    max_query_cost: int = setting(5000, _int(0, 2**53 - 1), "static cost per operation (0 = off)")
-    max_representations: int = setting(
-        100, _int(0, 100_000), "entity representations per _entities call (0 = off)"
+    max_query_depth: int = setting(
+        10, values.int_between(0, 1000), "field levels per operation (0 = off)"
     )
-    max_body_bytes: int = setting(65536, _int(0, 2**31), "HTTP request body bytes (0 = off)")
+    max_aliases: int = setting(
+        15, values.int_between(0, 100_000), "aliases per operation (0 = off)"
+    )
+    max_tokens: int = setting(
+        2000, values.int_between(0, 1_000_000), "tokens per document (0 = off)"
+    )
+    max_directives: int = setting(
+        50, values.int_between(0, 100_000), "directives per operation (0 = off)"
+    )
+    max_query_cost: int = setting(
+        5000, values.int_between(0, 2**53 - 1), "static cost per operation (0 = off)"
+    )
+    max_representations: int = setting(
+        100, values.int_between(0, 100_000), "entity representations per _entities call (0 = off)"
+    )
+    max_body_bytes: int = setting(
+        65536, values.int_between(0, 2**31), "HTTP request body bytes (0 = off)"
+    )
     max_ws_message_bytes: int = setting(
-        65536, _int(0, 2**31), "WebSocket message bytes (0 = uvicorn's 16 MiB)"
+        65536, values.int_between(0, 2**31), "WebSocket message bytes (0 = uvicorn's 16 MiB)"
     )
     max_connections_per_user: int = setting(
         20,
-        _int(0, 1_000_000),
+        values.int_between(0, 1_000_000),
         "authenticated WebSockets and SSE subscription streams per user and process (0 = off)",
     )
 

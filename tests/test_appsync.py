@@ -32,7 +32,8 @@ from cryptography.x509.oid import NameOID
 
 from chatql.app import create_app
 from chatql.appsync.handshake import MAX_ENCODED_HEADER, BadHeader, decode_header
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from tests.helpers import REGISTER, Account, Client, Server, running_server
 from tests.node_clients import require_clients, run_client
 from tests.test_direct_http import Paths

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.services.registry import Services
 from chatql.store.sqlite import SQLiteStore
 from tests.conftest import make_store, mongoeco_client

@@ -448,7 +448,7 @@ async def test_uploads_are_rate_limited(tmp_path: Path) -> None:
 
 
 def test_upload_setting_errors_are_clear() -> None:
-    from chatql.config import ConfigError
+    from chatql.config_values import ConfigError
 
     with pytest.raises(ConfigError, match="CHATQL_FILES_URL"):
         Settings.from_env({"CHATQL_FILES_URL": "ftp://nowhere"})

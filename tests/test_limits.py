@@ -19,7 +19,8 @@ import pytest
 import websockets
 from graphql import Lexer, Source, TokenKind, get_introspection_query, get_operation_ast, parse
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.schema import schema as chat_schema
 from chatql.security.cost import DEFAULT_LIST_SIZE, SATURATED, CostAnalyser, query_cost
 from chatql.security.limits import Shape, count_tokens, operation_shape

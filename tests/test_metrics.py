@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.observability.loop_lag import LoopLagMonitor
 from tests.helpers import (
     ON_MESSAGE,

@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.observability.metrics import OTHER, BoundedLabel
 from chatql.observability.tracing import tracer_provider_from_env, tracing_endpoint
 from tests.helpers import (

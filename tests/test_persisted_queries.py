@@ -15,7 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.fast_path.direct_http import DirectPost
 from chatql.persisted_documents import PersistedQueryCache, TrustedDocuments
 from chatql.realtime.fanout import Fanout

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from chatql.cli import main
-from chatql.config import ConfigError, Settings, documented_settings
+from chatql.config import Settings, documented_settings
+from chatql.config_values import ConfigError
 from chatql.schema import schema
 
 ROOT = Path(__file__).resolve().parent.parent

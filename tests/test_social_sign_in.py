@@ -232,7 +232,7 @@ async def test_the_flow_refuses_what_it_did_not_start(social_server: Server) -> 
 
 
 def test_provider_settings_are_checked() -> None:
-    from chatql.config import ConfigError
+    from chatql.config_values import ConfigError
 
     base = {"CHATQL_ENV": "development"}
     for raw, problem in (

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.media_plane import MediaPlane
 from chatql.media_plane.ladder import Rendition, parse_ladder
 from chatql.media_plane.nginx import (

@@ -21,7 +21,8 @@ from typing import Any
 
 from broadcaster import Event
 
-from chatql.config import ConfigError, Settings
+from chatql.config import Settings
+from chatql.config_values import ConfigError
 from chatql.errors import BadUserInput, ChatError, Forbidden, NotFound, RateLimited, StoreConflict
 from chatql.llm import ChatModel, ModelError, ToolCall
 from chatql.security.rate_limit import Rate, RateLimiter
