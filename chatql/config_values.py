@@ -33,24 +33,21 @@ def boolean(name: str, raw: str) -> bool:
 
 
 def int_between(minimum: int, maximum: int) -> Parser:
-    def parse(name: str, raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-        if not minimum <= value <= maximum:
-            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
-        return value
-
-    return parse
+    return _between(int, "an integer", minimum, maximum)
 
 
 def float_between(minimum: float, maximum: float) -> Parser:
-    def parse(name: str, raw: str) -> float:
+    return _between(float, "a number", minimum, maximum)
+
+
+def _between[N: (int, float)](
+    convert: Callable[[str], N], what: str, minimum: N, maximum: N
+) -> Parser:
+    def parse(name: str, raw: str) -> N:
         try:
-            value = float(raw.strip())
+            value = convert(raw.strip())
         except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
         if not minimum <= value <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
