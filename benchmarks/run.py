@@ -282,6 +282,17 @@ def pinning() -> Pinning:
     return Pinning([], [], f"NOT pinned ({len(cpus)} core(s) or no taskset): numbers are rough")
 
 
+def guest_speed(pin: Pinning) -> float | None:
+    """`guest_speed.py`'s CPU milliseconds for its fixed workload, pinned on the server's core:
+    how fast this machine is right now (None if the probe could not run)."""
+    probe = Path(__file__).with_name("guest_speed.py")
+    out = run_text([*pin.server, sys.executable, str(probe)], timeout=120)
+    try:
+        return float(out)
+    except ValueError:
+        return None
+
+
 # ------------------------------------------------------------------ targets
 @dataclass
 class Target:
@@ -1113,6 +1124,8 @@ def main(argv: list[str] | None = None) -> int:
     ):  # SIGINT even if inherited as ignored
         signal.signal(sig, _on_signal)
     pin = pinning()
+    speed_before = guest_speed(pin)
+    log(f"guest speed probe: {speed_before} CPU ms (benchmarks/guest_speed.py; lower is faster)")
     t_start = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="chatql-bench-"))
     runs: dict[str, dict[str, ScenarioRun]] = {t: {} for t in target_keys}
@@ -1175,6 +1188,7 @@ def main(argv: list[str] | None = None) -> int:
         Group.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
     total = time.monotonic() - t_start
+    speed_after = guest_speed(pin)
 
     rows = metric_rows(runs)
     problems = [p for t in runs.values() for r in t.values() for p in r.problems]
@@ -1201,7 +1215,10 @@ def main(argv: list[str] | None = None) -> int:
             **chatql_env,
         },
         "chatql_commit": chatql_commit,
-        "machine": machine_info(args.python),
+        "machine": {
+            **machine_info(args.python),
+            "guest_speed_ms": {"before": speed_before, "after": speed_after},
+        },
         "rows": [{"metric": r.metric, "kind": r.kind, **r.values} for r in rows],
         "runs": {t: {n: r.as_json() for n, r in rr.items()} for t, rr in runs.items()},
         "profiles": [str(p) for p in (profiler.done if profiler else [])],
@@ -1212,6 +1229,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     print(f"\ndurations: {durations}; total {total:.0f} s ({pin.note})")
+    print(
+        f"guest speed probe (benchmarks/guest_speed.py, CPU ms, lower is faster): "
+        f"{speed_before} before, {speed_after} after"
+    )
     print(f"results: {out_json}\nserver logs: {log_dir}")
     if profiler and profiler.done:
         print("profiles: " + ", ".join(str(p) for p in profiler.done))
