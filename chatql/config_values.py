@@ -126,11 +126,12 @@ def _checked_by(load_check: Callable[[], Callable[[str], object]], *, named: boo
     prefixed with the variable's name unless the check names it itself, otherwise."""
 
     def parse(name: str, raw: str) -> str:
+        value = raw.strip()
         try:
-            load_check()(raw.strip())
+            load_check()(value)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}" if named else str(exc)) from None
-        return raw.strip()
+        return value
 
     return parse
 
