@@ -44,6 +44,7 @@ from chatql.appsync.handshake import (
     credentials,
     handshake_header,
 )
+from chatql.background import BackgroundTasks
 from chatql.context import ChatContext, authenticate
 from chatql.errors import ChatError
 from chatql.fast_path.shapes import operation_type
@@ -161,7 +162,7 @@ class RealtimeConnection:
         self._header: dict[str, Any] | None = None
         self._bad_header: str | None = None
         self._timer: WheelTimer | None = None  # init timeout, then keep-alive
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
 
     # ------------------------------------------------------------------ lifetime
     async def serve(self) -> None:
@@ -248,9 +249,7 @@ class RealtimeConnection:
             await self.websocket.close(code=code, reason=reason)
 
     def _background(self, work: Callable[[], Any]) -> None:
-        task = asyncio.get_running_loop().create_task(work())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work())
 
     # ------------------------------------------------------------------ connecting
     async def _connect(self) -> bool:

@@ -15,6 +15,8 @@ from email.utils import formatdate, make_msgid
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from chatql.background import BackgroundTasks
+
 log = logging.getLogger("chatql.mail")
 
 SEND_ATTEMPTS = 3
@@ -118,12 +120,10 @@ class Outbox:
 
     def __init__(self, mailer: Mailer) -> None:
         self._mailer = mailer
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def post(self, mail: Mail) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(mail))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._deliver(mail))
 
     async def _deliver(self, mail: Mail) -> None:
         for attempt in range(1, SEND_ATTEMPTS + 1):
@@ -138,10 +138,7 @@ class Outbox:
                 await asyncio.sleep(RETRY_DELAY * attempt)
 
     async def close(self, timeout: float = 5.0) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in set(self._tasks):
-            task.cancel()
+        await self._tasks.finish(timeout)
 
 
 def open_mailer(smtp_url: str, sender: str) -> Mailer:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from chatql.background import BackgroundTasks
 from chatql.config import Settings
 from chatql.errors import ChatError
 from chatql.media_plane import settings as media_settings
@@ -76,7 +77,7 @@ class MediaPlane:
         self.nginx: NginxSupervisor | None = None
         self._streams: BroadcastControl | None = None
         self._broadcasts: dict[str, Broadcast] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._stopping = False
 
     # ------------------------------------------------------------ the control plane's view
@@ -179,15 +180,12 @@ class MediaPlane:
         for stream_id in broadcasts:
             await self.drop_publisher(stream_id)
         await asyncio.gather(*(self._finish(stream_id, STOP_TIMEOUT) for stream_id in broadcasts))
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        await self._tasks.finish(STOP_TIMEOUT)
         if self.nginx is not None:
             await self.nginx.stop()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     async def _nginx_died(self) -> None:
         """Every publisher was connected to the nginx that died: their streams are over."""

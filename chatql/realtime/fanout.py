@@ -24,6 +24,7 @@ import orjson
 from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode
 from graphql.execution import Executor, execute_subscription_event
 
+from chatql.background import BackgroundTasks
 from chatql.errors import ChatError, Forbidden, SubscriptionOverflow
 from chatql.fast_path.projection import NotCompiled, compile_message
 from chatql.realtime.group_plans import Plan, Planner
@@ -322,7 +323,7 @@ class Group:
         # The transport is paused and nothing was written yet: finish in a task.
         member.draining = True
         member.backlog = deque(((frame, committed_at),))
-        self._fanout.keep(asyncio.get_running_loop().create_task(self._drain(member)))
+        self._fanout.tasks.spawn(self._drain(member))
         return False
 
     @staticmethod
@@ -357,9 +358,7 @@ class Group:
         self._fanout.stats.drops["slow_socket"] += 1
         self._end(member, None)
         code, reason = SLOW_CONSUMER_CLOSE
-        close = member.ws.close(code=code, reason=reason)
-        task = asyncio.get_running_loop().create_task(close)
-        self._fanout.keep(task)
+        self._fanout.tasks.spawn(member.ws.close(code=code, reason=reason))
 
 
 class Fanout:
@@ -372,11 +371,7 @@ class Fanout:
         self.stats = services.hub.stats
         self.planner = Planner(schema, limits)
         self._groups: dict[str, Group] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def keep(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks = BackgroundTasks()
 
     def join(self, plan: Plan, member: Member, context: Any) -> Group:
         group = self._groups.get(plan.key)

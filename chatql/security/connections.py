@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from chatql.background import BackgroundTasks
 from chatql.observability.live_stats import delivering_commit
 from chatql.persisted_documents import DocumentRefused, DocumentResolver
 from chatql.realtime.timer_wheel import WheelTimer, timer_wheel
@@ -36,7 +37,7 @@ TOO_MANY_CONNECTIONS = (4429, "Too many connections")
 NOT_TEXT = "WebSocket message type must be text"  # close 4400 reasons, as Strawberry's
 NOT_JSON = "WebSocket message must be valid JSON"
 INIT_TIMEOUT = (4408, "Connection initialisation timeout")
-_background: set[asyncio.Task[None]] = set()  # timer-started work in flight (strong references)
+_background = BackgroundTasks()  # timer-started work in flight
 
 
 class TooManyConnections(Exception):
@@ -168,10 +169,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, RootValue]):
             return
         self.connection_timed_out = True
         # As Strawberry's timeout task: shutdown waits for it, handle_connection_init cancels it.
-        task = asyncio.get_running_loop().create_task(self._close_timed_out())
-        self.connection_init_timeout_task = task
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        self.connection_init_timeout_task = _background.spawn(self._close_timed_out())
 
     async def _close_timed_out(self) -> None:
         try:
@@ -297,9 +295,7 @@ class LegacyWSLimits(BaseGraphQLWSHandler[Context, RootValue]):
 
     def _keep_alive_due(self) -> None:
         self._ka_timer = None
-        task = asyncio.get_running_loop().create_task(self._send_keep_alive())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        _background.spawn(self._send_keep_alive())
 
     async def handle_message(self, message: OperationMessage) -> None:
         initialising = message.get("type") == "connection_init"

@@ -7,12 +7,12 @@ version (close code 4401), so a stolen token cannot keep listening.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from broadcaster import Event
 
+from chatql.background import BackgroundTasks
 from chatql.store.records import ChangeEvent
 
 log = logging.getLogger("chatql.sessions")
@@ -23,7 +23,7 @@ REVOKED_CLOSE_CODE = 4401
 class SessionRegistry:
     def __init__(self) -> None:
         self._sockets: dict[str, dict[int, tuple[int, Closer]]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def add(self, user_id: str, token_version: int, close: Closer) -> int:
         handle = id(close)
@@ -55,9 +55,7 @@ class SessionRegistry:
         for handle, (opened_with, close) in list(self._sockets[change.key].items()):
             if version is None or opened_with < version:
                 self.remove(change.key, handle)
-                task = asyncio.get_running_loop().create_task(self._close(close))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._close(close))
 
     @staticmethod
     async def _close(close: Closer) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from broadcaster import Event
 
+from chatql.background import BackgroundTasks
 from chatql.config import Settings
 from chatql.config_values import ConfigError
 from chatql.errors import BadUserInput, ChatError, Forbidden, NotFound, RateLimited, StoreConflict
@@ -103,7 +104,7 @@ class Assistant:
         self._limit = RateLimiter(rate)
         self._told_to_wait: dict[str, float] = {}
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_ANSWERS)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._writing: dict[str, asyncio.Task[Any]] = {}  # reply id -> the task writing it
         self.bot: UserRecord | None = None
 
@@ -120,10 +121,7 @@ class Assistant:
         return self.bot
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         await self._model.close()
 
     async def _ensure_bot(self) -> UserRecord:
@@ -173,9 +171,7 @@ class Assistant:
                 writer.cancel()
 
     def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work, name="chatql-assistant")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work, name="chatql-assistant")
 
     async def _consider(self, message: MessageRecord) -> None:
         try:

@@ -8,11 +8,10 @@ only a few seconds for its answer, and a creator may have many followers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
+from chatql.background import BackgroundTasks
 from chatql.errors import BadUserInput, NotFound
 from chatql.services import validation
 from chatql.store.base import Store
@@ -27,7 +26,7 @@ NOTIFY_BATCH = 500
 class Follows:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._notifying: set[asyncio.Task[None]] = set()
+        self._notifying = BackgroundTasks()
 
     async def follow(self, viewer: UserRecord, user_id: str) -> bool:
         target = validation.entity_id(user_id, "userId")
@@ -51,18 +50,11 @@ class Follows:
 
     def stream_went_live(self, stream: StreamRecord) -> None:
         """Tell the creator's followers, in the background (STREAM_LIVE notifications)."""
-        task = asyncio.create_task(self._notify(stream), name=f"chatql-golive-{stream.id}")
-        self._notifying.add(task)
-        task.add_done_callback(self._notifying.discard)
+        self._notifying.spawn(self._notify(stream), name=f"chatql-golive-{stream.id}")
 
     async def stop(self) -> None:
         """Let go-live notifications being written finish (shutdown)."""
-        if self._notifying:
-            await asyncio.wait(set(self._notifying), timeout=10)
-        for task in set(self._notifying):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._notifying.finish(timeout=10)
 
     async def _notify(self, stream: StreamRecord) -> None:
         try:
