@@ -2,14 +2,16 @@
 """Benchmark harness: ChatQL (and optionally the Node.js peer) under the peer's load generator.
 
     python benchmarks/run.py                       # ChatQL only (`make bench`)
-    python benchmarks/run.py --target both         # peer, then ChatQL, ratios (make bench-compare)
+    python benchmarks/run.py --target both         # the peer and ChatQL, ratios (bench-compare)
     python benchmarks/run.py --target app          # ChatQL: plain vs the web app's documents
     python benchmarks/run.py --quick --scenarios fanout,query
 
 Each scenario runs against a FRESH server process (ChatQL: `python -m chatql` on a new temporary
 SQLite database; peer: `node server.mjs`), pinned to the first allowed core; the generator
 (`loadgen.mjs` from a temporary copy of ../shared/peer-bench, `npm ci` there) runs pinned to the
-second core. Everything listens on 127.0.0.1 only. Every wait is bounded, and every process group
+second core. With several targets, each scenario runs against every target before the next
+scenario starts, and a probe of the machine's speed (`guest_speed.py`) is taken before each
+scenario. Everything listens on 127.0.0.1 only. Every wait is bounded, and every process group
 this script starts is stopped at the end, also on error, SIGTERM or Ctrl-C.
 
 Standard library only, so it runs under any Python 3.13 (the Makefile uses .venv/bin/python).
@@ -1126,6 +1128,7 @@ def main(argv: list[str] | None = None) -> int:
     pin = pinning()
     speed_before = guest_speed(pin)
     log(f"guest speed probe: {speed_before} CPU ms (benchmarks/guest_speed.py; lower is faster)")
+    speeds: dict[str, float | None] = {}  # before each scenario, when there are several
     t_start = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="chatql-bench-"))
     runs: dict[str, dict[str, ScenarioRun]] = {t: {} for t in target_keys}
@@ -1163,8 +1166,13 @@ def main(argv: list[str] | None = None) -> int:
         titles = {k: t.title for k, t in targets.items()}
         for note in notes:
             log(note)
-        for key in target_keys:
-            for name in chosen:
+        # Scenario by scenario, every target in turn: the two runs a ratio divides sit minutes
+        # apart, not the length of a whole target's pass (a guest's speed drifts within that).
+        for index, name in enumerate(chosen):
+            if len(chosen) > 1:  # the first has the probe just taken
+                speeds[name] = guest_speed(pin) if index else speed_before
+                log(f"{name}: guest speed probe {speeds[name]} CPU ms")
+            for key in target_keys:
                 runs[key][name] = run_scenario(
                     targets[key],
                     SCENARIOS[name],
@@ -1217,7 +1225,11 @@ def main(argv: list[str] | None = None) -> int:
         "chatql_commit": chatql_commit,
         "machine": {
             **machine_info(args.python),
-            "guest_speed_ms": {"before": speed_before, "after": speed_after},
+            "guest_speed_ms": {
+                "before": speed_before,
+                "after": speed_after,
+                "before_scenario": speeds,
+            },
         },
         "rows": [{"metric": r.metric, "kind": r.kind, **r.values} for r in rows],
         "runs": {t: {n: r.as_json() for n, r in rr.items()} for t, rr in runs.items()},
@@ -1229,9 +1241,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     print(f"\ndurations: {durations}; total {total:.0f} s ({pin.note})")
+    during = "".join(f", {speed} before {name}" for name, speed in speeds.items())
     print(
         f"guest speed probe (benchmarks/guest_speed.py, CPU ms, lower is faster): "
-        f"{speed_before} before, {speed_after} after"
+        f"{speed_before} before{during}, {speed_after} after"
     )
     print(f"results: {out_json}\nserver logs: {log_dir}")
     if profiler and profiler.done:
