@@ -141,7 +141,8 @@ SCENARIOS: dict[str, Scenario] = {
             "rooms",
             "--rooms 500 --subs-per-room 4 --rates "
             "100,200,300,400,500,600,700,800,900,1000,1250,1500,1750,2000,2250,2500,2750,"
-            "3000,3250,3500,3750,4000 --step-seconds 10 --p99-limit-ms 250",
+            "3000,3250,3500,3750,4000,4250,4500,4750,5000,5250,5500 --step-seconds 10 "
+            "--p99-limit-ms 250",
             "--rooms 100 --subs-per-room 4 --rates 100,200,400 --step-seconds 3 --p99-limit-ms 250",
             600,
             660,
