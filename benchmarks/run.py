@@ -3,6 +3,7 @@
 
     python benchmarks/run.py                       # ChatQL only (`make bench`)
     python benchmarks/run.py --target both         # the peer and ChatQL, ratios (bench-compare)
+                                                   # and the fan-out floor (floor_server.py)
     python benchmarks/run.py --target app          # ChatQL: plain vs the web app's documents
     python benchmarks/run.py --quick --scenarios fanout,query
 
@@ -11,8 +12,10 @@ SQLite database; peer: `node server.mjs`), pinned to the first allowed core; the
 (`loadgen.mjs` from a temporary copy of ../shared/peer-bench, `npm ci` there) runs pinned to the
 second core. With several targets, each scenario runs against every target before the next
 scenario starts, and a probe of the machine's speed (`guest_speed.py`) is taken before each
-scenario. Everything listens on 127.0.0.1 only. Every wait is bounded, and every process group
-this script starts is stopped at the end, also on error, SIGTERM or Ctrl-C.
+scenario. `--target both` also runs `fanout` against `floor_server.py`, a server that does no
+work: its latency is the generator's own share, the floor under any server's. Everything
+listens on 127.0.0.1 only. Every wait is bounded, and every process group this script starts
+is stopped at the end, also on error, SIGTERM or Ctrl-C.
 
 Standard library only, so it runs under any Python 3.13 (the Makefile uses .venv/bin/python).
 Settings can also come from the environment: BENCH_SCENARIOS, BENCH_QUICK, BENCH_LABEL,
@@ -59,6 +62,8 @@ APP_DOCUMENTS = REPO / "chatql" / "static" / "app" / "persisted-documents.json"
 APP_OPERATIONS = {"sub": "OnMessageCreated", "messages": "RoomHistory"}  # loadgen Q key -> name
 APP_HISTORY_PAGE = 25  # RoomHistory's own `limit`: the plain query asks for as many
 HOST = "127.0.0.1"  # loopback only, for both servers and the generator
+FLOOR_SERVER = REPO / "benchmarks" / "floor_server.py"
+FLOOR_SCENARIOS = frozenset({"fanout"})  # the floor is measured where latency is the result
 # A fixed 64-character HS256 secret, so that runs are repeatable (benchmark only, never deployed).
 JWT_SECRET = hashlib.sha256(b"chatql-benchmark-secret").hexdigest()
 
@@ -332,6 +337,16 @@ def app_mode_args(scenario: str) -> list[str]:
 def app_documents_target(chatql: Target) -> Target:
     """The same ChatQL, driven by the load generator that sends the web app's documents."""
     return Target("chatql-app", "ChatQL, web app documents", chatql.make_cmd)
+
+
+def floor_target() -> Target:
+    """`floor_server.py` under the interpreter that runs this script (the Makefile's .venv)."""
+
+    def make(port: int, _scratch: Path) -> tuple[list[str], dict[str, str], Path]:
+        cmd = [sys.executable, str(FLOOR_SERVER), "--host", HOST, "--port", str(port)]
+        return cmd, dict(os.environ), REPO
+
+    return Target("floor", "floor (no-work server)", make)
 
 
 def peer_target(peer_copy: Path) -> Target:
@@ -941,7 +956,7 @@ def target_metrics(scenario_runs: dict[str, ScenarioRun]) -> list[Metric]:
     for name, run in scenario_runs.items():  # the peer has no /metrics
         lag = (run.server_metrics or {}).get("loopLagMs") or {}
         for q in ("p99", "max"):
-            value = "n/a" if run.target == "peer" else lag.get(q)
+            value = lag.get(q) if run.target.startswith("chatql") else "n/a"
             out.append((f"{name}: server event-loop lag {q} ms", "cost", value))
     return out
 
@@ -952,6 +967,55 @@ def metric_rows(runs: dict[str, dict[str, ScenarioRun]]) -> list[Row]:
         for metric, kind, value in target_metrics(scenario_runs):
             rows.setdefault(metric, Row(metric, {}, kind)).values[target] = value
     return list(rows.values())
+
+
+def floor_summary(runs: dict[str, dict[str, ScenarioRun]]) -> dict[str, dict[str, Any]]:
+    """Per fan-out size: the floor's p99, the peer's over it (the largest ratio any server can
+    show against the peer with this generator, here), the peer's over ChatQL's, and ChatQL's
+    p99 above the floor (what its own work adds)."""
+
+    def p99s(target: str) -> dict[int, float]:
+        points = _points(runs.get(target, {}).get("fanout"), "fanout")
+        return {
+            p["subs"]: v
+            for p in points
+            if (v := _num((p.get("latency_ms") or {}).get("p99"))) is not None
+        }
+
+    floor, peer, chatql = p99s("floor"), p99s("peer"), p99s("chatql")
+    out: dict[str, dict[str, Any]] = {}
+    for subs, floor_p99 in sorted(floor.items()):
+        peer_p99, chatql_p99 = peer.get(subs), chatql.get(subs)
+        out[str(subs)] = {
+            "floor_p99_ms": floor_p99,
+            "peer_p99_ms": peer_p99,
+            "chatql_p99_ms": chatql_p99,
+            "peer_over_floor": round(peer_p99 / floor_p99, 2) if peer_p99 and floor_p99 else None,
+            "peer_over_chatql": round(peer_p99 / chatql_p99, 2)
+            if peer_p99 and chatql_p99
+            else None,
+            "chatql_above_floor_ms": round(chatql_p99 - floor_p99, 2)
+            if chatql_p99 is not None
+            else None,
+        }
+    return out
+
+
+def render_floor(summary: dict[str, dict[str, Any]]) -> str:
+    if not summary:
+        return ""
+    lines = [
+        "fan-out floor (benchmarks/floor_server.py does no work; its latency is the generator's"
+        " own share):"
+    ]
+    for subs, f in summary.items():
+        lines.append(
+            f"  S={subs}: p99 floor {fmt(f['floor_p99_ms'])} ms, peer {fmt(f['peer_p99_ms'])},"
+            f" ChatQL {fmt(f['chatql_p99_ms'])}; peer/floor {fmt(f['peer_over_floor'])} (the"
+            f" most any server can show), peer/ChatQL {fmt(f['peer_over_chatql'])}, ChatQL above"
+            f" the floor {fmt(f['chatql_above_floor_ms'])} ms"
+        )
+    return "\n".join(lines)
 
 
 def fmt(v: float | str | None) -> str:
@@ -1103,7 +1167,7 @@ def main(argv: list[str] | None = None) -> int:
     target_keys = {
         "chatql": ["chatql"],
         "peer": ["peer"],
-        "both": ["peer", "chatql"],
+        "both": ["peer", "chatql", "floor"],
         "app": ["chatql", "chatql-app"],
     }[args.target]
     if "chatql" in target_keys and not Path(args.python).exists():
@@ -1141,7 +1205,7 @@ def main(argv: list[str] | None = None) -> int:
     chatql_commit = ""
     try:
         peer_copy = prepare_peer_bench(args.peer_dir, workdir)
-        targets = {"peer": peer_target(peer_copy)}
+        targets = {"peer": peer_target(peer_copy), "floor": floor_target()}
         if "chatql" in target_keys:
             if args.git_rev:
                 source, chatql_commit = export_git_rev(args.git_rev, workdir)
@@ -1174,6 +1238,8 @@ def main(argv: list[str] | None = None) -> int:
                 speeds[name] = guest_speed(pin) if index else speed_before
                 log(f"{name}: guest speed probe {speeds[name]} CPU ms")
             for key in target_keys:
+                if key == "floor" and name not in FLOOR_SCENARIOS:
+                    continue
                 runs[key][name] = run_scenario(
                     targets[key],
                     SCENARIOS[name],
@@ -1204,6 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         problems.append(interrupted)
     table = render_table(rows, target_keys, titles or {"chatql": "ChatQL", "peer": "peer (Node)"})
+    floor = floor_summary(runs)
     durations = ", ".join(
         f"{titles.get(t, t)}/{n} {r.seconds:.0f} s" for t, rr in runs.items() for n, r in rr.items()
     )
@@ -1233,6 +1300,7 @@ def main(argv: list[str] | None = None) -> int:
             },
         },
         "rows": [{"metric": r.metric, "kind": r.kind, **r.values} for r in rows],
+        "fanout_floor": floor,
         "runs": {t: {n: r.as_json() for n, r in rr.items()} for t, rr in runs.items()},
         "profiles": [str(p) for p in (profiler.done if profiler else [])],
         "problems": problems,
@@ -1241,6 +1309,8 @@ def main(argv: list[str] | None = None) -> int:
     out_json.write_text(json.dumps(report, indent=1) + "\n")
     print()
     print(table)
+    if floor:
+        print(f"\n{render_floor(floor)}")
     print(f"\ndurations: {durations}; total {total:.0f} s ({pin.note})")
     during = "".join(f", {speed} before {name}" for name, speed in speeds.items())
     print(
