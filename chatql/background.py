@@ -3,14 +3,15 @@
 The event loop holds its tasks weakly: a task nobody references may be collected before it
 finishes. Every part that starts work in the background (go-live notifications, mails, the
 assistant's answers, closing revoked sockets, a media pipeline's clean-up) keeps its tasks in
-a `BackgroundTasks`, and ends them at shutdown in one of two ways: `finish` lets them run for
-a while and then cancels what is left, `cancel` stops them at once. Either way the cancelled
-tasks are awaited, so none is left pending when the loop closes.
+a `BackgroundTasks`, and ends them at shutdown in one of three ways: `wait` lets them all run
+to their end, `finish` lets them run for a while and then cancels what is left, `cancel` stops
+them at once. Cancelled tasks are awaited too, so none is left pending when the loop closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
@@ -41,6 +42,14 @@ class BackgroundTasks:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         await self.cancel()
+
+    async def wait(self) -> None:
+        """Wait until every task has ended, also those started meanwhile; nothing is
+        cancelled, and the tasks' errors (and a cancellation of one) are dropped."""
+        while self._tasks:
+            task = self._tasks.pop()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
 
     async def cancel(self) -> None:
         """Cancel every task and wait until each has ended (its errors are dropped: the

@@ -78,3 +78,24 @@ async def test_a_task_started_elsewhere_can_be_kept() -> None:
     assert list(tasks) == [task]
     await tasks.cancel()
     assert task.cancelled()
+
+
+async def test_wait_lets_every_task_end_also_those_started_meanwhile() -> None:
+    tasks = BackgroundTasks()
+    ended: list[str] = []
+
+    async def work(name: str, then: str | None = None) -> None:
+        await asyncio.sleep(0.01)
+        if then is not None:  # a task that starts another while the shutdown waits
+            tasks.spawn(work(then))
+        ended.append(name)
+
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    tasks.spawn(work("first", then="started meanwhile"))
+    failing = tasks.spawn(fails())
+    await tasks.wait()
+    assert sorted(ended) == ["first", "started meanwhile"]
+    assert isinstance(failing.exception(), RuntimeError)
+    assert len(tasks) == 0

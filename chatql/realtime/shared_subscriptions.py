@@ -11,6 +11,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message as WSMessage,
 )
 
+from chatql.background import BackgroundTasks
 from chatql.errors import ChatError
 from chatql.realtime.fanout import Fanout, Member
 from chatql.security.connections import TransportWSHandler
@@ -26,7 +27,7 @@ class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
     the room watch and, unless the client asked, sends the error and `complete`.
     """
 
-    _goodbyes: set[asyncio.Task[None]] | None = None  # per socket, made when first needed
+    _goodbyes: BackgroundTasks | None = None  # per socket, made when first needed
 
     async def run_operation(self, operation: Any) -> None:
         fanout: Fanout | None = getattr(self.view, "fanout", None)
@@ -75,18 +76,14 @@ class SharedSubscriptionsHandler(TransportWSHandler[Any, None]):
 
     async def shutdown(self) -> None:
         await super().shutdown()
-        while self._goodbyes:  # let the room watches go before the connection does
-            task = self._goodbyes.pop()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
+        if self._goodbyes is not None:  # let the room watches go before the connection does
+            await self._goodbyes.wait()
 
     def member_ended(self, member: Member, error: ChatError | None, *, notify: bool) -> None:
         """Called once per member, when it has left its group."""
-        task = asyncio.get_running_loop().create_task(self._goodbye(member, error, notify))
         if self._goodbyes is None:
-            self._goodbyes = set()
-        self._goodbyes.add(task)
-        task.add_done_callback(self._goodbyes.discard)
+            self._goodbyes = BackgroundTasks()
+        self._goodbyes.spawn(self._goodbye(member, error, notify))
 
     async def _goodbye(self, member: Member, error: ChatError | None, notify: bool) -> None:
         connection_id = getattr(self.context, "connection_id", None)
